@@ -1,0 +1,44 @@
+"""Kindling's WebAssembly engine: decoder, validator, compiler to Python, runtime.
+
+The public surface is re-exported here; the submodules are private.
+"""
+
+from .decoder import decode_module
+from .errors import CompileError, DecodeError, EngineError, LinkError, Trap, TrapCode, ValidationError
+from .instance import CompiledModule, EngineLimits, Extern, Instance, compile_module
+from .module import Module
+from .runtime import Function, GlobalCell, LimitExceeded, Memory, Table, host_function, invoke
+from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
+from .validator import validate_module
+
+__all__ = [
+    "CompileError",
+    "CompiledModule",
+    "DecodeError",
+    "EngineError",
+    "EngineLimits",
+    "Extern",
+    "ExternKind",
+    "FuncType",
+    "Function",
+    "GlobalCell",
+    "GlobalType",
+    "Instance",
+    "LimitExceeded",
+    "Limits",
+    "LinkError",
+    "Memory",
+    "MemoryType",
+    "Module",
+    "Table",
+    "TableType",
+    "Trap",
+    "TrapCode",
+    "ValType",
+    "ValidationError",
+    "compile_module",
+    "decode_module",
+    "host_function",
+    "invoke",
+    "validate_module",
+]
