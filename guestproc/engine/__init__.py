@@ -4,7 +4,15 @@ The public surface is re-exported here; the submodules are private.
 """
 
 from .decoder import decode_module
-from .errors import CompileError, DecodeError, EngineError, LinkError, Trap, TrapCode, ValidationError
+from .errors import (
+    CompileError,
+    DecodeError,
+    EngineError,
+    LinkError,
+    Trap,
+    TrapCode,
+    ValidationError,
+)
 from .instance import CompiledModule, EngineLimits, Extern, Instance, compile_module
 from .module import Module
 from .runtime import Function, GlobalCell, LimitExceeded, Memory, Table, host_function, invoke

@@ -35,7 +35,9 @@ class DecodeError(EngineError):
 class ValidationError(EngineError):
     """The module is well-formed but invalid; ``message`` names the broken rule."""
 
-    def __init__(self, message: str, offset: int | None = None, func_index: int | None = None) -> None:
+    def __init__(
+        self, message: str, offset: int | None = None, func_index: int | None = None
+    ) -> None:
         self.message = message
         self.offset = offset
         self.func_index = func_index

@@ -7,18 +7,40 @@
                                                                                          ▼
                                                                                       Instance ── exports
 
-A ``CompiledModule`` holds the generated Python code of every function; it is immutable and
-can be instantiated many times (a template instantiates once, then forks).
+A ``CompiledModule`` turns each defined function into Python source (``compiler``) and a code
+object the first time the function is needed, and keeps the code objects: it is immutable
+apart from that cache and can be instantiated many times (a template instantiates once, then
+forks). ``compile_all`` does the whole module up front, e.g. before a template forks.
+
+An ``Instance`` owns a namespace dict in which the code objects are executed: memory, tables,
+globals and every function are names in it, so compiled code reaches them with one global
+lookup. Until a function is first called its name is bound to a stub that compiles it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import struct
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
-from .module import Module
-from .runtime import Function, GlobalCell, Memory, Table
+from . import numeric, support
+from . import opcodes as op
+from .compiler import ModuleInfo, compile_function
+from .errors import LinkError
+from .module import Instr, Module, SegmentMode
+from .runtime import (
+    Function,
+    GlobalCell,
+    Memory,
+    Table,
+    ensure_recursion_limit,
+    invoke,
+    signature_id,
+)
+from .types import ExternKind, Limits, MemoryType, TableType
 
 Extern = Function | Table | Memory | GlobalCell
 
@@ -30,9 +52,10 @@ class EngineLimits:
     - ``memory_pages``: cap on every linear memory; ``memory.grow`` past it returns -1, and a
       module whose initial memory is larger fails to instantiate with ``LimitExceeded``.
     - ``table_elements``: the same for tables (``table.grow`` returns -1).
-    - ``call_depth``: nested Wasm calls past this trap with "call stack exhausted".
+    - ``call_depth``: nested calls past this trap with "call stack exhausted" (it is Python's
+      recursion limit in the process, which host code shares).
     - ``fuel``: when set, execution traps with "all fuel consumed" once this many units are
-      spent (one unit per instruction, charged per basic block).
+      spent (not yet implemented: reserved).
     """
 
     memory_pages: int | None = None
@@ -41,27 +64,328 @@ class EngineLimits:
     fuel: int | None = None
 
 
-class Instance:
-    """An instantiated module. ``exports`` maps export names to externs."""
+def _struct(fmt: str) -> struct.Struct:
+    return struct.Struct(fmt)
 
-    exports: dict[str, Extern]
 
-    def invoke(self, name: str, *args: Any) -> list[Any]:
-        raise NotImplementedError
-
-    @property
-    def fuel_used(self) -> int:
-        raise NotImplementedError
+HELPERS: dict[str, Any] = {
+    "LD_U32": _struct("<I").unpack_from,
+    "LD_U64": _struct("<Q").unpack_from,
+    "LD_F32": numeric.load_f32,
+    "LD_F64": _struct("<d").unpack_from,
+    "LD_S8": _struct("<b").unpack_from,
+    "LD_S16": _struct("<h").unpack_from,
+    "LD_U16": _struct("<H").unpack_from,
+    "LD_S32": _struct("<i").unpack_from,
+    "ST_U32": _struct("<I").pack_into,
+    "ST_U64": _struct("<Q").pack_into,
+    "ST_F32": numeric.store_f32,
+    "ST_F64": _struct("<d").pack_into,
+    "ST_U16": _struct("<H").pack_into,
+    "I32_CTZ": numeric.i32_ctz,
+    "I64_CTZ": numeric.i64_ctz,
+    "I32_DIV_S": numeric.i32_div_s,
+    "I32_REM_S": numeric.i32_rem_s,
+    "I64_DIV_S": numeric.i64_div_s,
+    "I64_REM_S": numeric.i64_rem_s,
+    "I32_ROTL": numeric.i32_rotl,
+    "I32_ROTR": numeric.i32_rotr,
+    "I64_ROTL": numeric.i64_rotl,
+    "I64_ROTR": numeric.i64_rotr,
+    "F32R": numeric.f32_round,
+    "FCEIL": numeric.fceil,
+    "FFLOOR": numeric.ffloor,
+    "FTRUNC": numeric.ftrunc,
+    "FNEAREST": numeric.fnearest,
+    "FSQRT": numeric.fsqrt,
+    "FDIV0": numeric.fdiv_by_zero,
+    "FMIN": numeric.fmin,
+    "FMAX": numeric.fmax,
+    "COPYSIGN": math.copysign,
+    "TRUNC_I32_S": numeric.trunc_i32_s,
+    "TRUNC_I32_U": numeric.trunc_i32_u,
+    "TRUNC_I64_S": numeric.trunc_i64_s,
+    "TRUNC_I64_U": numeric.trunc_i64_u,
+    "TRUNC_SAT_I32_S": numeric.trunc_sat_i32_s,
+    "TRUNC_SAT_I32_U": numeric.trunc_sat_i32_u,
+    "TRUNC_SAT_I64_S": numeric.trunc_sat_i64_s,
+    "TRUNC_SAT_I64_U": numeric.trunc_sat_i64_u,
+    "INT_TO_F32": numeric.int_to_f32,
+    "F32_DEMOTE": numeric.f32_demote,
+    "F32_PROMOTE": numeric.f32_promote,
+    "F32_BITS": numeric.f32_to_bits,
+    "F64_BITS": numeric.f64_to_bits,
+    "F32_FROM_BITS": numeric.f32_from_bits,
+    "F64_FROM_BITS": numeric.f64_from_bits,
+    "UNREACHABLE": support.unreachable,
+    "CALL_INDIRECT": support.call_indirect,
+    "TABLE_GET": support.table_get,
+    "TABLE_SET": support.table_set,
+    "TABLE_FILL": support.table_fill,
+    "TABLE_COPY": support.table_copy,
+    "TABLE_INIT": support.table_init,
+    "MEMORY_INIT": support.memory_init,
+    "MEMORY_COPY": support.memory_copy,
+    "MEMORY_FILL": support.memory_fill,
+}
 
 
 class CompiledModule:
-    module: Module
+    """A validated module plus the compiled code of its functions (filled on demand)."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.info = ModuleInfo(module)
+        self.imported_functions = len(self.info.func_types) - len(module.functions)
+        self._code: dict[int, CodeType] = {}
+
+    def source(self, func_index: int) -> str:
+        """The generated Python source of a defined function (for debugging and tests)."""
+        return compile_function(self.info, func_index)
+
+    def function_code(self, func_index: int) -> CodeType:
+        code = self._code.get(func_index)
+        if code is None:
+            source = compile_function(self.info, func_index)
+            code = compile(source, f"<wasm function {func_index}>", "exec")
+            self._code[func_index] = code
+        return code
+
+    def compile_all(self) -> None:
+        """Compile every defined function now instead of on first call."""
+        for index in range(self.imported_functions, len(self.info.func_types)):
+            self.function_code(index)
 
     def instantiate(
         self, imports: Mapping[tuple[str, str], Extern], limits: EngineLimits = EngineLimits()
     ) -> Instance:
-        raise NotImplementedError
+        """Link, allocate, initialise segments and run the start function.
+
+        Raises ``LinkError`` for a missing or mismatched import, ``LimitExceeded`` when the
+        module needs more memory or table than ``limits`` grant, and ``Trap`` when a segment
+        is out of bounds or the start function traps.
+        """
+        return Instance(self, imports, limits)
 
 
 def compile_module(module: Module) -> CompiledModule:
-    raise NotImplementedError
+    """Prepare a validated module for instantiation (functions compile on first use)."""
+    return CompiledModule(module)
+
+
+def _limits_match(actual: Limits, actual_max: int | None, wanted: Limits) -> bool:
+    if actual.min < wanted.min:
+        return False
+    if wanted.max is None:
+        return True
+    return actual_max is not None and actual_max <= wanted.max
+
+
+def _resolve_import(
+    module_name: str,
+    name: str,
+    kind: ExternKind,
+    desc: object,
+    provided: object,
+    compiled: CompiledModule,
+) -> Extern:
+    where = f"{module_name}.{name}"
+    if kind is ExternKind.FUNC:
+        if not isinstance(provided, Function):
+            raise LinkError(f"incompatible import type for {where}: expected a function")
+        wanted = compiled.module.types[desc]  # type: ignore[index]
+        if provided.type != wanted:
+            raise LinkError(
+                f"incompatible import type for {where}: expected {wanted}, got {provided.type}"
+            )
+        return provided
+    if kind is ExternKind.TABLE:
+        assert isinstance(desc, TableType)
+        if not isinstance(provided, Table) or provided.type.elem_type != desc.elem_type:
+            raise LinkError(
+                f"incompatible import type for {where}: expected a {desc.elem_type.text} table"
+            )
+        actual = Limits(provided.size, provided.type.limits.max)
+        if not _limits_match(actual, provided.type.limits.max, desc.limits):
+            raise LinkError(f"incompatible import type for {where}: table limits do not match")
+        return provided
+    if kind is ExternKind.MEMORY:
+        assert isinstance(desc, MemoryType)
+        if not isinstance(provided, Memory):
+            raise LinkError(f"incompatible import type for {where}: expected a memory")
+        actual = Limits(provided.pages, provided.declared_max)
+        if not _limits_match(actual, provided.declared_max, desc.limits):
+            raise LinkError(f"incompatible import type for {where}: memory limits do not match")
+        return provided
+    if not isinstance(provided, GlobalCell) or provided.type != desc:
+        raise LinkError(f"incompatible import type for {where}: expected global {desc}")
+    return provided
+
+
+class Instance:
+    """An instantiated module. ``exports`` maps export names to externs."""
+
+    def __init__(
+        self,
+        compiled: CompiledModule,
+        imports: Mapping[tuple[str, str], Extern],
+        limits: EngineLimits,
+    ) -> None:
+        module = compiled.module
+        self.compiled = compiled
+        self.limits = limits
+        ensure_recursion_limit(limits.call_depth)
+        ns: dict[str, Any] = dict(HELPERS)
+        self.namespace = ns
+        self._ready: set[int] = set()
+
+        functions: list[Function] = []
+        memories: list[Memory] = []
+        tables: list[Table] = []
+        cells: dict[int, GlobalCell] = {}
+        global_values: list[Any] = []
+        for imp in module.imports:
+            provided = imports.get((imp.module, imp.name))
+            if provided is None:
+                raise LinkError(
+                    f"unknown import: {imp.module}.{imp.name} ({imp.kind.text}) is not provided"
+                )
+            extern = _resolve_import(imp.module, imp.name, imp.kind, imp.desc, provided, compiled)
+            if isinstance(extern, Function):
+                functions.append(extern)
+            elif isinstance(extern, Table):
+                tables.append(extern)
+            elif isinstance(extern, Memory):
+                memories.append(extern)
+            else:
+                cells[len(global_values)] = extern
+                global_values.append(extern.value)
+
+        for memory_type in module.memories:
+            memories.append(Memory(memory_type, limits.memory_pages))
+        for table_type in module.tables:
+            tables.append(Table(table_type, limits.table_elements))
+
+        info = compiled.info
+        for offset, func in enumerate(module.functions):
+            index = compiled.imported_functions + offset
+            functions.append(
+                Function(module.types[func.type_index], self._stub(index), f"function {index}")
+            )
+        self.functions = functions
+        ns["FN"] = functions
+        for index, func in enumerate(functions):
+            ns[f"f{index}"] = func.call
+
+        for g in module.globals:
+            value = self._constant(g.init, global_values, functions)
+            index = len(global_values)
+            global_values.append(value)
+            if info.global_in_cell[index]:
+                cells[index] = GlobalCell(g.type, value)
+        for index, value in enumerate(global_values):
+            if index in cells:
+                ns[f"G{index}"] = cells[index]
+            else:
+                ns[f"g{index}"] = value
+
+        if memories:
+            ns["M"] = memories[0].data
+            ns["MEMORY_GROW"] = memories[0].grow
+        for index, table in enumerate(tables):
+            ns[f"E{index}"] = table.elements
+            ns[f"TB{index}"] = table
+        for index, functype in enumerate(module.types):
+            ns[f"SIG{index}"] = signature_id(functype)
+
+        self.memories = memories
+        self.tables = tables
+        self.exports: dict[str, Extern] = {}
+        for export in module.exports:
+            if export.kind is ExternKind.FUNC:
+                self.exports[export.name] = functions[export.index]
+            elif export.kind is ExternKind.TABLE:
+                self.exports[export.name] = tables[export.index]
+            elif export.kind is ExternKind.MEMORY:
+                self.exports[export.name] = memories[export.index]
+            else:
+                self.exports[export.name] = cells[export.index]
+
+        # Segments are applied in order; a trap leaves earlier ones applied (Wasm 2.0).
+        elem_segments: list[Any] = [
+            tuple(self._constant(expr, global_values, functions) for expr in seg.init)
+            for seg in module.elements
+        ]
+        data_segments: list[bytes] = [seg.data for seg in module.datas]
+        ns["ES"] = elem_segments
+        ns["DS"] = data_segments
+        for index, seg in enumerate(module.elements):
+            if seg.mode is SegmentMode.ACTIVE:
+                assert seg.offset is not None
+                start = self._constant(seg.offset, global_values, functions)
+                support.table_init(
+                    tables[seg.table].elements, elem_segments[index], start, 0, len(seg.init)
+                )
+            if seg.mode is not SegmentMode.PASSIVE:
+                elem_segments[index] = ()
+        for index, data in enumerate(module.datas):
+            if data.mode is SegmentMode.ACTIVE:
+                assert data.offset is not None
+                start = self._constant(data.offset, global_values, functions)
+                support.memory_init(
+                    memories[data.memory].data, data_segments[index], start, 0, len(data.data)
+                )
+                data_segments[index] = b""
+
+        if module.start is not None:
+            invoke(functions[module.start], [])
+
+    def _stub(self, index: int) -> Callable[..., Any]:
+        def compile_on_first_call(*args: Any) -> Any:
+            return self._materialise(index)(*args)
+
+        return compile_on_first_call
+
+    def _materialise(self, index: int) -> Callable[..., Any]:
+        ns = self.namespace
+        exec(self.compiled.function_code(index), ns)
+        self._ready.add(index)
+        real: Callable[..., Any] = ns[f"f{index}"]
+        self.functions[index].call = real
+        return real
+
+    def compile_all(self) -> None:
+        """Compile and bind every function now (e.g. in a template, before forking)."""
+        for index in range(self.compiled.imported_functions, len(self.functions)):
+            if index not in self._ready:
+                self._materialise(index)
+
+    @staticmethod
+    def _constant(expr: list[Instr], global_values: list[Any], functions: list[Function]) -> Any:
+        value: Any = None
+        for instr in expr:
+            code = instr.op
+            if code in (op.I32_CONST, op.I64_CONST):
+                value = instr.arg
+            elif code == op.F32_CONST:
+                value = numeric.f32_from_bits(instr.arg)  # type: ignore[arg-type]
+            elif code == op.F64_CONST:
+                value = numeric.f64_from_bits(instr.arg)  # type: ignore[arg-type]
+            elif code == op.REF_NULL:
+                value = None
+            elif code == op.REF_FUNC:
+                value = functions[instr.arg]  # type: ignore[index]
+            elif code == op.GLOBAL_GET:
+                value = global_values[instr.arg]  # type: ignore[index]
+        return value
+
+    def invoke(self, name: str, *args: Any) -> list[Any]:
+        """Call an exported function with canonical values; see ``runtime.invoke``."""
+        func = self.exports.get(name)
+        if not isinstance(func, Function):
+            raise KeyError(f"no exported function named {name!r}")
+        return invoke(func, args)
+
+    @property
+    def fuel_used(self) -> int:
+        return 0

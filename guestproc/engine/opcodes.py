@@ -117,8 +117,16 @@ _NUMERIC_RUNS: list[tuple[int, str, str]] = [
     (0x50, "i64.", "eqz eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u"),
     (0x5B, "f32.", "eq ne lt gt le ge"),
     (0x61, "f64.", "eq ne lt gt le ge"),
-    (0x67, "i32.", "clz ctz popcnt add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr"),
-    (0x79, "i64.", "clz ctz popcnt add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr"),
+    (
+        0x67,
+        "i32.",
+        "clz ctz popcnt add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr",
+    ),
+    (
+        0x79,
+        "i64.",
+        "clz ctz popcnt add sub mul div_s div_u rem_s rem_u and or xor shl shr_s shr_u rotl rotr",
+    ),
     (0x8B, "f32.", "abs neg ceil floor trunc nearest sqrt add sub mul div min max copysign"),
     (0x99, "f64.", "abs neg ceil floor trunc nearest sqrt add sub mul div min max copysign"),
 ]
@@ -160,7 +168,9 @@ TABLE_SIZE = _op(0xFC10, "table.size", Imm.TABLE)
 TABLE_FILL = _op(0xFC11, "table.fill", Imm.TABLE)
 
 # Instructions allowed in constant expressions (global initialisers, segment offsets).
-CONSTANT_OPS = frozenset({I32_CONST, I64_CONST, F32_CONST, F64_CONST, REF_NULL, REF_FUNC, GLOBAL_GET})
+CONSTANT_OPS = frozenset(
+    {I32_CONST, I64_CONST, F32_CONST, F64_CONST, REF_NULL, REF_FUNC, GLOBAL_GET}
+)
 
 # Natural alignment (as a power of two) of every load and store: the largest `align` allowed.
 NATURAL_ALIGNMENT: dict[int, int] = {}
@@ -190,9 +200,18 @@ def _build_signatures() -> dict[int, tuple[tuple[ValType, ...], tuple[ValType, .
             sig = (own, "i32")
         elif op in ("eq", "ne", "lt", "gt", "le", "ge") or op[:3] in ("lt_", "gt_", "le_", "ge_"):
             sig = (f"{own} {own}", "i32")
-        elif op in ("clz", "ctz", "popcnt", "abs", "neg", "ceil", "floor", "trunc", "nearest", "sqrt"):
-            sig = (own, own)
-        elif op.startswith(("extend8_s", "extend16_s", "extend32_s")):
+        elif op in (
+            "clz",
+            "ctz",
+            "popcnt",
+            "abs",
+            "neg",
+            "ceil",
+            "floor",
+            "trunc",
+            "nearest",
+            "sqrt",
+        ) or op.startswith(("extend8_s", "extend16_s", "extend32_s")):
             sig = (own, own)
         elif any(p in ("i32", "i64", "f32", "f64") for p in op.split("_")):
             # conversions: <result>.<op>_<operand>[_s|_u], e.g. i32.trunc_sat_f64_u

@@ -113,7 +113,9 @@ class Table:
 
     __slots__ = ("elements", "max_size", "type")
 
-    def __init__(self, table_type: TableType, limit_size: int | None = None, init: Value = None) -> None:
+    def __init__(
+        self, table_type: TableType, limit_size: int | None = None, init: Value = None
+    ) -> None:
         limits = table_type.limits
         self.type = table_type
         cap = 0xFFFFFFFF if limits.max is None else limits.max
@@ -121,7 +123,8 @@ class Table:
             cap = min(cap, limit_size)
             if limits.min > limit_size:
                 raise LimitExceeded(
-                    "table", f"the module needs {limits.min} table elements, over the limit of {limit_size}"
+                    "table",
+                    f"the module needs {limits.min} table elements, over the limit of {limit_size}",
                 )
         self.max_size = cap
         self.elements: list[Value] = [init] * limits.min
@@ -207,7 +210,9 @@ def invoke(func: Function, args: Sequence[Value]) -> list[Value]:
     Every trap comes out as ``Trap``; other exceptions raised by host functions propagate.
     """
     if len(args) != len(func.type.params):
-        raise TypeError(f"{func.name or 'function'} takes {len(func.type.params)} arguments, got {len(args)}")
+        raise TypeError(
+            f"{func.name or 'function'} takes {len(func.type.params)} arguments, got {len(args)}"
+        )
     try:
         return results_list(func.type, func.call(*args))
     except Trap:

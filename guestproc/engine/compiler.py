@@ -1,0 +1,823 @@
+"""Compile one WebAssembly function into the source of one Python function.
+
+The operand stack exists only at compile time: each stack slot is a Python expression
+(``Operand``). Pure expressions (constants, locals, arithmetic that cannot trap) stay lazy and
+are folded into the expression that consumes them; anything that can trap or reads mutable
+state (memory, mutable globals, calls) is evaluated into a temporary where it occurs, so
+traps and side effects keep Wasm's order. Before ``local.set x`` any lazy slot that reads
+``x`` is evaluated first.
+
+Control flow, given that CPython allows only 20 nested loops and 100 levels of indentation:
+
+- a ``loop`` that some branch targets becomes ``while True:``; a branch to it is
+  ``continue``, falling off its end is ``break``;
+- a ``block`` (and an ``if``'s label, and an untargeted loop) opens no Python block at all.
+  A branch to it sets the pending-label variable ``_t`` to the label's id; statements after a
+  point where ``_t`` may be set run under ``if not _t:`` guards placed side by side, not
+  nested; at the label's end ``_t`` is reset. A branch that must leave a ``while`` sets
+  ``_t`` and breaks; after that ``while``, ``_t`` decides whether to break again, continue,
+  or fall into the guards.
+- label ids are numbered in nesting order, so "outside the current ``while``" is
+  ``_t < id of that while's loop``.
+
+The generated source names only numbers and internal identifiers (``l3`` local, ``t7``
+temporary, ``b4_0`` label value, ``f12`` function, ``g2`` global, capitals for helpers);
+nothing from the module's names or strings reaches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import opcodes as op
+from .errors import CompileError
+from .module import Instr, Module
+from .numeric import f32_from_bits, f64_from_bits
+from .operators import COND, LOADS, MAY_TRAP, STORES, VALUE
+from .types import FuncType, ValType
+
+MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
+MAX_INDENT = 90  # CPython's tokenizer: 100 levels
+MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
+
+_EMPTY: frozenset[int] = frozenset()
+_NOT_CONST = object()
+
+FUNC, BLOCK, LOOP, IF = "function", "block", "loop", "if"
+
+
+class Operand:
+    """A compile-time stack slot: a Python expression and the locals it reads."""
+
+    __slots__ = ("cond", "const", "deps", "expr")
+
+    def __init__(
+        self,
+        expr: str,
+        deps: frozenset[int] = _EMPTY,
+        const: object = _NOT_CONST,
+        cond: str | None = None,
+    ) -> None:
+        self.expr = expr
+        self.deps = deps
+        self.const = const
+        self.cond = cond  # a Python bool expression equal to (expr != 0), when cheaper
+
+    @property
+    def atomic(self) -> bool:
+        e = self.expr
+        return e.isidentifier() or e.isdigit()
+
+    def wrapped(self) -> str:
+        return self.expr if self.atomic else f"({self.expr})"
+
+    def condition(self) -> str:
+        return self.cond if self.cond is not None else self.expr
+
+
+class Frame:
+    __slots__ = (
+        "branched",
+        "escapes",
+        "has_while",
+        "height",
+        "id",
+        "if_indent",
+        "kind",
+        "level",
+        "param_operands",
+        "params",
+        "pending_then",
+        "results",
+        "seen_else",
+        "targeted",
+        "then_reachable",
+        "unreachable",
+        "vars",
+    )
+
+    def __init__(
+        self, kind: str, ident: int, params: tuple[ValType, ...], results: tuple[ValType, ...]
+    ) -> None:
+        self.kind = kind
+        self.id = ident
+        self.params = params
+        self.results = results
+        self.height = 0
+        self.vars: list[str] = []
+        self.has_while = False
+        self.targeted = False
+        self.branched = False
+        self.unreachable = False
+        self.level: Frame = self  # innermost enclosing while-loop (or the function)
+        self.escapes: set[int] = set()
+        self.if_indent = 0
+        self.seen_else = False
+        self.then_reachable = False
+        self.pending_then: set[int] = set()
+        self.param_operands: list[Operand] = []
+
+    @property
+    def label_arity(self) -> int:
+        return len(self.params) if self.kind == LOOP else len(self.results)
+
+
+class Suite:
+    """A run of Python statements at one indentation (a function body, loop or if arm)."""
+
+    __slots__ = ("guard_open", "has_lines", "indent", "pending")
+
+    def __init__(self, indent: int) -> None:
+        self.indent = indent
+        self.pending: set[int] = set()  # label ids ``_t`` may hold here
+        self.guard_open = False
+        self.has_lines = False
+
+
+def _prescan_targets(body: Sequence[Instr]) -> set[int]:
+    """Instruction indices of the block/loop/if instructions some branch targets."""
+    targeted: set[int] = set()
+    open_at: list[int] = [-1]
+    for index, instr in enumerate(body):
+        code = instr.op
+        if code in (op.BLOCK, op.LOOP, op.IF):
+            open_at.append(index)
+        elif code == op.END:
+            open_at.pop()
+        elif code in (op.BR, op.BR_IF):
+            targeted.add(open_at[-1 - instr.arg])  # type: ignore[operator]
+        elif code == op.BR_TABLE:
+            labels, default = instr.arg  # type: ignore[misc]
+            for depth in (*labels, default):
+                targeted.add(open_at[-1 - depth])
+    return targeted
+
+
+def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bool) -> str:
+    """A Python literal for a float constant; NaNs become default arguments built from bits."""
+    if value != value:
+        name = f"k{len(defaults)}"
+        defaults[name] = f"{'F64_FROM_BITS' if double else 'F32_FROM_BITS'}({bits:#x})"
+        return name
+    if value == float("inf"):
+        return "1e999"
+    if value == float("-inf"):
+        return "-1e999"
+    return repr(value)
+
+
+class ModuleInfo:
+    """What compiling a function needs to know about the rest of the module."""
+
+    def __init__(self, module: Module) -> None:
+        self.module = module
+        self.func_types = module.func_types()
+        self.global_types = module.global_types()
+        imported_globals = len(module.global_types()) - len(module.globals)
+        exported_globals = {e.index for e in module.exports if e.kind == 3}
+        # Globals shared with other instances live in cells; the rest are namespace variables.
+        self.global_in_cell = [
+            i < imported_globals or i in exported_globals for i in range(len(self.global_types))
+        ]
+
+
+class FunctionCompiler:
+    def __init__(self, info: ModuleInfo, func_index: int) -> None:
+        module = info.module
+        self.info = info
+        self.func_index = func_index
+        defined = module.functions[func_index - (len(info.func_types) - len(module.functions))]
+        self.body = defined.body
+        self.type: FuncType = info.func_types[func_index]
+        self.local_types = (*self.type.params, *defined.locals)
+        self.out: list[str] = []
+        self.suites: list[Suite] = [Suite(1)]
+        self.frames: list[Frame] = []
+        self.stack: list[Operand] = []
+        self.temps = 0
+        self.next_label = 1
+        self.uses_t = False
+        self.assigned_globals: set[int] = set()
+        self.defaults: dict[str, str] = {}
+        self.while_depth = 0
+
+    # --- emission ---------------------------------------------------------------------------
+
+    @property
+    def suite(self) -> Suite:
+        return self.suites[-1]
+
+    def _begin_statement(self) -> int:
+        """Open a guard if a label may be pending here; return the statement's indentation."""
+        s = self.suite
+        if s.pending and not s.guard_open:
+            self._raw(s.indent, "if not _t:")
+            s.guard_open = True
+        s.has_lines = True
+        indent = s.indent + (1 if s.guard_open else 0)
+        if indent > MAX_INDENT:
+            raise CompileError(f"function {self.func_index} nests too deeply for the compiler")
+        return indent
+
+    def _raw(self, indent: int, text: str) -> None:
+        self.out.append("    " * indent + text)
+
+    def _line(self, text: str) -> None:
+        self._raw(self._begin_statement(), text)
+
+    def _lines(self, lines: list[str], extra_indent: int = 0) -> None:
+        indent = self._begin_statement() + extra_indent
+        for text in lines:
+            self._raw(indent, text)
+
+    def _reset_label(self, ident: int) -> None:
+        """At a label's end: stop skipping if ``_t`` was this label."""
+        s = self.suite
+        if ident not in s.pending:
+            return
+        s.guard_open = False
+        s.has_lines = True
+        if s.pending == {ident}:
+            self._raw(s.indent, "_t = 0")
+        else:
+            self._raw(s.indent, f"if _t == {ident}: _t = 0")
+        s.pending.discard(ident)
+
+    def _absorb_pending(self, labels: set[int]) -> None:
+        if labels:
+            self.suite.pending |= labels
+            self.suite.guard_open = False
+
+    # --- operands -----------------------------------------------------------------------------
+
+    def _temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
+
+    def _evaluate(self, operand: Operand) -> Operand:
+        """Evaluate an operand into a temporary now (unless it is already a constant or temp)."""
+        if not operand.deps and operand.atomic:
+            return operand
+        name = self._temp()
+        self._line(f"{name} = {operand.expr}")
+        return Operand(name)
+
+    def _push_value(self, expr: str, deps: frozenset[int], may_trap: bool = False) -> None:
+        if may_trap or len(expr) > MAX_LAZY_EXPR:
+            name = self._temp()
+            self._line(f"{name} = {expr}")
+            self.stack.append(Operand(name))
+        else:
+            self.stack.append(Operand(expr, deps))
+
+    def _push_cond(self, cond: str, deps: frozenset[int]) -> None:
+        if len(cond) > MAX_LAZY_EXPR:
+            name = self._temp()
+            self._line(f"{name} = 1 if {cond} else 0")
+            self.stack.append(Operand(name))
+        else:
+            self.stack.append(Operand(f"1 if {cond} else 0", deps, cond=cond))
+
+    def _pop(self, count: int) -> list[Operand]:
+        if count == 0:
+            return []
+        values = self.stack[-count:]
+        del self.stack[-count:]
+        return values
+
+    def _flush_local(self, index: int) -> None:
+        for i, operand in enumerate(self.stack):
+            if index in operand.deps:
+                self.stack[i] = self._evaluate(operand)
+
+    def _settle_stack(self) -> None:
+        """Before control flow splits or repeats, no lazy slot may read a local."""
+        for i, operand in enumerate(self.stack):
+            if operand.deps:
+                self.stack[i] = self._evaluate(operand)
+
+    # --- frames and branches ----------------------------------------------------------------------
+
+    @property
+    def frame(self) -> Frame:
+        return self.frames[-1]
+
+    def _level(self) -> Frame:
+        for frame in reversed(self.frames):
+            if frame.kind == FUNC or (frame.kind == LOOP and frame.has_while):
+                return frame
+        raise AssertionError("no function frame")
+
+    def _new_frame(self, kind: str, functype: FuncType, targeted: bool) -> Frame:
+        frame = Frame(kind, self.next_label, functype.params, functype.results)
+        self.next_label += 1
+        frame.targeted = targeted
+        frame.level = self._level()
+        return frame
+
+    def _assign(self, names: list[str], values: list[Operand]) -> str:
+        return f"{', '.join(names)} = {', '.join(v.expr for v in values)}"
+
+    def _return_line(self, values: list[Operand]) -> str:
+        if not values:
+            return "return"
+        if len(values) == 1:
+            return f"return {values[0].expr}"
+        return f"return ({', '.join(v.expr for v in values)},)"
+
+    def _jump(self, target: Frame, values: list[Operand]) -> tuple[list[str], set[int]]:
+        """Lines that branch to ``target``'s label, and the labels they leave pending here."""
+        if target.kind == FUNC:
+            return [self._return_line(values)], set()
+        target.branched = True
+        lines = [self._assign(target.vars, values)] if values else []
+        current = self._level()
+        if target.kind == LOOP and target is current:
+            lines.append("continue")
+            return lines, set()
+        stop = target if target.kind == LOOP else target.level
+        if stop is current:
+            self.uses_t = True
+            lines.append(f"_t = {target.id}")
+            return lines, {target.id}
+        self.uses_t = True
+        for frame in reversed(self.frames):
+            if frame is stop:
+                break
+            if frame.kind == LOOP and frame.has_while:
+                frame.escapes.add(target.id)
+        lines += [f"_t = {target.id}", "break"]
+        return lines, set()
+
+    def _label_values(self, target: Frame) -> list[Operand]:
+        arity = target.label_arity
+        return self.stack[len(self.stack) - arity :] if arity else []
+
+    # --- the walk ---------------------------------------------------------------------------------
+
+    def compile(self) -> str:
+        body = self.body
+        targeted = _prescan_targets(body)
+        function = Frame(FUNC, 0, (), self.type.results)
+        self.frames.append(function)
+        module = self.info.module
+        dead_depth = 0
+        for index, instr in enumerate(body):
+            code = instr.op
+            frame = self.frames[-1]
+            if frame.unreachable:
+                # Skip dead code, but follow its nesting to find this frame's else/end.
+                if code in (op.BLOCK, op.LOOP, op.IF):
+                    dead_depth += 1
+                    continue
+                if code == op.END and dead_depth:
+                    dead_depth -= 1
+                    continue
+                if code not in (op.END, op.ELSE) or dead_depth:
+                    continue
+            try:
+                self._instruction(instr, index in targeted, module)
+            except CompileError:
+                raise
+            except (
+                IndexError,
+                KeyError,
+                TypeError,
+                ValueError,
+            ) as exc:  # pragma: no cover - validator's job
+                raise CompileError(
+                    f"function {self.func_index}: cannot compile {op.NAMES.get(code, hex(code))} "
+                    f"at offset {instr.offset:#x} ({exc})"
+                ) from exc
+        return self._assemble()
+
+    def _assemble(self) -> str:
+        params = [f"l{i}" for i in range(len(self.type.params))]
+        params += [f"{name}={value}" for name, value in self.defaults.items()]
+        header = [f"def f{self.func_index}({', '.join(params)}):"]
+        if self.assigned_globals:
+            header.append("    global " + ", ".join(f"g{i}" for i in sorted(self.assigned_globals)))
+        declared = range(len(self.type.params), len(self.local_types))
+        for i in declared:
+            valtype = self.local_types[i]
+            zero = (
+                "0"
+                if valtype in (ValType.I32, ValType.I64)
+                else "0.0"
+                if valtype.is_num
+                else "None"
+            )
+            header.append(f"    l{i} = {zero}")
+        if self.uses_t:
+            header.append("    _t = 0")
+        lines = header + self.out
+        if len(lines) == 1:
+            lines.append("    pass")
+        return "\n".join(lines) + "\n"
+
+    def _instruction(self, instr: Instr, targeted: bool, module: Module) -> None:
+        code = instr.op
+        arg = instr.arg
+        stack = self.stack
+
+        if code == op.LOCAL_GET:
+            stack.append(Operand(f"l{arg}", frozenset((arg,))))  # type: ignore[arg-type]
+        elif code == op.LOCAL_SET or code == op.LOCAL_TEE:
+            value = stack.pop()
+            self._flush_local(arg)  # type: ignore[arg-type]
+            self._line(f"l{arg} = {value.expr}")
+            if code == op.LOCAL_TEE:
+                stack.append(Operand(f"l{arg}", frozenset((arg,))))  # type: ignore[arg-type]
+        elif code == op.I32_CONST or code == op.I64_CONST:
+            stack.append(Operand(str(arg), const=arg))
+        elif code == op.F32_CONST:
+            value = f32_from_bits(arg)  # type: ignore[arg-type]
+            stack.append(Operand(_float_literal(value, self.defaults, arg, False), const=value))  # type: ignore[arg-type]
+        elif code == op.F64_CONST:
+            value = f64_from_bits(arg)  # type: ignore[arg-type]
+            stack.append(Operand(_float_literal(value, self.defaults, arg, True), const=value))  # type: ignore[arg-type]
+        elif code in COND:
+            self._comparison(code)
+        elif code in VALUE:
+            self._numeric(code)
+        elif code in LOADS:
+            address = stack.pop()
+            self._push_value(
+                LOADS[code].format(a=self._address(address, arg)), _EMPTY, may_trap=True
+            )
+        elif code in STORES:
+            value = stack.pop()
+            address = stack.pop()
+            self._line(STORES[code].format(a=self._address(address, arg), v=value.wrapped()))
+        elif code in (
+            op.BLOCK,
+            op.LOOP,
+            op.IF,
+            op.ELSE,
+            op.END,
+            op.BR,
+            op.BR_IF,
+            op.BR_TABLE,
+            op.RETURN,
+            op.UNREACHABLE,
+        ):
+            self._control(instr, targeted, module)
+        elif code == op.CALL:
+            self._call(f"f{arg}", self.info.func_types[arg])  # type: ignore[index]
+        elif code == op.CALL_INDIRECT:
+            type_index, table = arg  # type: ignore[misc]
+            index = stack.pop()
+            self._call(
+                f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})", module.types[type_index]
+            )
+        elif code == op.DROP:
+            stack.pop()
+        elif code == op.SELECT or code == op.SELECT_T:
+            cond = stack.pop()
+            second = stack.pop()
+            first = stack.pop()
+            self._push_value(
+                f"{first.wrapped()} if {cond.condition()} else {second.wrapped()}",
+                first.deps | second.deps | cond.deps,
+            )
+        elif code == op.NOP:
+            pass
+        else:
+            self._other(instr)
+
+    def _address(self, address: Operand, memarg: object) -> str:
+        offset = memarg[1]  # type: ignore[index]
+        if offset == 0:
+            return address.expr
+        if address.const is not _NOT_CONST:
+            return str(address.const + offset)  # type: ignore[operator]
+        return f"{address.wrapped()} + {offset}"
+
+    def _comparison(self, code: int) -> None:
+        template = COND[code]
+        arity = len(op.NUMERIC_SIGNATURES[code][0])
+        operands = self._pop(arity)
+        deps = _EMPTY.union(*(o.deps for o in operands))
+        if arity == 1:  # eqz: negate a condition directly when there is one
+            (a,) = operands
+            cond = f"not ({a.cond})" if a.cond is not None else f"{a.wrapped()} == 0"
+            self._push_cond(cond, deps)
+            return
+        a, b = operands
+        if "{S0}" in template:
+            flip = 0x80000000 if op.NAMES[code].startswith("i32") else 0x8000000000000000
+            cond = template.format(S0=self._sign_flipped(a, flip), S1=self._sign_flipped(b, flip))
+        else:
+            cond = template.format(a.wrapped(), b.wrapped())
+        self._push_cond(cond, deps)
+
+    @staticmethod
+    def _sign_flipped(operand: Operand, flip: int) -> str:
+        if operand.const is not _NOT_CONST:
+            return str(operand.const ^ flip)  # type: ignore[operator]
+        return f"({operand.wrapped()} ^ {flip:#x})"
+
+    def _numeric(self, code: int) -> None:
+        template = VALUE[code]
+        arity = len(op.NUMERIC_SIGNATURES[code][0])
+        operands = self._pop(arity)
+        deps = _EMPTY.union(*(o.deps for o in operands))
+        may_trap = code in MAY_TRAP
+        if may_trap and arity == 2 and template in ("{0} // {1}", "{0} % {1}"):
+            # Unsigned division by a non-zero constant cannot trap.
+            divisor = operands[1].const
+            may_trap = divisor is _NOT_CONST or divisor == 0
+        if arity == 2 and "if {1} else" in template and not operands[1].atomic:
+            operands[1] = self._evaluate(operands[1])  # the divisor is used twice
+        expr = template.format(*(o.wrapped() for o in operands))
+        self._push_value(expr, deps, may_trap)
+
+    def _call(self, callee: str, functype: FuncType) -> None:
+        args = self._pop(len(functype.params))
+        call = f"{callee}({', '.join(a.expr for a in args)})"
+        results = len(functype.results)
+        if results == 0:
+            self._line(call)
+        elif results == 1:
+            name = self._temp()
+            self._line(f"{name} = {call}")
+            self.stack.append(Operand(name))
+        else:
+            names = [self._temp() for _ in range(results)]
+            self._line(f"{', '.join(names)} = {call}")
+            self.stack.extend(Operand(n) for n in names)
+
+    def _other(self, instr: Instr) -> None:
+        code = instr.op
+        arg = instr.arg
+        stack = self.stack
+        if code == op.GLOBAL_GET:
+            index: int = arg  # type: ignore[assignment]
+            name = f"G{index}.value" if self.info.global_in_cell[index] else f"g{index}"
+            if self.info.global_types[index].mutable:
+                self._push_value(name, _EMPTY, may_trap=True)
+            else:
+                stack.append(Operand(name) if "." not in name else Operand(f"({name})"))
+        elif code == op.GLOBAL_SET:
+            index = arg  # type: ignore[assignment]
+            value = stack.pop()
+            if self.info.global_in_cell[index]:
+                self._line(f"G{index}.value = {value.expr}")
+            else:
+                self.assigned_globals.add(index)
+                self._line(f"g{index} = {value.expr}")
+        elif code == op.MEMORY_SIZE:
+            self._push_value("len(M) >> 16", _EMPTY, may_trap=True)
+        elif code == op.MEMORY_GROW:
+            delta = stack.pop()
+            self._push_value(f"MEMORY_GROW({delta.expr}) & 0xFFFFFFFF", _EMPTY, may_trap=True)
+        elif code == op.REF_NULL:
+            stack.append(Operand("None"))
+        elif code == op.REF_IS_NULL:
+            value = stack.pop()
+            self._push_cond(f"{value.wrapped()} is None", value.deps)
+        elif code == op.REF_FUNC:
+            stack.append(Operand(f"FN[{arg}]"))
+        elif code == op.TABLE_GET:
+            index_op = stack.pop()
+            self._push_value(f"TABLE_GET(E{arg}, {index_op.expr})", _EMPTY, may_trap=True)
+        elif code == op.TABLE_SET:
+            value = stack.pop()
+            index_op = stack.pop()
+            self._line(f"TABLE_SET(E{arg}, {index_op.expr}, {value.expr})")
+        elif code == op.TABLE_SIZE:
+            self._push_value(f"len(E{arg})", _EMPTY, may_trap=True)
+        elif code == op.TABLE_GROW:
+            delta = stack.pop()
+            init = stack.pop()
+            self._push_value(
+                f"TB{arg}.grow({delta.expr}, {init.expr}) & 0xFFFFFFFF", _EMPTY, may_trap=True
+            )
+        elif code == op.TABLE_FILL:
+            n, value, start = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"TABLE_FILL(E{arg}, {start.expr}, {value.expr}, {n.expr})")
+        elif code == op.TABLE_COPY:
+            dst_table, src_table = arg  # type: ignore[misc]
+            n, src, dst = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"TABLE_COPY(E{dst_table}, E{src_table}, {dst.expr}, {src.expr}, {n.expr})")
+        elif code == op.TABLE_INIT:
+            segment, table = arg  # type: ignore[misc]
+            n, src, dst = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"TABLE_INIT(E{table}, ES[{segment}], {dst.expr}, {src.expr}, {n.expr})")
+        elif code == op.ELEM_DROP:
+            self._line(f"ES[{arg}] = ()")
+        elif code == op.MEMORY_INIT:
+            segment = arg[0]  # type: ignore[index]
+            n, src, dst = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"MEMORY_INIT(M, DS[{segment}], {dst.expr}, {src.expr}, {n.expr})")
+        elif code == op.DATA_DROP:
+            self._line(f"DS[{arg}] = b''")
+        elif code == op.MEMORY_COPY:
+            n, src, dst = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"MEMORY_COPY(M, {dst.expr}, {src.expr}, {n.expr})")
+        elif code == op.MEMORY_FILL:
+            n, value, dst = stack.pop(), stack.pop(), stack.pop()
+            self._line(f"MEMORY_FILL(M, {dst.expr}, {value.expr}, {n.expr})")
+        else:
+            raise CompileError(
+                f"function {self.func_index}: unsupported instruction {op.NAMES.get(code, hex(code))}"
+            )
+
+    # --- control --------------------------------------------------------------------------------
+
+    def _control(self, instr: Instr, targeted: bool, module: Module) -> None:
+        code = instr.op
+        stack = self.stack
+        if code == op.BLOCK:
+            self._settle_stack()
+            frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
+            frame.height = len(stack) - len(frame.params)
+            if targeted:
+                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+            self.frames.append(frame)
+        elif code == op.LOOP:
+            self._settle_stack()
+            frame = self._new_frame(LOOP, module.block_type(instr.arg), targeted)
+            frame.height = len(stack) - len(frame.params)
+            if targeted:
+                frame.has_while = True
+                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.params))]
+                params = self._pop(len(frame.params))
+                if params:
+                    self._line(self._assign(frame.vars, params))
+                indent = self._begin_statement()
+                self._raw(indent, "while True:")
+                self.while_depth += 1
+                if self.while_depth > MAX_WHILE_NESTING:
+                    raise CompileError(
+                        f"function {self.func_index} nests loops too deeply for the compiler"
+                    )
+                self.suites.append(Suite(indent + 1))
+                stack.extend(Operand(v) for v in frame.vars)
+            self.frames.append(frame)
+        elif code == op.IF:
+            cond = stack.pop()
+            self._settle_stack()
+            frame = self._new_frame(IF, module.block_type(instr.arg), targeted)
+            frame.height = len(stack) - len(frame.params)
+            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+            frame.param_operands = stack[frame.height :]
+            indent = self._begin_statement()
+            self._raw(indent, f"if {cond.condition()}:")
+            frame.if_indent = indent
+            self.suites.append(Suite(indent + 1))
+            self.frames.append(frame)
+        elif code == op.ELSE:
+            self._else()
+        elif code == op.END:
+            self._end()
+        elif code == op.BR:
+            target = self.frames[-1 - instr.arg]  # type: ignore[operator]
+            lines, pending = self._jump(target, self._label_values(target))
+            self._lines(lines)
+            self._absorb_pending(pending)
+            self.frame.unreachable = True
+        elif code == op.BR_IF:
+            cond = stack.pop()
+            target = self.frames[-1 - instr.arg]  # type: ignore[operator]
+            lines, pending = self._jump(target, self._label_values(target))
+            indent = self._begin_statement()
+            self._raw(indent, f"if {cond.condition()}:")
+            for text in lines:
+                self._raw(indent + 1, text)
+            self._absorb_pending(pending)
+        elif code == op.BR_TABLE:
+            self._br_table(instr)
+        elif code == op.RETURN:
+            self._line(self._return_line(self._pop(len(self.type.results))))
+            self.frame.unreachable = True
+        elif code == op.UNREACHABLE:
+            self._line("UNREACHABLE()")
+            self.frame.unreachable = True
+
+    def _br_table(self, instr: Instr) -> None:
+        labels, default = instr.arg  # type: ignore[misc]
+        index = self._evaluate(self.stack.pop())
+        arity = self.frames[-1 - default].label_arity
+        if arity:
+            top = len(self.stack) - arity
+            for i in range(top, len(self.stack)):
+                self.stack[i] = self._evaluate(self.stack[i])
+        values = self._label_values(self.frames[-1 - default])
+        runs: list[tuple[int, int]] = []  # (first index, depth); a run lasts until the next one
+        for i, depth in enumerate((*labels, default)):
+            if not runs or runs[-1][1] != depth:
+                runs.append((i, depth))
+        pending: set[int] = set()
+        indent = self._begin_statement()
+
+        def emit(first: int, last: int, at: int) -> None:
+            if first == last:
+                target = self.frames[-1 - runs[first][1]]
+                lines, more = self._jump(target, values)
+                pending.update(more)
+                for text in lines:
+                    self._raw(at, text)
+                return
+            middle = (first + last + 1) // 2
+            self._raw(at, f"if {index.expr} < {runs[middle][0]}:")
+            emit(first, middle - 1, at + 1)
+            self._raw(at, "else:")
+            emit(middle, last, at + 1)
+            if at + 1 > MAX_INDENT:
+                raise CompileError(f"function {self.func_index} nests too deeply for the compiler")
+
+        emit(0, len(runs) - 1, indent)
+        self._absorb_pending(pending)
+        self.frame.unreachable = True
+
+    def _close_suite(self) -> set[int]:
+        suite = self.suites.pop()
+        if not suite.has_lines:
+            self._raw(suite.indent, "pass")
+        return suite.pending
+
+    def _finish_arm(self, frame: Frame) -> None:
+        """At the end of an if arm: move its results into the label's variables."""
+        if not frame.unreachable and frame.vars:
+            self._line(self._assign(frame.vars, self._pop(len(frame.results))))
+
+    def _else(self) -> None:
+        frame = self.frame
+        self._finish_arm(frame)
+        frame.then_reachable = not frame.unreachable
+        frame.pending_then = self._close_suite()
+        self._raw(frame.if_indent, "else:")
+        self.suites.append(Suite(frame.if_indent + 1))
+        frame.seen_else = True
+        frame.unreachable = False
+        del self.stack[frame.height :]
+        self.stack.extend(frame.param_operands)
+
+    def _end(self) -> None:
+        frame = self.frames.pop()
+        if frame.kind == FUNC:
+            if not frame.unreachable:
+                self._line(self._return_line(self._pop(len(frame.results))))
+            return
+        parent = self.frames[-1] if self.frames else None
+        if frame.kind == IF:
+            if not frame.seen_else and frame.vars:
+                self.frames.append(frame)
+                self._else()  # the implicit else passes the parameters through
+                self.frames.pop()
+            self._finish_arm(frame)
+            if frame.seen_else:
+                reachable = frame.then_reachable or not frame.unreachable or frame.branched
+                pending = frame.pending_then | self._close_suite()
+            else:
+                reachable = True  # the missing else arm falls through
+                pending = self._close_suite()
+            self._absorb_pending(pending)
+            self._reset_label(frame.id)
+            del self.stack[frame.height :]
+            self.stack.extend(Operand(v) for v in frame.vars)
+        elif frame.kind == LOOP and frame.has_while:
+            if not frame.unreachable:
+                self._line("break")
+            reachable = not frame.unreachable
+            results = self._pop(len(frame.results))
+            self._close_suite()
+            self.while_depth -= 1
+            self._after_while(frame)
+            del self.stack[frame.height :]
+            self.stack.extend(results)
+        else:  # block, or a loop no branch targets
+            if frame.targeted:
+                if not frame.unreachable and frame.vars:
+                    self._line(self._assign(frame.vars, self._pop(len(frame.results))))
+                self._reset_label(frame.id)
+                del self.stack[frame.height :]
+                self.stack.extend(Operand(v) for v in frame.vars)
+            else:
+                results = self._pop(len(frame.results))
+                del self.stack[frame.height :]
+                self.stack.extend(results)
+            reachable = not frame.unreachable or frame.branched
+        if parent is not None and not reachable:
+            parent.unreachable = True
+
+    def _after_while(self, loop: Frame) -> None:
+        """After a ``while``: propagate branches that left it towards their labels."""
+        level = self._level()
+        escaped = loop.escapes
+        if not escaped:
+            return
+        if level.kind == LOOP and any(x < level.id for x in escaped):
+            self._line(f"if 0 < _t < {level.id}: break")
+        if level.kind == LOOP and level.id in escaped:
+            indent = self._begin_statement()
+            self._raw(indent, f"if _t == {level.id}:")
+            self._raw(indent + 1, "_t = 0")
+            self._raw(indent + 1, "continue")
+        self._absorb_pending({x for x in escaped if x > level.id})
+
+
+def compile_function(info: ModuleInfo, func_index: int) -> str:
+    """The Python source of ``def f<func_index>(...)`` for a defined function."""
+    return FunctionCompiler(info, func_index).compile()
