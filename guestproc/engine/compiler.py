@@ -145,9 +145,9 @@ def _prescan_targets(body: Sequence[Instr]) -> set[int]:
         elif code == op.END:
             open_at.pop()
         elif code in (op.BR, op.BR_IF):
-            targeted.add(open_at[-1 - instr.arg])  # type: ignore[operator]
+            targeted.add(open_at[-1 - instr.arg])
         elif code == op.BR_TABLE:
-            labels, default = instr.arg  # type: ignore[misc]
+            labels, default = instr.arg
             for depth in (*labels, default):
                 targeted.add(open_at[-1 - depth])
     return targeted
@@ -421,21 +421,21 @@ class FunctionCompiler:
         stack = self.stack
 
         if code == op.LOCAL_GET:
-            stack.append(Operand(f"l{arg}", frozenset((arg,))))  # type: ignore[arg-type]
+            stack.append(Operand(f"l{arg}", frozenset((arg,))))
         elif code == op.LOCAL_SET or code == op.LOCAL_TEE:
             value = stack.pop()
-            self._flush_local(arg)  # type: ignore[arg-type]
+            self._flush_local(arg)
             self._line(f"l{arg} = {value.expr}")
             if code == op.LOCAL_TEE:
-                stack.append(Operand(f"l{arg}", frozenset((arg,))))  # type: ignore[arg-type]
+                stack.append(Operand(f"l{arg}", frozenset((arg,))))
         elif code == op.I32_CONST or code == op.I64_CONST:
             stack.append(Operand(str(arg), const=arg))
         elif code == op.F32_CONST:
-            value = f32_from_bits(arg)  # type: ignore[arg-type]
-            stack.append(Operand(_float_literal(value, self.defaults, arg, False), const=value))  # type: ignore[arg-type]
+            single = f32_from_bits(arg)
+            stack.append(Operand(_float_literal(single, self.defaults, arg, False), const=single))
         elif code == op.F64_CONST:
-            value = f64_from_bits(arg)  # type: ignore[arg-type]
-            stack.append(Operand(_float_literal(value, self.defaults, arg, True), const=value))  # type: ignore[arg-type]
+            double = f64_from_bits(arg)
+            stack.append(Operand(_float_literal(double, self.defaults, arg, True), const=double))
         elif code in COND:
             self._comparison(code)
         elif code in VALUE:
@@ -463,9 +463,9 @@ class FunctionCompiler:
         ):
             self._control(instr, targeted, module)
         elif code == op.CALL:
-            self._call(f"f{arg}", self.info.func_types[arg])  # type: ignore[index]
+            self._call(f"f{arg}", self.info.func_types[arg])
         elif code == op.CALL_INDIRECT:
-            type_index, table = arg  # type: ignore[misc]
+            type_index, table = arg
             index = stack.pop()
             self._call(
                 f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})", module.types[type_index]
@@ -485,12 +485,12 @@ class FunctionCompiler:
         else:
             self._other(instr)
 
-    def _address(self, address: Operand, memarg: object) -> str:
-        offset = memarg[1]  # type: ignore[index]
+    def _address(self, address: Operand, memarg: tuple[int, int]) -> str:
+        offset = memarg[1]
         if offset == 0:
             return address.expr
-        if address.const is not _NOT_CONST:
-            return str(address.const + offset)  # type: ignore[operator]
+        if isinstance(address.const, int):
+            return str(address.const + offset)
         return f"{address.wrapped()} + {offset}"
 
     def _comparison(self, code: int) -> None:
@@ -513,8 +513,8 @@ class FunctionCompiler:
 
     @staticmethod
     def _sign_flipped(operand: Operand, flip: int) -> str:
-        if operand.const is not _NOT_CONST:
-            return str(operand.const ^ flip)  # type: ignore[operator]
+        if isinstance(operand.const, int):
+            return str(operand.const ^ flip)
         return f"({operand.wrapped()} ^ {flip:#x})"
 
     def _numeric(self, code: int) -> None:
@@ -552,14 +552,14 @@ class FunctionCompiler:
         arg = instr.arg
         stack = self.stack
         if code == op.GLOBAL_GET:
-            index: int = arg  # type: ignore[assignment]
+            index: int = arg
             name = f"G{index}.value" if self.info.global_in_cell[index] else f"g{index}"
             if self.info.global_types[index].mutable:
                 self._push_value(name, _EMPTY, may_trap=True)
             else:
                 stack.append(Operand(name) if "." not in name else Operand(f"({name})"))
         elif code == op.GLOBAL_SET:
-            index = arg  # type: ignore[assignment]
+            index = arg
             value = stack.pop()
             if self.info.global_in_cell[index]:
                 self._line(f"G{index}.value = {value.expr}")
@@ -597,17 +597,17 @@ class FunctionCompiler:
             n, value, start = stack.pop(), stack.pop(), stack.pop()
             self._line(f"TABLE_FILL(E{arg}, {start.expr}, {value.expr}, {n.expr})")
         elif code == op.TABLE_COPY:
-            dst_table, src_table = arg  # type: ignore[misc]
+            dst_table, src_table = arg
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
             self._line(f"TABLE_COPY(E{dst_table}, E{src_table}, {dst.expr}, {src.expr}, {n.expr})")
         elif code == op.TABLE_INIT:
-            segment, table = arg  # type: ignore[misc]
+            segment, table = arg
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
             self._line(f"TABLE_INIT(E{table}, ES[{segment}], {dst.expr}, {src.expr}, {n.expr})")
         elif code == op.ELEM_DROP:
             self._line(f"ES[{arg}] = ()")
         elif code == op.MEMORY_INIT:
-            segment = arg[0]  # type: ignore[index]
+            segment = arg[0]
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
             self._line(f"MEMORY_INIT(M, DS[{segment}], {dst.expr}, {src.expr}, {n.expr})")
         elif code == op.DATA_DROP:
@@ -672,14 +672,14 @@ class FunctionCompiler:
         elif code == op.END:
             self._end()
         elif code == op.BR:
-            target = self.frames[-1 - instr.arg]  # type: ignore[operator]
+            target = self.frames[-1 - instr.arg]
             lines, pending = self._jump(target, self._label_values(target))
             self._lines(lines)
             self._absorb_pending(pending)
             self.frame.unreachable = True
         elif code == op.BR_IF:
             cond = stack.pop()
-            target = self.frames[-1 - instr.arg]  # type: ignore[operator]
+            target = self.frames[-1 - instr.arg]
             lines, pending = self._jump(target, self._label_values(target))
             indent = self._begin_statement()
             self._raw(indent, f"if {cond.condition()}:")
@@ -696,7 +696,7 @@ class FunctionCompiler:
             self.frame.unreachable = True
 
     def _br_table(self, instr: Instr) -> None:
-        labels, default = instr.arg  # type: ignore[misc]
+        labels, default = instr.arg
         index = self._evaluate(self.stack.pop())
         arity = self.frames[-1 - default].label_arity
         if arity:

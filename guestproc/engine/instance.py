@@ -193,7 +193,8 @@ def _resolve_import(
     if kind is ExternKind.FUNC:
         if not isinstance(provided, Function):
             raise LinkError(f"incompatible import type for {where}: expected a function")
-        wanted = compiled.module.types[desc]  # type: ignore[index]
+        assert isinstance(desc, int)
+        wanted = compiled.module.types[desc]
         if provided.type != wanted:
             raise LinkError(
                 f"incompatible import type for {where}: expected {wanted}, got {provided.type}"
@@ -274,8 +275,8 @@ class Instance:
             )
         self.functions = functions
         ns["FN"] = functions
-        for index, func in enumerate(functions):
-            ns[f"f{index}"] = func.call
+        for index, function in enumerate(functions):
+            ns[f"f{index}"] = function.call
 
         for g in module.globals:
             value = self._constant(g.init, global_values, functions)
@@ -368,15 +369,15 @@ class Instance:
             if code in (op.I32_CONST, op.I64_CONST):
                 value = instr.arg
             elif code == op.F32_CONST:
-                value = numeric.f32_from_bits(instr.arg)  # type: ignore[arg-type]
+                value = numeric.f32_from_bits(instr.arg)
             elif code == op.F64_CONST:
-                value = numeric.f64_from_bits(instr.arg)  # type: ignore[arg-type]
+                value = numeric.f64_from_bits(instr.arg)
             elif code == op.REF_NULL:
                 value = None
             elif code == op.REF_FUNC:
-                value = functions[instr.arg]  # type: ignore[index]
+                value = functions[instr.arg]
             elif code == op.GLOBAL_GET:
-                value = global_values[instr.arg]  # type: ignore[index]
+                value = global_values[instr.arg]
         return value
 
     def invoke(self, name: str, *args: Any) -> list[Any]:

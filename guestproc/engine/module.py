@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .types import ExternKind, FuncType, GlobalType, MemoryType, TableType, ValType
 
@@ -19,7 +19,7 @@ class Instr(NamedTuple):
     """One instruction. ``arg`` is described by ``opcodes.Imm`` for the opcode."""
 
     op: int
-    arg: object
+    arg: Any  # the type depends on the opcode: see opcodes.Imm
     offset: int  # byte offset of the opcode in the module (0 when built from text)
 
 
@@ -104,15 +104,15 @@ class Module:
 
     def table_types(self) -> list[TableType]:
         imported = [imp.desc for imp in self.imported(ExternKind.TABLE)]
-        return imported + list(self.tables)  # type: ignore[operator]
+        return [*imported, *self.tables]  # type: ignore[list-item]
 
     def memory_types(self) -> list[MemoryType]:
         imported = [imp.desc for imp in self.imported(ExternKind.MEMORY)]
-        return imported + list(self.memories)  # type: ignore[operator]
+        return [*imported, *self.memories]  # type: ignore[list-item]
 
     def global_types(self) -> list[GlobalType]:
         imported = [imp.desc for imp in self.imported(ExternKind.GLOBAL)]
-        return imported + [g.type for g in self.globals]  # type: ignore[operator]
+        return [*imported, *(g.type for g in self.globals)]  # type: ignore[list-item]
 
     def block_type(self, arg: object) -> FuncType:
         """The function type of a block/loop/if immediate (see ``opcodes.Imm.BLOCKTYPE``)."""

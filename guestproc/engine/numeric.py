@@ -22,7 +22,7 @@ from .errors import Trap, TrapCode
 M32 = 0xFFFFFFFF
 M64 = 0xFFFFFFFFFFFFFFFF
 INF = math.inf
-CANONICAL_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000000))[0]
+CANONICAL_NAN: float = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000000))[0]
 
 _pack_d = struct.Struct("<d").pack
 _unpack_d = struct.Struct("<d").unpack
@@ -38,25 +38,28 @@ _f32_slot = array("f", [0.0])
 def f32_round(x: float) -> float:
     """Round a double to the nearest single (ties to even); overflow gives infinity."""
     _f32_slot[0] = x
-    return _f32_slot[0]
+    return float(_f32_slot[0])
 
 
 # --- bits <-> floats -------------------------------------------------------------------------
 
 
 def f64_from_bits(bits: int) -> float:
-    return _unpack_d(_pack_q(bits))[0]
+    value: float = _unpack_d(_pack_q(bits))[0]
+    return value
 
 
 def f64_to_bits(x: float) -> int:
-    return _unpack_q(_pack_d(x))[0]
+    bits: int = _unpack_q(_pack_d(x))[0]
+    return bits
 
 
 def f32_from_bits(bits: int) -> float:
     if bits & 0x7F800000 == 0x7F800000 and bits & 0x7FFFFF:
         sign = (bits >> 31) << 63
         return f64_from_bits(sign | 0x7FF0000000000000 | ((bits & 0x7FFFFF) << 29))
-    return _unpack_f(_pack_i(bits))[0]
+    value: float = _unpack_f(_pack_i(bits))[0]
+    return value
 
 
 def f32_to_bits(x: float) -> int:
@@ -66,7 +69,8 @@ def f32_to_bits(x: float) -> int:
         if not payload:  # a double NaN whose payload lies below f32 precision
             payload = 0x400000
         return ((bits >> 63) << 31) | 0x7F800000 | payload
-    return _unpack_i(_pack_f(x))[0]
+    result: int = _unpack_i(_pack_f(x))[0]
+    return result
 
 
 def quiet(x: float) -> float:
