@@ -79,6 +79,7 @@ class Frame:
     __slots__ = (
         "branched",
         "escapes",
+        "exit_aliases",
         "has_while",
         "height",
         "id",
@@ -90,6 +91,7 @@ class Frame:
         "pending_then",
         "results",
         "seen_else",
+        "start",
         "targeted",
         "then_reachable",
         "unreachable",
@@ -116,6 +118,8 @@ class Frame:
         self.then_reachable = False
         self.pending_then: set[int] = set()
         self.param_operands: list[Operand] = []
+        self.start = -1  # index of the opening instruction
+        self.exit_aliases: set[int] = set()  # loops: see _prescan
 
     @property
     def label_arity(self) -> int:
@@ -134,23 +138,42 @@ class Suite:
         self.has_lines = False
 
 
-def _prescan_targets(body: Sequence[Instr]) -> set[int]:
-    """Instruction indices of the block/loop/if instructions some branch targets."""
+def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int, set[int]]]:
+    """Find which block/loop/if instructions some branch targets, and loop exit aliases.
+
+    A loop's exit aliases are the result-less blocks and ifs whose ``end`` directly follows
+    the loop's ``end``: a branch from the loop's own ``while`` to one of them is a plain
+    ``break``. Both maps are keyed by instruction index.
+    """
     targeted: set[int] = set()
+    aliases: dict[int, set[int]] = {}
     open_at: list[int] = [-1]
     for index, instr in enumerate(body):
         code = instr.op
         if code in (op.BLOCK, op.LOOP, op.IF):
             open_at.append(index)
         elif code == op.END:
-            open_at.pop()
+            start = open_at.pop()
+            if start >= 0 and body[start].op == op.LOOP:
+                found: set[int] = set()
+                depth = len(open_at) - 1
+                follow = index + 1
+                while follow < len(body) and body[follow].op == op.END and depth >= 1:
+                    enclosing = open_at[depth]
+                    kind = body[enclosing].op
+                    if kind == op.LOOP or module.block_type(body[enclosing].arg).results:
+                        break
+                    found.add(enclosing)
+                    depth -= 1
+                    follow += 1
+                aliases[start] = found
         elif code in (op.BR, op.BR_IF):
             targeted.add(open_at[-1 - instr.arg])
         elif code == op.BR_TABLE:
             labels, default = instr.arg
             for depth in (*labels, default):
                 targeted.add(open_at[-1 - depth])
-    return targeted
+    return targeted, aliases
 
 
 def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bool) -> str:
@@ -200,6 +223,8 @@ class FunctionCompiler:
         self.assigned_globals: set[int] = set()
         self.defaults: dict[str, str] = {}
         self.while_depth = 0
+        self.aliases: dict[int, set[int]] = {}
+        self._index = 0
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -313,6 +338,8 @@ class FunctionCompiler:
         self.next_label += 1
         frame.targeted = targeted
         frame.level = self._level()
+        frame.start = self._index
+        frame.exit_aliases = self.aliases.get(self._index, set())
         return frame
 
     def _assign(self, names: list[str], values: list[Operand]) -> str:
@@ -334,6 +361,9 @@ class FunctionCompiler:
         current = self._level()
         if target.kind == LOOP and target is current:
             lines.append("continue")
+            return lines, set()
+        if current.kind == LOOP and target.start in current.exit_aliases:
+            lines.append("break")  # the while's end is the label's end
             return lines, set()
         stop = target if target.kind == LOOP else target.level
         if stop is current:
@@ -357,7 +387,8 @@ class FunctionCompiler:
 
     def compile(self) -> str:
         body = self.body
-        targeted = _prescan_targets(body)
+        targeted, aliases = _prescan(body, self.info.module)
+        self.aliases = aliases
         function = Frame(FUNC, 0, (), self.type.results)
         self.frames.append(function)
         module = self.info.module
@@ -376,6 +407,7 @@ class FunctionCompiler:
                 if code not in (op.END, op.ELSE) or dead_depth:
                     continue
             try:
+                self._index = index
                 self._instruction(instr, index in targeted, module)
             except CompileError:
                 raise
