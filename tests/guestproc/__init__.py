@@ -1,0 +1,1 @@
+"""Tests of the guest side: WASI, and (later) the guest process."""
