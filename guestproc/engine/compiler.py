@@ -509,7 +509,7 @@ class FunctionCompiler:
             second = stack.pop()
             first = stack.pop()
             self._push_value(
-                f"{first.wrapped()} if {cond.condition()} else {second.wrapped()}",
+                f"{first.wrapped()} if ({cond.condition()}) else {second.wrapped()}",
                 first.deps | second.deps | cond.deps,
             )
         elif code == op.NOP:
