@@ -287,8 +287,22 @@ class FunctionCompiler:
         self._line(f"{name} = {operand.expr}")
         return Operand(name)
 
+    def _next_sets_local(self) -> bool:
+        """Whether the next instruction stores the top of the stack into a local.
+
+        Then a value that must be evaluated in place can go straight into that local: nothing
+        runs between its evaluation and the store except pure operands being evaluated.
+        """
+        following = self._index + 1
+        return following < len(self.body) and self.body[following].op in (
+            op.LOCAL_SET,
+            op.LOCAL_TEE,
+        )
+
     def _push_value(self, expr: str, deps: frozenset[int], may_trap: bool = False) -> None:
-        if may_trap or len(expr) > MAX_LAZY_EXPR:
+        if may_trap and len(expr) <= MAX_LAZY_EXPR and self._next_sets_local():
+            self.stack.append(Operand(expr))
+        elif may_trap or len(expr) > MAX_LAZY_EXPR:
             name = self._temp()
             self._line(f"{name} = {expr}")
             self.stack.append(Operand(name))
@@ -570,6 +584,8 @@ class FunctionCompiler:
         results = len(functype.results)
         if results == 0:
             self._line(call)
+        elif results == 1 and self._next_sets_local():
+            self.stack.append(Operand(call))
         elif results == 1:
             name = self._temp()
             self._line(f"{name} = {call}")
