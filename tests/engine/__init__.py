@@ -1,0 +1,1 @@
+"""Tests of the WebAssembly engine: decoder, validator, compiler, runtime."""
