@@ -1275,20 +1275,9 @@ def run_with_our_wasi_on_wasmtime(program: Program, recorder: ConsoleRecorder) -
 
 
 def _compile_with_our_engine(wasm: bytes) -> CompiledModule:
-    # TEMPORARY SKIP, for the lead to remove once the engine pipeline lands: the decoder,
-    # validator and compiler are still placeholders that raise NotImplementedError. This skip
-    # fires only on that error; any other failure fails the test.
-    stage = "decode_module"
-    try:
-        module = decode_module(wasm)
-        stage = "validate_module"
-        validate_module(module)
-        stage = "compile_module"
-        return compile_module(module)
-    except NotImplementedError:
-        pytest.skip(
-            f"TEMPORARY: engine not landed ({stage} raises NotImplementedError); remove this skip"
-        )
+    module = decode_module(wasm)
+    validate_module(module)
+    return compile_module(module)
 
 
 def run_with_our_wasi_on_our_engine(program: Program, recorder: ConsoleRecorder) -> int:
