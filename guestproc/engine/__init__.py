@@ -17,6 +17,7 @@ from .instance import CompiledModule, EngineLimits, Extern, Instance, compile_mo
 from .module import Module
 from .runtime import Function, GlobalCell, LimitExceeded, Memory, Table, host_function, invoke
 from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
+from .text import parse_module
 from .validator import validate_module
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "decode_module",
     "host_function",
     "invoke",
+    "parse_module",
     "validate_module",
 ]
