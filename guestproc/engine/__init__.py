@@ -16,8 +16,8 @@ from .errors import (
 from .instance import CompiledModule, EngineLimits, Extern, Instance, compile_module
 from .module import Module
 from .runtime import Function, GlobalCell, LimitExceeded, Memory, Table, host_function, invoke
-from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 from .text import parse_module
+from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 from .validator import validate_module
 
 __all__ = [

@@ -64,6 +64,9 @@ class EngineLimits:
     fuel: int | None = None
 
 
+DEFAULT_LIMITS = EngineLimits()
+
+
 def _struct(fmt: str) -> struct.Struct:
     return struct.Struct(fmt)
 
@@ -157,7 +160,7 @@ class CompiledModule:
             self.function_code(index)
 
     def instantiate(
-        self, imports: Mapping[tuple[str, str], Extern], limits: EngineLimits = EngineLimits()
+        self, imports: Mapping[tuple[str, str], Extern], limits: EngineLimits = DEFAULT_LIMITS
     ) -> Instance:
         """Link, allocate, initialise segments and run the start function.
 

@@ -30,6 +30,7 @@ from guestproc.engine.leb128 import read_s32, read_s33, read_s64, read_u32, read
 from guestproc.engine.module import Instr, Module, SegmentMode
 from guestproc.engine.types import ExternKind, FuncType, GlobalType, Limits, TableType, ValType
 from guestproc.engine.validator import validate_module
+from tests.framework.paths import spec_suite_dir
 
 DATA_DIR = Path(__file__).parent / "data"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -587,14 +588,7 @@ def test_decode_and_validate_speed_on_a_clang_module() -> None:
 # -- the spec test suite's binary modules ------------------------------------------------------
 
 
-def spec_suite_core() -> Path | None:
-    """``core/`` of the spec test suite: ``$KINDLING_WASM_TESTSUITE`` or ``../shared/...``."""
-    configured = os.environ.get("KINDLING_WASM_TESTSUITE")
-    root = Path(configured) if configured else REPO_ROOT.parent / "shared" / "wasm-testsuite"
-    for candidate in (root / "core", root):
-        if candidate.is_dir() and any(candidate.glob("*.wast")):
-            return candidate
-    return None
+spec_suite_core = spec_suite_dir
 
 
 _WAST_TOKEN = re.compile(r'\(;|;;[^\n]*|"(?:[^"\\]|\\.)*"|\(|\)|[^\s()";]+', re.S)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
 import struct
 import subprocess
 import time
 from decimal import Decimal, localcontext
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,6 +63,7 @@ from guestproc.engine.text.lexer import (
     tokenize,
 )
 from guestproc.engine.types import ExternKind, FuncType, Limits, MemoryType, TableType, ValType
+from tests.framework.paths import NO_SPEC_SUITE, spec_suite_dir
 
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
 FUNCREF, EXTERNREF = ValType.FUNCREF, ValType.EXTERNREF
@@ -921,22 +920,9 @@ def test_script_of_bare_fields_is_one_module() -> None:
 # --- the official core test suite -----------------------------------------------------
 
 
-def _suite_core_dir() -> Path | None:
-    candidates = []
-    configured = os.environ.get("KINDLING_WASM_TESTSUITE")
-    if configured:
-        candidates += [Path(configured), Path(configured) / "core"]
-    repo = Path(__file__).resolve().parents[2]
-    candidates.append(repo.parent / "shared" / "wasm-testsuite" / "core")
-    for candidate in candidates:
-        if candidate.is_dir() and any(candidate.glob("*.wast")):
-            return candidate
-    return None
-
-
-CORE = _suite_core_dir()
+CORE = spec_suite_dir()
 CORE_SCRIPTS = sorted(p.name for p in CORE.glob("*.wast")) if CORE else []
-NO_SUITE = "the WebAssembly spec test suite (set KINDLING_WASM_TESTSUITE) is not present"
+NO_SUITE = NO_SPEC_SUITE
 suite_scripts = pytest.mark.parametrize(
     "script", CORE_SCRIPTS or [pytest.param("-", marks=pytest.mark.skip(reason=NO_SUITE))]
 )
