@@ -205,7 +205,7 @@ class ModuleInfo:
 
 
 class FunctionCompiler:
-    def __init__(self, info: ModuleInfo, func_index: int) -> None:
+    def __init__(self, info: ModuleInfo, func_index: int, fuel: bool = False) -> None:
         module = info.module
         self.info = info
         self.func_index = func_index
@@ -222,6 +222,8 @@ class FunctionCompiler:
         self.uses_t = False
         self.assigned_globals: set[int] = set()
         self.defaults: dict[str, str] = {}
+        self.fuel = fuel
+        self.cost = 0  # instructions of the current basic block not yet charged
         self.while_depth = 0
         self.aliases: dict[int, set[int]] = {}
         self._index = 0
@@ -359,17 +361,30 @@ class FunctionCompiler:
     def _assign(self, names: list[str], values: list[Operand]) -> str:
         return f"{', '.join(names)} = {', '.join(v.expr for v in values)}"
 
-    def _return_line(self, values: list[Operand]) -> str:
+    def _return_lines(self, values: list[Operand]) -> list[str]:
         if not values:
-            return "return"
-        if len(values) == 1:
-            return f"return {values[0].expr}"
-        return f"return ({', '.join(v.expr for v in values)},)"
+            line = "return"
+        elif len(values) == 1:
+            line = f"return {values[0].expr}"
+        else:
+            line = f"return ({', '.join(v.expr for v in values)},)"
+        return ["FUEL = _f", line] if self.fuel else [line]
+
+    def _charge(self) -> None:
+        """With fuel metering: charge the basic block that ends here (one unit per instruction).
+
+        The count is kept in the local ``_f``; it is written back to the instance's ``FUEL``
+        around calls and at returns, and checked at loop heads and function entries.
+        """
+        if self.fuel and self.cost:
+            if not self.frame.unreachable:
+                self._line(f"_f -= {self.cost}")
+            self.cost = 0
 
     def _jump(self, target: Frame, values: list[Operand]) -> tuple[list[str], set[int]]:
         """Lines that branch to ``target``'s label, and the labels they leave pending here."""
         if target.kind == FUNC:
-            return [self._return_line(values)], set()
+            return self._return_lines(values), set()
         target.branched = True
         lines = [self._assign(target.vars, values)] if values else []
         current = self._level()
@@ -422,6 +437,7 @@ class FunctionCompiler:
                     continue
             try:
                 self._index = index
+                self.cost += 1
                 self._instruction(instr, index in targeted, module)
             except CompileError:
                 raise
@@ -456,6 +472,8 @@ class FunctionCompiler:
             header.append(f"    l{i} = {zero}")
         if self.uses_t:
             header.append("    _t = 0")
+        if self.fuel:
+            header += ["    global FUEL", "    _f = FUEL", "    if _f < 0: OUT_OF_FUEL()"]
         lines = header + self.out
         if len(lines) == 1:
             lines.append("    pass")
@@ -582,9 +600,12 @@ class FunctionCompiler:
         args = self._pop(len(functype.params))
         call = f"{callee}({', '.join(a.expr for a in args)})"
         results = len(functype.results)
+        if self.fuel:
+            self._charge()
+            self._line("FUEL = _f")
         if results == 0:
             self._line(call)
-        elif results == 1 and self._next_sets_local():
+        elif results == 1 and self._next_sets_local() and not self.fuel:
             self.stack.append(Operand(call))
         elif results == 1:
             name = self._temp()
@@ -594,6 +615,8 @@ class FunctionCompiler:
             names = [self._temp() for _ in range(results)]
             self._line(f"{', '.join(names)} = {call}")
             self.stack.extend(Operand(n) for n in names)
+        if self.fuel:
+            self._line("_f = FUEL")
 
     def _other(self, instr: Instr) -> None:
         code = instr.op
@@ -676,6 +699,8 @@ class FunctionCompiler:
     def _control(self, instr: Instr, targeted: bool, module: Module) -> None:
         code = instr.op
         stack = self.stack
+        if code not in (op.BLOCK, op.UNREACHABLE):
+            self._charge()  # every other control instruction ends a basic block
         if code == op.BLOCK:
             self._settle_stack()
             frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
@@ -701,6 +726,8 @@ class FunctionCompiler:
                         f"function {self.func_index} nests loops too deeply for the compiler"
                     )
                 self.suites.append(Suite(indent + 1))
+                if self.fuel:
+                    self._line("if _f < 0: OUT_OF_FUEL()")
                 stack.extend(Operand(v) for v in frame.vars)
             self.frames.append(frame)
         elif code == op.IF:
@@ -737,7 +764,7 @@ class FunctionCompiler:
         elif code == op.BR_TABLE:
             self._br_table(instr)
         elif code == op.RETURN:
-            self._line(self._return_line(self._pop(len(self.type.results))))
+            self._lines(self._return_lines(self._pop(len(self.type.results))))
             self.frame.unreachable = True
         elif code == op.UNREACHABLE:
             self._line("UNREACHABLE()")
@@ -806,7 +833,7 @@ class FunctionCompiler:
         frame = self.frames.pop()
         if frame.kind == FUNC:
             if not frame.unreachable:
-                self._line(self._return_line(self._pop(len(frame.results))))
+                self._lines(self._return_lines(self._pop(len(frame.results))))
             return
         parent = self.frames[-1] if self.frames else None
         if frame.kind == IF:
@@ -866,6 +893,10 @@ class FunctionCompiler:
         self._absorb_pending({x for x in escaped if x > level.id})
 
 
-def compile_function(info: ModuleInfo, func_index: int) -> str:
-    """The Python source of ``def f<func_index>(...)`` for a defined function."""
-    return FunctionCompiler(info, func_index).compile()
+def compile_function(info: ModuleInfo, func_index: int, fuel: bool = False) -> str:
+    """The Python source of ``def f<func_index>(...)`` for a defined function.
+
+    With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
+    executed and traps with "all fuel consumed" when it runs out.
+    """
+    return FunctionCompiler(info, func_index, fuel).compile()

@@ -54,8 +54,10 @@ class EngineLimits:
     - ``table_elements``: the same for tables (``table.grow`` returns -1).
     - ``call_depth``: nested calls past this trap with "call stack exhausted" (it is Python's
       recursion limit in the process, which host code shares).
-    - ``fuel``: when set, execution traps with "all fuel consumed" once this many units are
-      spent (not yet implemented: reserved).
+    - ``fuel``: when set, execution traps with "all fuel consumed" once about this many
+      instructions have run (one unit per Wasm instruction, charged per basic block, checked
+      at loop heads and function entries, so a run may overshoot by one loop-free stretch
+      of code). Needs a module compiled with ``fuel=True``.
     """
 
     memory_pages: int | None = None
@@ -65,6 +67,7 @@ class EngineLimits:
 
 
 DEFAULT_LIMITS = EngineLimits()
+UNLIMITED_FUEL = 1 << 62
 
 
 def _struct(fmt: str) -> struct.Struct:
@@ -121,6 +124,7 @@ HELPERS: dict[str, Any] = {
     "F32_FROM_BITS": numeric.f32_from_bits,
     "F64_FROM_BITS": numeric.f64_from_bits,
     "UNREACHABLE": support.unreachable,
+    "OUT_OF_FUEL": support.out_of_fuel,
     "CALL_INDIRECT": support.call_indirect,
     "TABLE_GET": support.table_get,
     "TABLE_SET": support.table_set,
@@ -136,20 +140,21 @@ HELPERS: dict[str, Any] = {
 class CompiledModule:
     """A validated module plus the compiled code of its functions (filled on demand)."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, fuel: bool = False) -> None:
         self.module = module
+        self.fuel = fuel
         self.info = ModuleInfo(module)
         self.imported_functions = len(self.info.func_types) - len(module.functions)
         self._code: dict[int, CodeType] = {}
 
     def source(self, func_index: int) -> str:
         """The generated Python source of a defined function (for debugging and tests)."""
-        return compile_function(self.info, func_index)
+        return compile_function(self.info, func_index, self.fuel)
 
     def function_code(self, func_index: int) -> CodeType:
         code = self._code.get(func_index)
         if code is None:
-            source = compile_function(self.info, func_index)
+            source = compile_function(self.info, func_index, self.fuel)
             code = compile(source, f"<wasm function {func_index}>", "exec")
             self._code[func_index] = code
         return code
@@ -171,9 +176,13 @@ class CompiledModule:
         return Instance(self, imports, limits)
 
 
-def compile_module(module: Module) -> CompiledModule:
-    """Prepare a validated module for instantiation (functions compile on first use)."""
-    return CompiledModule(module)
+def compile_module(module: Module, fuel: bool = False) -> CompiledModule:
+    """Prepare a validated module for instantiation (functions compile on first use).
+
+    With ``fuel`` the code meters itself (about one unit per instruction executed); its
+    instances then need ``EngineLimits.fuel``. Without it the code has no metering at all.
+    """
+    return CompiledModule(module, fuel)
 
 
 def _limits_match(actual: Limits, actual_max: int | None, wanted: Limits) -> bool:
@@ -241,6 +250,9 @@ class Instance:
         ensure_recursion_limit(limits.call_depth)
         ns: dict[str, Any] = dict(HELPERS)
         self.namespace = ns
+        if limits.fuel is not None and not compiled.fuel:
+            raise ValueError("a fuel limit needs a module compiled with fuel=True")
+        ns["FUEL"] = limits.fuel if limits.fuel is not None else UNLIMITED_FUEL
         self._ready: set[int] = set()
 
         functions: list[Function] = []
@@ -392,4 +404,8 @@ class Instance:
 
     @property
     def fuel_used(self) -> int:
-        return 0
+        """Fuel spent so far (exact at returns to the host; 0 without metering)."""
+        if not self.compiled.fuel:
+            return 0
+        budget = self.limits.fuel if self.limits.fuel is not None else UNLIMITED_FUEL
+        return min(budget, budget - int(self.namespace["FUEL"]))

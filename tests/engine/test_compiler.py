@@ -12,7 +12,7 @@ import pytest
 
 from guestproc.engine import opcodes as op
 from guestproc.engine.errors import Trap, TrapCode
-from guestproc.engine.instance import compile_module
+from guestproc.engine.instance import EngineLimits, compile_module
 from guestproc.engine.module import Export, Function, Instr, Module
 from guestproc.engine.types import ExternKind, FuncType, Limits, MemoryType, ValType
 
@@ -192,3 +192,47 @@ def test_float_semantics_at_the_edges() -> None:
     nearest = assemble(("local.get", 0), "f64.nearest", "end")
     assert run((F64,), (F64,), nearest, 2.5) == [2.0]
     assert str(run((F64,), (F64,), nearest, -0.4)[0]) == "-0.0"
+
+
+def _fuel_instance(body: list[Instr], fuel: int | None) -> Any:
+    module = Module()
+    module.types = [FuncType((I32,), (I32,))]
+    module.functions = [Function(0, (I32,), body)]
+    module.exports = [Export("f", ExternKind.FUNC, 0)]
+    return compile_module(module, fuel=True).instantiate({}, EngineLimits(fuel=fuel))
+
+
+COUNT_DOWN = assemble(
+    "loop", ("local.get", 0), ("i32.const", 1), "i32.sub", ("local.tee", 0), ("br_if", 0), "end",
+    ("local.get", 0), "end",
+)  # fmt: skip
+
+
+def test_fuel_counts_every_instruction_executed() -> None:
+    instance = _fuel_instance(COUNT_DOWN, 10_000)
+    assert instance.invoke("f", 100) == [0]
+    # loop once, 100 iterations of 5 (a branch re-enters the body, not the loop
+    # instruction), then end + local.get + end.
+    assert instance.fuel_used == 1 + 100 * 5 + 3
+
+
+def test_fuel_runs_out_deterministically() -> None:
+    instance = _fuel_instance(COUNT_DOWN, 504)
+    assert instance.invoke("f", 100) == [0]
+    # Checked at loop heads: 400 units run out in iteration 80, whatever the machine.
+    short = _fuel_instance(COUNT_DOWN, 400)
+    with pytest.raises(Trap) as info:
+        short.invoke("f", 100)
+    assert info.value.code is TrapCode.OUT_OF_FUEL
+
+
+def test_fuel_is_charged_across_calls() -> None:
+    # f(n) = n == 0 ? 0 : f(n - 1): recursion without loops still runs out
+    body = assemble(
+        ("local.get", 0), "i32.eqz", ("if", I32), ("i32.const", 0), "else",
+        ("local.get", 0), ("i32.const", 1), "i32.sub", ("call", 0), "end", "end",
+    )  # fmt: skip
+    instance = _fuel_instance(body, 1_000)
+    with pytest.raises(Trap) as info:
+        instance.invoke("f", 5_000)
+    assert info.value.code is TrapCode.OUT_OF_FUEL
