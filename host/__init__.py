@@ -1,0 +1,98 @@
+"""Kindling's host: the trusted side that starts guests, holds them to their limits and
+says how each one ended. It never imports ``guestproc`` and never decodes a module.
+
+::
+
+    kindling run (cli.py, run_cli.py)          your code
+              │                                   │
+              └──────────────┬────────────────────┘
+                             ▼
+    run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
+                             ▼
+    Guest (guest.py)            requests, states, limits, endings   ── errors.py, endings.py
+    GuestConnection (connection.py)   frames: cap, msgpack, pydantic models (protocol.models)
+    GuestProcess (transport.py)       posix_spawn, pipes, pidfd, signals, wait4
+    ConsoleSink / StdinSource (stdio.py)   where output goes, where stdin comes from
+
+The public names below are re-exported lazily: ``import host`` itself loads nothing heavy
+(``kindling``'s start-up depends on that).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import RunReport, run, run_guest
+    from .endings import Ending, EndingKind, Limit
+    from .errors import (
+        GuestEnded,
+        GuestError,
+        GuestStartError,
+        GuestTrapped,
+        IllegalAction,
+        InvokeRefused,
+    )
+    from .guest import Guest, GuestState
+    from .stdio import BytesStdin, CapturedConsole, HostStdin, NoStdin, StdioConsole
+    from .transport import ExitStatus, GuestProcess, Launcher
+
+_WHERE = {
+    "RunReport": "api",
+    "run": "api",
+    "run_guest": "api",
+    "Ending": "endings",
+    "EndingKind": "endings",
+    "Limit": "endings",
+    "GuestEnded": "errors",
+    "GuestError": "errors",
+    "GuestStartError": "errors",
+    "GuestTrapped": "errors",
+    "IllegalAction": "errors",
+    "InvokeRefused": "errors",
+    "Guest": "guest",
+    "GuestState": "guest",
+    "BytesStdin": "stdio",
+    "CapturedConsole": "stdio",
+    "HostStdin": "stdio",
+    "NoStdin": "stdio",
+    "StdioConsole": "stdio",
+    "ExitStatus": "transport",
+    "GuestProcess": "transport",
+    "Launcher": "transport",
+}
+
+__all__ = [
+    "BytesStdin",
+    "CapturedConsole",
+    "Ending",
+    "EndingKind",
+    "ExitStatus",
+    "Guest",
+    "GuestEnded",
+    "GuestError",
+    "GuestProcess",
+    "GuestStartError",
+    "GuestState",
+    "GuestTrapped",
+    "HostStdin",
+    "IllegalAction",
+    "InvokeRefused",
+    "Launcher",
+    "Limit",
+    "NoStdin",
+    "RunReport",
+    "StdioConsole",
+    "run",
+    "run_guest",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'host' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

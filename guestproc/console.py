@@ -1,0 +1,100 @@
+"""Console output of a guest, batched into ``Console`` frames.
+
+WASI's ``fd_write`` hands over whatever the program wrote (C stdio line-buffers a console,
+so usually one line). A frame per call would cost the host a validation per line; the
+writer collects output instead and sends it
+
+- as soon as ``CONSOLE_CHUNK`` bytes have collected (frames never carry more);
+- when the other stream is written, so stdout and stderr keep their relative order;
+- before the guest blocks reading stdin, and when the request ends (``flush``);
+- at the latest ``FLUSH_DELAY`` seconds after the first unsent byte, from a one-shot
+  ``SIGALRM`` timer -- so a program that prints and then computes for a long time, or
+  forever, still shows its output promptly.
+
+The timer's handler runs in the main thread between bytecodes (there are no threads). It
+never sends while a frame is being written (``Channel.busy``) or the buffer is changing
+(``_busy``); it re-arms itself instead.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+from protocol.messages import CONSOLE_CHUNK, STDOUT, console
+
+from .channel import Channel
+
+FLUSH_DELAY = 0.01
+"""Seconds unsent output may wait for more before it is sent anyway."""
+
+RETRY_DELAY = 0.001
+
+
+class ConsoleWriter:
+    """Buffers console output of the running request and sends it in frames."""
+
+    def __init__(self, channel: Channel, delay: float = FLUSH_DELAY) -> None:
+        self._channel = channel
+        self._delay = delay
+        self._request_id = 0
+        self._stream = STDOUT
+        self._buffer = bytearray()
+        self._busy = False
+        self._armed = False
+        self.bytes_written = 0
+        signal.signal(signal.SIGALRM, self._on_alarm)
+
+    def start(self, request_id: int) -> None:
+        """Attribute output from now on to request ``request_id``."""
+        self.flush()
+        self._request_id = request_id
+
+    def write(self, stream: int, data: bytes) -> None:
+        """Queue ``data`` for ``stream`` (1 stdout, 2 stderr); may send frames right away."""
+        self._busy = True
+        try:
+            if self._buffer and stream != self._stream:
+                self._send_buffer()
+            self._stream = stream
+            self._buffer += data
+            self.bytes_written += len(data)
+            if len(self._buffer) >= CONSOLE_CHUNK:
+                self._send_buffer()
+            elif not self._armed:
+                self._arm(self._delay)
+        finally:
+            self._busy = False
+
+    def flush(self) -> None:
+        """Send everything buffered now."""
+        self._busy = True
+        try:
+            self._disarm()
+            self._send_buffer()
+        finally:
+            self._busy = False
+
+    def _send_buffer(self) -> None:
+        while self._buffer:
+            chunk = bytes(self._buffer[:CONSOLE_CHUNK])
+            del self._buffer[:CONSOLE_CHUNK]
+            self._channel.send(console(self._request_id, self._stream, chunk))
+
+    def _arm(self, delay: float) -> None:
+        self._armed = True
+        signal.setitimer(signal.ITIMER_REAL, delay)
+
+    def _disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        self._armed = False
+        if not self._buffer:
+            return
+        if self._busy or self._channel.busy:
+            self._arm(RETRY_DELAY)
+            return
+        self.flush()

@@ -1,0 +1,82 @@
+"""The life of a guest process, from exec to exit.
+
+::
+
+    host ── exec python -S -m guestproc R W ──▶ guest process
+                                                  1. sandbox.enter: stdio -> /dev/null, close
+                                                     every other inherited fd, empty env, own
+                                                     process group
+                                                  2. import the engine and WASI
+                                                  3. sandbox.restrict: no files, no core, few fds
+                                                  4. Hello ──▶ host       (handshake, our half)
+                                                  5. host's Hello ◀──     (version must match)
+                                                  6. serve requests (session.Session) until
+                                                     Shutdown, or the program/instance is over
+                                                  7. exit: status 0, or one of the statuses below
+
+The engine is imported before the file-size limit, so CPython can cache its bytecode. The
+host may have sent its requests long before: they wait in the pipe.
+
+Exit statuses (the host reads them only when no final frame explains the ending):
+
+- ``GUEST_STATUS_OK`` (0): the protocol finished normally;
+- ``GUEST_STATUS_OUT_OF_MEMORY``: memory ran out (RLIMIT_DATA) where no frame could say so;
+- ``GUEST_STATUS_HOST_BROKE_PROTOCOL``: the host sent something the protocol does not allow.
+
+When the host goes away (its pipe closes) the guest exits at once with status 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from protocol.messages import (
+    GUEST_STATUS_HOST_BROKE_PROTOCOL,
+    GUEST_STATUS_OK,
+    GUEST_STATUS_OUT_OF_MEMORY,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    MessageType,
+    hello,
+)
+
+from . import sandbox
+from .channel import Channel, HostGone, HostProtocolError
+
+
+def run(read_fd: int, write_fd: int) -> int:
+    """Be a guest on these pipes; return the process exit status (see the module docstring)."""
+    sandbox.enter((read_fd, write_fd))
+    channel = Channel(read_fd, write_fd)
+    session = None
+    try:
+        from .session import Session  # the engine: the bulk of start-up
+
+        sandbox.restrict()
+        channel.send(hello(time.monotonic_ns()))
+        greeting = channel.expect(MessageType.HELLO, protocol=str, version=int)
+        if greeting["protocol"] != PROTOCOL_NAME or greeting["version"] != PROTOCOL_VERSION:
+            raise HostProtocolError(
+                f"the host speaks {greeting['protocol']} {greeting['version']}, "
+                f"we speak {PROTOCOL_NAME} {PROTOCOL_VERSION}"
+            )
+        session = Session(channel)
+        while session.handle(channel.receive()):
+            session.idle()
+        return GUEST_STATUS_OK
+    except MemoryError:
+        if session is not None and session.out_of_memory_frame:
+            with contextlib.suppress(BaseException):  # the exit status says it too
+                channel.send_encoded(session.out_of_memory_frame)
+        return GUEST_STATUS_OUT_OF_MEMORY
+    except HostGone:
+        return GUEST_STATUS_OK
+    except HostProtocolError:
+        return GUEST_STATUS_HOST_BROKE_PROTOCOL
+
+
+def exit_now(status: int) -> None:
+    """End the process without interpreter teardown: everything was sent synchronously."""
+    os._exit(status)

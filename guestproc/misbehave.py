@@ -1,0 +1,246 @@
+"""``python -m guestproc.misbehave MODE READ_FD WRITE_FD``: a guest that breaks the protocol.
+
+For the host's tests only; nothing in the product starts it. Each mode plays the guest
+correctly up to a point and then does one thing wrong, so tests can check that the host
+contains it and names the ending. See ``MODES`` for the list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from protocol.frames import HEADER, encode_frame, read_frame, write_all
+from protocol.messages import (
+    HOST_FRAME_CAP,
+    PROTOCOL_VERSION,
+    console,
+    hello,
+    loaded,
+    ready,
+    stdin_request,
+)
+
+LOAD_TIMINGS = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": 0.0}
+BOOT_TIMINGS = {"instantiate_ms": 0.0, "precompile_ms": 0.0, "precompiled": 0}
+
+
+class Misbehaving:
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+
+    def send(self, message: dict[str, Any]) -> None:
+        write_all(self.write_fd, encode_frame(message))
+
+    def raw(self, data: bytes) -> None:
+        write_all(self.write_fd, data)
+
+    def receive(self) -> dict[str, Any]:
+        message: dict[str, Any] = read_frame(self.read_fd, HOST_FRAME_CAP)
+        return message
+
+    def greet(self) -> None:
+        self.send(hello(time.monotonic_ns()))
+        self.receive()
+
+    def load(self) -> dict[str, Any]:
+        """Greet, take Load, answer Loaded; the Boot that follows."""
+        self.greet()
+        self.send(loaded(self.receive()["id"], LOAD_TIMINGS))
+        return self.receive()
+
+    def boot(self) -> int:
+        """Greet, take Load and Boot, answer both; the Boot's id."""
+        request_id: int = self.load()["id"]
+        self.send(ready(request_id, BOOT_TIMINGS))
+        return request_id
+
+    def next_invoke(self) -> int:
+        self.boot()
+        request_id: int = self.receive()["id"]
+        return request_id
+
+
+def forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def _garbage(g: Misbehaving) -> None:
+    g.greet()
+    g.raw(HEADER.pack(4) + b"\xc1\xc1\xc1\xc1")  # 0xc1 is never valid msgpack
+    forever()
+
+
+def _oversized(g: Misbehaving) -> None:
+    g.greet()
+    g.raw(HEADER.pack(0x7FFFFFFF))  # and no body: the host must not wait for it
+    forever()
+
+
+def _unknown_tag(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]
+    g.send({"type": "Gimme", "id": request_id})
+    forever()
+
+
+def _wrong_types(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]
+    g.send({"type": "Exited", "id": request_id, "code": "3"})
+    forever()
+
+
+def _wrong_id(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]
+    g.send(loaded(request_id + 41, LOAD_TIMINGS))
+    forever()
+
+
+def _not_a_map(g: Misbehaving) -> None:
+    g.greet()
+    g.send([1, 2, 3])  # type: ignore[arg-type]
+    forever()
+
+
+def _flood(g: Misbehaving) -> None:
+    request_id = g.next_invoke()
+    frame = encode_frame(console(request_id, 1, b"."))
+    batch = frame * 1000
+    while True:
+        g.raw(batch)
+
+
+def _big_console(g: Misbehaving) -> None:
+    request_id = g.next_invoke()
+    g.send(console(request_id, 1, b"x" * (70 * 1024)))
+    forever()
+
+
+def _console_while_idle(g: Misbehaving) -> None:
+    request_id = g.boot()
+    g.send(console(request_id, 1, b"unasked\n"))
+    forever()
+
+
+def _stdin_twice(g: Misbehaving) -> None:
+    request_id = g.next_invoke()
+    g.send(stdin_request(request_id, 10))
+    g.send(stdin_request(request_id, 10))
+    forever()
+
+
+def _close_pipes(g: Misbehaving) -> None:
+    g.greet()
+    os.close(g.write_fd)
+    os.close(g.read_fd)
+    forever()
+
+
+def _exit_silently(g: Misbehaving) -> None:
+    g.greet()
+    g.receive()  # Load
+    os._exit(0)
+
+
+def _truncated(g: Misbehaving) -> None:
+    g.greet()
+    frame = encode_frame(loaded(1, LOAD_TIMINGS))
+    g.raw(frame[: len(frame) // 2])
+    os._exit(0)
+
+
+def _silent(g: Misbehaving) -> None:
+    g.load()
+    forever()  # never answers Boot
+
+
+def _no_hello(g: Misbehaving) -> None:
+    forever()
+
+
+def _bad_version(g: Misbehaving) -> None:
+    g.send({**hello(time.monotonic_ns()), "version": PROTOCOL_VERSION + 98})
+    forever()
+
+
+def _segfault(g: Misbehaving) -> None:
+    g.next_invoke()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _spin(g: Misbehaving) -> None:
+    """Burns CPU when invoked (for CPU-limit tests: the real sandbox sets RLIMIT_CPU)."""
+    from guestproc import sandbox
+
+    boot = g.load()
+    sandbox.limit_resources(0, 0, boot["limits"]["cpu_seconds"])
+    g.send(ready(boot["id"], BOOT_TIMINGS))
+    g.receive()
+    while True:
+        pass
+
+
+def _hog_memory(g: Misbehaving) -> None:
+    """Allocates without bound after the real sandbox's memory backstop is applied."""
+    from guestproc import sandbox
+
+    boot = g.load()
+    sandbox.limit_resources(boot["limits"]["memory_bytes"], 0, None)
+    g.send(ready(boot["id"], BOOT_TIMINGS))
+    g.receive()
+    hoard = []
+    try:
+        while True:
+            hoard.append(bytearray(1 << 20))
+    except MemoryError:
+        hoard.clear()
+        from protocol.messages import GUEST_STATUS_OUT_OF_MEMORY
+
+        os._exit(GUEST_STATUS_OUT_OF_MEMORY)
+
+
+MODES: dict[str, Callable[[Misbehaving], None]] = {
+    "garbage": _garbage,
+    "oversized": _oversized,
+    "unknown_tag": _unknown_tag,
+    "wrong_types": _wrong_types,
+    "wrong_id": _wrong_id,
+    "not_a_map": _not_a_map,
+    "flood": _flood,
+    "big_console": _big_console,
+    "console_while_idle": _console_while_idle,
+    "stdin_twice": _stdin_twice,
+    "close_pipes": _close_pipes,
+    "exit_silently": _exit_silently,
+    "truncated": _truncated,
+    "silent": _silent,
+    "no_hello": _no_hello,
+    "bad_version": _bad_version,
+    "segfault": _segfault,
+    "spin": _spin,
+    "hog_memory": _hog_memory,
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[0] not in MODES:
+        sys.stderr.write(f"usage: python -m guestproc.misbehave {{{','.join(MODES)}}} R W\n")
+        return 2
+    guest = Misbehaving(int(argv[1]), int(argv[2]))
+    # The host hanging up on us is fine: that is what we provoked.
+    with contextlib.suppress(BrokenPipeError, EOFError):
+        MODES[argv[0]](guest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

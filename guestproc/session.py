@@ -1,0 +1,374 @@
+"""What a guest does with each request: load, boot, invoke.
+
+::
+
+    Load ──▶ RLIMIT_DATA (loading) ──▶ decode ──▶ validate ──▶ compile ──▶ Loaded
+               │                         └───────────┴────────────┴──── LoadFailed(stage)
+               └── then, until the next request arrives: translate functions ahead of their
+                   first call, those reachable from the entry points first (``Precompiler``)
+    Boot ──▶ RLIMIT_DATA, RLIMIT_CPU (for good) ──▶ instantiate ──▶ Ready
+                                                      ├── LoadFailed(link), LimitReached(memory)
+                                                      └── Trapped / Exited (start function)
+    Invoke ──▶ fit arguments ──▶ invoke(export) ──▶ Result | Trapped | Exited | LimitReached
+                 └── Refused (no such export, arguments that do not fit)
+
+WASI is wired to the protocol: console writes become ``Console`` frames (batched by
+``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``.
+
+``handle`` returns whether the guest process should keep serving: it stops after ``Exited``,
+``LoadFailed``, ``LimitReached``, a failed ``Boot`` and an internal error, because the
+instance is then finished or in no state to go on.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from guestproc import sandbox
+from guestproc.engine import (
+    CompiledModule,
+    CompileError,
+    DecodeError,
+    EngineLimits,
+    Function,
+    Instance,
+    LimitExceeded,
+    LinkError,
+    Memory,
+    Module,
+    Trap,
+    TrapCode,
+    ValidationError,
+    compile_module,
+    decode_module,
+    invoke,
+    validate_module,
+)
+from guestproc.engine import opcodes as op
+from guestproc.engine.types import ExternKind
+from guestproc.wasi import WasiEnvironment, WasiExit
+from protocol import messages as msg
+from protocol.frames import encode_frame
+from protocol.messages import LoadStage, MessageType
+
+from .channel import Channel, HostGone, HostProtocolError, check_fields
+from .console import ConsoleWriter
+from .values import ArgumentError, convert_arguments, encode_result
+
+T = TypeVar("T")
+
+# Exceptions that are not about the module or the program: they end the guest process.
+PASS_THROUGH = (MemoryError, HostProtocolError, HostGone)
+
+TABLE_ELEMENT_BYTES = 8
+"""What one table element costs the guest (a pointer): tables share the memory budget."""
+MIN_TABLE_ELEMENTS = 10_000
+
+
+class StopServing(Exception):
+    """The request ended the guest's work (the reply has been sent)."""
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+class Session:
+    """The state of one guest process: its channel, console, module and instance."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.console = ConsoleWriter(channel)
+        self.compiled: CompiledModule | None = None
+        self.module_size = 0
+        self.instance: Instance | None = None
+        self.request_id = 0
+        self.precompiler: Precompiler | None = None
+        # Encoded ahead of time: when memory runs out there may be none left to encode it.
+        self.out_of_memory_frame = b""
+
+    def handle(self, message: dict[str, Any]) -> bool:
+        """Serve one request; False when the guest process should exit now."""
+        tag = message["type"]
+        try:
+            if tag == MessageType.LOAD and self.compiled is None:
+                self._load(message)
+            elif tag == MessageType.BOOT and self.compiled is not None and self.instance is None:
+                self._boot(message)
+            elif tag == MessageType.INVOKE and self.instance is not None:
+                self._invoke(message)
+            elif tag == MessageType.SHUTDOWN:
+                return False
+            else:
+                raise HostProtocolError(f"{tag} is not allowed now")
+        except StopServing:
+            return False
+        return True
+
+    def idle(self) -> None:
+        """Use the time until the next request arrives (it is waiting in the pipe then)."""
+        if self.precompiler is not None and self.instance is None:
+            self.precompiler.run_until(lambda: _readable(self.channel.read_fd))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _begin(self, request_id: int) -> None:
+        self.console.start(request_id)
+        self.request_id = request_id
+        self.out_of_memory_frame = encode_frame(
+            msg.limit_reached(
+                request_id, "memory", "the guest process ran out of memory (its RLIMIT_DATA)"
+            )
+        )
+
+    def _reply(self, message: dict[str, Any]) -> None:
+        self.console.flush()
+        self.channel.send(message)
+
+    def _finish(self, message: dict[str, Any]) -> None:
+        self._reply(message)
+        raise StopServing
+
+    def _stage(self, stage: LoadStage, expected: type[Exception], step: Callable[[], T]) -> T:
+        try:
+            return step()
+        except expected as exc:
+            self._finish(msg.load_failed(self.request_id, stage, str(exc)))
+        except PASS_THROUGH:
+            raise
+        except Exception as exc:  # a bug in the engine: contain it, name it
+            self._finish(
+                msg.load_failed(
+                    self.request_id, stage, f"internal error: {type(exc).__name__}: {exc}"
+                )
+            )
+        raise AssertionError("unreachable")  # _finish always raises
+
+    def _read_stdin(self, size: int) -> bytes:
+        """WASI's ``read_stdin``: ask the host for up to ``size`` bytes and wait for them."""
+        self.console.flush()  # the program may be waiting for its prompt to be seen
+        self.channel.send(msg.stdin_request(self.request_id, min(size, msg.MAX_STDIN_REQUEST)))
+        reply = self.channel.expect(MessageType.STDIN_DATA, data=bytes)
+        if reply["id"] != self.request_id or len(reply["data"]) > size:
+            raise HostProtocolError("StdinData does not answer the StdinRequest")
+        data: bytes = reply["data"]
+        return data
+
+    # -- Load ---------------------------------------------------------------------------------
+
+    def _load(self, message: dict[str, Any]) -> None:
+        check_fields(message, {"module": bytes})
+        self._begin(message["id"])
+        module_bytes: bytes = message["module"]
+        self.module_size = len(module_bytes)
+        # A limit for the loader's work goes on before the first untrusted byte is read.
+        sandbox.limit_loading(len(module_bytes))
+
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        module = self._stage(LoadStage.DECODE, DecodeError, lambda: decode_module(module_bytes))
+        timings["decode_ms"] = _ms(started)
+        started = time.perf_counter()
+        self._stage(LoadStage.VALIDATION, ValidationError, lambda: validate_module(module))
+        timings["validate_ms"] = _ms(started)
+        started = time.perf_counter()
+        compiled = self._stage(LoadStage.COMPILE, Exception, lambda: compile_module(module))
+        timings["compile_ms"] = _ms(started)
+        self.compiled = compiled
+        self.precompiler = Precompiler(compiled)
+        self._reply(msg.loaded(self.request_id, timings))
+
+    # -- Boot ---------------------------------------------------------------------------------
+
+    def _boot(self, message: dict[str, Any]) -> None:
+        check_fields(message, {"args": list, "env": list, "limits": dict})
+        self._begin(message["id"])
+        limits = message["limits"]
+        check_fields(
+            {"type": "limits", "id": 0, **limits},
+            {
+                "memory_bytes": int,
+                "cpu_seconds": (int, type(None)),
+                "call_depth": int,
+                "fuel": (int, type(None)),
+            },
+        )
+        args, env = message["args"], message["env"]
+        if not all(isinstance(item, bytes) for item in [*args, *env]):
+            raise HostProtocolError("Boot args and env must be lists of bytes")
+        memory_budget: int = limits["memory_bytes"]
+        assert self.compiled is not None
+        # The kernel limits for good, before the first instruction of the module runs.
+        sandbox.limit_resources(memory_budget, self.module_size, limits["cpu_seconds"])
+
+        wasi = WasiEnvironment(
+            args, env, write_console=self.console.write, read_stdin=self._read_stdin
+        )
+        engine_limits = EngineLimits(
+            memory_pages=memory_budget // 65536,
+            table_elements=max(memory_budget // TABLE_ELEMENT_BYTES, MIN_TABLE_ELEMENTS),
+            call_depth=limits["call_depth"],
+            fuel=limits["fuel"],
+        )
+        started = time.perf_counter()
+        try:
+            instance = self.compiled.instantiate(wasi.imports(), engine_limits)
+        except LinkError as exc:
+            self._finish(msg.load_failed(self.request_id, LoadStage.LINK, str(exc)))
+        except LimitExceeded as exc:
+            self._finish(msg.limit_reached(self.request_id, "memory", str(exc)))
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:
+            # The start function ran and ended the program, or a segment did not fit.
+            self._run_ended(exc)
+            raise StopServing from None
+        timings: dict[str, Any] = {"instantiate_ms": _ms(started)}
+        precompiler = self.precompiler
+        timings["precompile_ms"] = round(precompiler.seconds * 1000, 3) if precompiler else 0.0
+        timings["precompiled"] = precompiler.done if precompiler else 0
+        memory = instance.exports.get("memory")
+        if isinstance(memory, Memory):
+            wasi.bind(memory)
+        self.instance = instance
+        self._reply(msg.ready(self.request_id, timings))
+
+    # -- Invoke -------------------------------------------------------------------------------
+
+    def _invoke(self, message: dict[str, Any]) -> None:
+        check_fields(message, {"export": str, "args": list})
+        self._begin(message["id"])
+        assert self.instance is not None
+        export: str = message["export"]
+        func = self.instance.exports.get(export)
+        if not isinstance(func, Function):
+            functions = sorted(
+                name for name, item in self.instance.exports.items() if isinstance(item, Function)
+            )
+            shown = ", ".join(functions[:20]) + (", ..." if len(functions) > 20 else "")
+            exported = export in self.instance.exports
+            what = "exports" if exported else "exports no function"
+            kind = " but it is not a function" if exported else ""
+            hint = " (it is not a WASI command: invoke one of its functions)" * (export == "_start")
+            self._reply(
+                msg.refused(
+                    self.request_id,
+                    f"the module {what} named {export!r}{kind}{hint}; "
+                    f"its functions: {shown or 'none'}",
+                )
+            )
+            return
+        try:
+            args = convert_arguments(func, export, message["args"])
+        except ArgumentError as exc:
+            self._reply(msg.refused(self.request_id, str(exc)))
+            return
+        try:
+            raw = invoke(func, args)
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:
+            if not self._run_ended(exc):
+                raise StopServing from None
+            return
+        results = [encode_result(t, v) for t, v in zip(func.type.results, raw, strict=True)]
+        self._reply(msg.result(self.request_id, results))
+
+    def _run_ended(self, exc: BaseException) -> bool:
+        """Report how running Wasm code ended with ``exc``; whether the guest can go on."""
+        rid = self.request_id
+        if isinstance(exc, WasiExit):
+            self._reply(msg.exited(rid, exc.code & 0xFFFFFFFF))
+            return False
+        if isinstance(exc, Trap):
+            if exc.code is TrapCode.OUT_OF_FUEL:
+                self._reply(msg.limit_reached(rid, "fuel", str(exc)))
+                return False
+            if exc.code is TrapCode.HOST_MEMORY_EXHAUSTED:
+                self._reply(msg.limit_reached(rid, "memory", str(exc)))
+                return False
+            self._reply(msg.trapped(rid, exc.code.kind, str(exc)))
+            return True
+        if isinstance(exc, CompileError):
+            # Functions are translated on first call, so this can surface while running.
+            self._reply(msg.load_failed(rid, LoadStage.COMPILE, str(exc)))
+            return False
+        if isinstance(exc, Exception):
+            # Not a trap: a bug in the engine or WASI. Contained; the instance is suspect.
+            self._reply(msg.trapped(rid, "internal_error", f"{type(exc).__name__}: {exc}"))
+            return False
+        raise exc  # KeyboardInterrupt, SystemExit: not the program's doing
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+class Precompiler:
+    """Translates a module's functions ahead of their first call, in the order a program
+    will probably need them: the start function, ``_start`` and the other exports, then what
+    they call directly (breadth first), then functions in tables, then the rest.
+
+    The engine translates a function the first time it is called; this does the same work
+    earlier, while the guest would otherwise wait for the host. A function that fails to
+    translate is skipped: its first call reports the error as usual.
+    """
+
+    def __init__(self, compiled: CompiledModule) -> None:
+        self.compiled = compiled
+        self._order = self._plan(compiled.module, compiled.imported_functions)
+        self.done = 0
+        self.seconds = 0.0
+
+    @staticmethod
+    def _plan(module: Module, imported: int) -> Iterator[int]:
+        defined = range(imported, imported + len(module.functions))
+        seen: set[int] = set()
+        queue: deque[int] = deque()
+
+        def visit(index: int) -> None:
+            if index in defined and index not in seen:
+                seen.add(index)
+                queue.append(index)
+
+        if module.start is not None:
+            visit(module.start)
+        exports = [e for e in module.exports if e.kind is ExternKind.FUNC]
+        for export in sorted(exports, key=lambda e: e.name != "_start"):
+            visit(export.index)
+        while queue:
+            index = queue.popleft()
+            yield index
+            for instr in module.functions[index - imported].body:
+                if instr.op == op.CALL:
+                    visit(instr.arg)
+        for segment in module.elements:
+            for expr in segment.init:
+                for instr in expr:
+                    if instr.op == op.REF_FUNC:
+                        visit(instr.arg)
+        for index in defined:
+            visit(index)
+        while queue:
+            yield queue.popleft()
+
+    def run_until(self, stop: Callable[[], bool]) -> None:
+        """Translate functions until ``stop()`` is true or none are left."""
+        started = time.perf_counter()
+        try:
+            for index in self._order:
+                try:
+                    self.compiled.function_code(index)
+                except PASS_THROUGH:
+                    raise
+                except Exception:
+                    pass  # reported when the function is first called
+                self.done += 1
+                if stop():
+                    return
+        finally:
+            self.seconds += time.perf_counter() - started

@@ -1,0 +1,74 @@
+"""Numbers across the protocol: invoke arguments in, results out.
+
+The host does not know an export's signature (it never decodes the module), so it sends the
+numbers as the user wrote them (ints and floats) and the guest fits them to the parameter
+types here. Results go back as ``[type, value]`` pairs with the engine's canonical values
+(integers unsigned); the host prints them signed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from guestproc.engine.runtime import Function
+from guestproc.engine.types import ValType
+
+_F32 = struct.Struct("<f")
+_BITS = {ValType.I32: 32, ValType.I64: 64}
+
+
+class ArgumentError(ValueError):
+    """An argument does not fit its parameter; the text names which and why."""
+
+
+def _to_f32(value: float) -> float:
+    try:
+        return float(_F32.unpack(_F32.pack(value))[0])
+    except OverflowError:
+        # Out of single-precision range: rounds to infinity, as a conversion would.
+        return float("inf") if value > 0 else float("-inf")
+
+
+def convert_argument(valtype: ValType, value: Any, position: int) -> Any:
+    """``value`` as a canonical value of ``valtype``; ``ArgumentError`` if it cannot be.
+
+    Integers may be given signed or unsigned (``-1`` and ``4294967295`` are the same i32);
+    floats accept ints; references cannot be passed.
+    """
+    name = f"argument {position} ({valtype.text})"
+    if valtype in _BITS:
+        bits = _BITS[valtype]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ArgumentError(f"{name} must be an integer, got {value!r}")
+        if not -(1 << (bits - 1)) <= value < (1 << bits):
+            raise ArgumentError(f"{name} is out of range: {value}")
+        return value & ((1 << bits) - 1)
+    if valtype in (ValType.F32, ValType.F64):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ArgumentError(f"{name} must be a number, got {value!r}")
+        number = float(value)
+        return _to_f32(number) if valtype is ValType.F32 else number
+    raise ArgumentError(f"{name}: a reference cannot be passed as an argument")
+
+
+def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[Any]:
+    params = func.type.params
+    if len(args) != len(params):
+        wanted = ", ".join(p.text for p in params) or "nothing"
+        raise ArgumentError(f"{export} takes {len(params)} arguments ({wanted}), got {len(args)}")
+    return [
+        convert_argument(t, v, i + 1) for i, (t, v) in enumerate(zip(params, args, strict=True))
+    ]
+
+
+def encode_result(valtype: ValType, value: Any) -> list[Any]:
+    """A ``[type, value]`` pair for the ``Result`` message."""
+    if valtype.is_num:
+        return [valtype.text, value]
+    if value is None:
+        return [valtype.text, None]
+    if isinstance(value, Function):
+        return [valtype.text, (value.name or "function")[:200]]
+    return [valtype.text, valtype.text]

@@ -1,0 +1,278 @@
+"""The ``kindling`` command line.
+
+``kindling run MODULE [ARGS...]`` runs a WebAssembly module in a new guest process and exits
+with the guest's status. Everything after MODULE goes to the program untouched, options
+included; put ``--`` before MODULE when the module's name itself starts with ``-``.
+
+Exit statuses (see ``host.endings`` for the whole story):
+
+==========================  ======
+ending                      status
+==========================  ======
+``exited(n)``               n (above 255: 255)
+usage error                 2
+``stopped`` (Ctrl-C)        118
+host failure                119
+``load_failure(stage)``     120
+``trapped(kind)``           121
+``limit(memory)``           122
+``limit(cpu)``              123
+``limit(wall)``             124
+``limit(fuel)``             125
+``limit(output)``           126
+``protocol_error``          127
+``signalled(n)``            128+n
+==========================  ======
+
+Start-up is kept lean: this module imports only click; asyncio, pydantic and the host
+machinery are imported once a command runs, and the guest process is spawned before the
+pydantic models are needed, so the two start-ups overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from host.api import RunReport
+    from host.endings import Ending
+
+RUN_HELP = """Run a WebAssembly MODULE in a new sandboxed guest process.
+
+\b
+The program gets ARGS (after argv[0], the MODULE path) and only the
+environment given with --env or the config file. Its stdout and stderr
+appear here as it writes them; it reads this process's stdin on demand.
+With --invoke EXPORT, the exported function is called with ARGS as
+numbers and its results are printed as a list, integers signed: [-1].
+
+\b
+How the guest ended decides the exit status:
+  exited(n)             n, the program's exit code (above 255: 255)
+  load_failure(stage)   120  decode, validation, link, compile, export, read
+  trapped(kind)         121  e.g. integer_divide_by_zero, unreachable
+  limit(memory)         122  --memory budget or the process backstop
+  limit(cpu)            123  --cpu seconds of CPU time
+  limit(wall)           124  --timeout seconds of wall-clock time
+  limit(fuel)           125  fuel budget
+  limit(output)         126  --max-output bytes of console output
+  protocol_error        127  the guest broke the frame protocol
+  signalled(n)          128+n  the guest process died of signal n
+  stopped               118  interrupted (Ctrl-C, SIGTERM)
+  (usage error: 2; the host could not start a guest: 119)
+For every ending but exited(n) one line on stderr says why, e.g.
+"kindling: guest trapped: integer divide by zero".
+
+\b
+--report adds a final line to stderr, one JSON object: ending, exit_code
+(the program's, or null), status, reason; timings in milliseconds:
+spawn_ms (until the guest process was ready), decode_ms, validate_ms,
+compile_ms, precompile_ms (functions translated ahead of their first
+call, while the host started up; "precompiled" counts them),
+instantiate_ms, run_ms, total_ms (the whole command); peak_memory (bytes,
+peak RSS of the guest process), cpu_ms (its CPU time), output_bytes.
+
+\b
+Options given here override the --config file (TOML with the keys
+memory, timeout, cpu, max_output, args, env; unknown keys are errors).
+"""
+
+_OPTION_NAMES = {
+    "memory": "--memory",
+    "timeout": "--timeout",
+    "cpu": "--cpu",
+    "max_output": "--max-output",
+    "env": "--env",
+    "args": "ARGS",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kindling", prog_name="kindling")
+def cli() -> None:
+    """Kindling: WebAssembly guests, each in its own sandboxed process."""
+
+
+@cli.command(
+    "run",
+    help=RUN_HELP,
+    context_settings={"allow_interspersed_args": False},
+    no_args_is_help=True,
+)
+@click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--memory", metavar="SIZE", help="Linear memory budget, e.g. 5MiB (default), 64MiB.")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
+@click.option("--cpu", type=int, metavar="SECONDS", help="CPU-time limit (default: none).")
+@click.option(
+    "--max-output", metavar="SIZE", help="Console output quota, stdout+stderr (default 8MiB)."
+)
+@click.option(
+    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."
+)
+@click.option("--invoke", metavar="EXPORT", help="Call EXPORT with ARGS as numbers.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A TOML guest config (see configs/).",
+)
+@click.option("--report", is_flag=True, help="Print a JSON report as the last line of stderr.")
+def run_command(
+    module: Path,
+    args: tuple[str, ...],
+    memory: str | None,
+    timeout: float | None,
+    cpu: int | None,
+    max_output: str | None,
+    env: tuple[str, ...],
+    invoke: str | None,
+    config_file: Path | None,
+    report: bool,
+) -> int:
+    started = _now()
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("memory", memory),
+            ("timeout", timeout),
+            ("cpu", cpu),
+            ("max_output", max_output),
+        )
+        if value is not None
+    }
+    env_overrides = dict(_parse_env(item) for item in env)
+    numbers = [_parse_number(arg) for arg in args] if invoke is not None else []
+
+    try:
+        module_bytes = _read_module(module)
+    except OSError as exc:
+        from host.endings import Ending
+
+        ending = Ending.load_failure("read", f"cannot read {module}: {exc.strerror or exc}")
+        return _finish(ending, None, report, started)
+
+    from host.run_cli import run_cli
+
+    return run_cli(
+        module_bytes=module_bytes,
+        program_name=str(module),
+        config_file=config_file,
+        overrides=overrides,
+        env_overrides=env_overrides,
+        guest_args=None if invoke is not None or not args else list(args),
+        invoke=invoke,
+        numbers=numbers,
+        report=report,
+        started=started,
+    )
+
+
+def _now() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+def _parse_env(item: str) -> tuple[str, str]:
+    key, equals, value = item.partition("=")
+    if not equals or not key:
+        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
+    return key, value
+
+
+def _parse_number(text: str) -> int | float:
+    """A number for --invoke: decimal or 0x/0o/0b integers, or a float (``nan``, ``-inf``)."""
+    for parse in (lambda t: int(t, 10), lambda t: int(t, 0), float):
+        try:
+            value: int | float = parse(text)
+        except ValueError:
+            continue
+        if isinstance(value, int) and not -(1 << 63) <= value < (1 << 64):
+            raise click.BadParameter(f"{text} does not fit in 64 bits", param_hint="ARGS")
+        return value
+    raise click.BadParameter(f"{text!r} is not a number", param_hint="ARGS")
+
+
+def _read_module(path: Path) -> bytes:
+    from protocol.messages import MAX_MODULE_BYTES
+
+    with path.open("rb") as handle:
+        data = handle.read(MAX_MODULE_BYTES + 1)
+    if len(data) > MAX_MODULE_BYTES:
+        raise OSError(0, f"the module is larger than {MAX_MODULE_BYTES} bytes")
+    return data
+
+
+def _finish(ending: Ending, run_report: RunReport | None, report: bool, started: float) -> int:
+    """Print the reason (and the report) on stderr; the exit status."""
+    from host.endings import EndingKind
+
+    lines = []
+    if ending.kind is not EndingKind.EXITED:
+        lines.append(f"kindling: {ending.reason()}")
+    if report:
+        if run_report is not None:
+            fields = run_report.as_dict()
+        else:
+            fields = {
+                "ending": ending.text,
+                "exit_code": ending.exit_code,
+                "status": ending.status,
+                "reason": ending.reason(),
+                "peak_memory": None,
+            }
+        fields["total_ms"] = round((_now() - started) * 1000, 3)
+        lines.append(json.dumps(fields, separators=(",", ":")))
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+    return ending.status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: run the CLI and return its exit status.
+
+    Called without ``argv`` (as the ``kindling`` script is), it reads ``sys.argv`` and, once
+    everything is written, ends the process at once with that status: the interpreter's
+    teardown of pydantic and asyncio would add tens of milliseconds to every run, and the
+    guest has already been reaped. Called with ``argv`` it just returns the status.
+    """
+    status = _main(argv)
+    if argv is None:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            pass
+        os._exit(status)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="kindling", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("kindling: aborted\n")
+        return 1
+    except BrokenPipeError:
+        # Our own stdout went away (e.g. `| head`): nothing more to say to anyone.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,760 @@
+"""``Guest``: one guest process as host code sees it -- start, boot, invoke, stop.
+
+::
+
+    Guest        policy: requests, states, limits, endings      (this module)
+      ▲  message_received / connection_broken / eof_received
+    GuestConnection   protocol: frame cap, msgpack, pydantic models   (connection.py)
+      ▲  bytes, pidfd
+    GuestProcess      transport: pipes, pid, signals, wait4           (transport.py)
+
+The guest is hostile from the moment it runs: every frame has been capped and validated
+before ``Guest`` sees it, and ``Guest`` checks that it is allowed *now* (the right state, the
+id of the request the guest is working on, at most one stdin request outstanding). The first
+thing that goes wrong decides the ending and the process is killed; whatever the guest says
+after that is ignored.
+
+Requests may be pipelined: ``submit_load``, ``submit_boot`` and ``submit_invoke`` send at
+once, even before earlier requests are answered, and the guest works through them in order
+(it reads one request, answers it, reads the next). ``kindling run`` sends Hello and Load the
+moment the guest process exists -- before the host has even imported pydantic -- and Boot and
+Invoke once the configuration is validated, so the guest loads the module (and translates
+its functions) while the host is still starting up. The configuration may therefore be
+given late, with ``configure``, as long as it is before ``submit_boot``.
+
+States (the state is that of the request the guest is working on; ``_TRANSITIONS`` is the
+one table of legal changes)::
+
+    SPAWNED ─Hello─▶ CONNECTED ─Load─▶ LOADING ─Loaded─▶ LOADED ─Boot─▶ BOOTING ─Ready─▶ READY
+                                                                 RUNNING ◀──Invoke──┘ ▲
+                                                                    └─Result, Trapped,─┘
+                                                                      Refused
+    LOADING, BOOTING, RUNNING ──a reply that ends the program──▶ EXITING
+        (Exited, LoadFailed, LimitReached; Trapped from Boot, or an internal error)
+    CONNECTED, LOADED, READY ──stop()──▶ STOPPING
+    every state ──the process is reaped──▶ ENDED
+
+Limits enforced here: the wall-clock deadline (``config.timeout``: SIGKILL, ``limit(wall)``),
+the console quota (``config.max_output`` bytes in all, ``CONSOLE_CHUNK`` per frame:
+``limit(output)``), the console frame rate (``FRAME_RATE``, ``FRAME_BURST``:
+``protocol_error``), and the handshake deadline (``protocol_error``). The guest process
+applies its kernel limits itself (memory backstop, CPU) and its engine limits (linear
+memory); ``_classify`` reads their effects from the exit status.
+
+This module does not import the pydantic models at import time (they are only needed once
+frames arrive): it dispatches on each message's ``type``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import signal
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from protocol import messages as msg
+from protocol.messages import CONSOLE_CHUNK, MAX_MODULE_BYTES, PROTOCOL_VERSION, MessageType
+
+from .connection import GuestConnection
+from .endings import Ending, Limit
+from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
+from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource
+from .transport import ExitStatus, GuestProcess, Launcher
+
+if TYPE_CHECKING:
+    from protocol.config import GuestConfig
+    from protocol.models import (
+        BootTimings,
+        Console,
+        GuestMessage,
+        Hello,
+        LoadTimings,
+        ResultValue,
+        StdinRequest,
+        Trapped,
+    )
+
+HANDSHAKE_TIMEOUT = 30.0
+"""Seconds a new guest process has to say Hello (no untrusted code has run yet)."""
+EXIT_GRACE = 2.0
+"""Seconds a guest that said it is done (or was asked to shut down) has to exit."""
+EOF_GRACE = 1.0
+"""Seconds a guest that closed its pipe mid-request has before it counts as broken."""
+FRAME_RATE = 2000.0
+"""Console frames per second a guest may send on average (it batches its output)."""
+FRAME_BURST = 4000.0
+"""Console frames a guest may send in a burst."""
+DEFAULT_CALL_DEPTH = 20_000
+STDIN_CHUNK = 64 * 1024
+
+
+class GuestState(enum.Enum):
+    SPAWNED = "spawned"
+    CONNECTED = "connected"
+    LOADING = "loading"
+    LOADED = "loaded"
+    BOOTING = "booting"
+    READY = "ready"
+    RUNNING = "running"
+    EXITING = "exiting"
+    STOPPING = "stopping"
+    ENDED = "ended"
+
+
+S = GuestState
+_TRANSITIONS: dict[GuestState, frozenset[GuestState]] = {
+    S.SPAWNED: frozenset({S.CONNECTED, S.ENDED}),
+    S.CONNECTED: frozenset({S.LOADING, S.STOPPING, S.ENDED}),
+    S.LOADING: frozenset({S.LOADED, S.EXITING, S.ENDED}),
+    S.LOADED: frozenset({S.BOOTING, S.STOPPING, S.ENDED}),
+    S.BOOTING: frozenset({S.READY, S.EXITING, S.ENDED}),
+    S.READY: frozenset({S.RUNNING, S.STOPPING, S.ENDED}),
+    S.RUNNING: frozenset({S.READY, S.EXITING, S.ENDED}),
+    S.EXITING: frozenset({S.ENDED}),
+    S.STOPPING: frozenset({S.ENDED}),
+    S.ENDED: frozenset(),
+}
+
+# The final replies each request may get.
+_FINAL: dict[MessageType, frozenset[str]] = {
+    MessageType.HELLO: frozenset({MessageType.HELLO}),
+    MessageType.LOAD: frozenset(
+        {MessageType.LOADED, MessageType.LOAD_FAILED, MessageType.LIMIT_REACHED}
+    ),
+    MessageType.BOOT: frozenset(
+        {
+            MessageType.READY,
+            MessageType.LOAD_FAILED,
+            MessageType.LIMIT_REACHED,
+            MessageType.TRAPPED,
+            MessageType.EXITED,
+        }
+    ),
+    MessageType.INVOKE: frozenset(
+        {
+            MessageType.RESULT,
+            MessageType.REFUSED,
+            MessageType.TRAPPED,
+            MessageType.EXITED,
+            MessageType.LIMIT_REACHED,
+            MessageType.LOAD_FAILED,  # functions compile on first call
+        }
+    ),
+}
+# What the guest is doing while it works on each kind of request.
+_WORKING_STATE = {
+    MessageType.LOAD: S.LOADING,
+    MessageType.BOOT: S.BOOTING,
+    MessageType.INVOKE: S.RUNNING,
+}
+_IDLE_STATE = {MessageType.LOAD: S.LOADED, MessageType.BOOT: S.READY, MessageType.INVOKE: S.READY}
+
+Number = int | float
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+@dataclass
+class _Request:
+    """A request sent to the guest and not yet answered."""
+
+    id: int
+    kind: MessageType
+    future: asyncio.Future[Any]
+    started: float = 0.0  # when the guest could begin on it (perf_counter)
+
+
+class Guest:
+    """One guest process. Use from a running event loop::
+
+        guest = Guest(config)
+        await guest.start()                  # spawn, handshake
+        await guest.boot(module_bytes)       # load + instantiate; GuestEnded if it cannot
+        results = await guest.invoke("add", [2, 3])
+        ending = await guest.stop()          # always reaps the process
+
+    Every method raises ``GuestEnded`` once the guest is over, ``IllegalAction`` when called
+    in a state that does not allow it. ``ending`` is set once the process has been reaped;
+    ``timings`` (milliseconds) and ``exit_status`` (peak RSS, CPU time) fill in as it goes.
+    ``config`` may be left out and given later with ``configure`` (before ``submit_boot``);
+    the defaults apply if it never is.
+    """
+
+    def __init__(
+        self,
+        config: GuestConfig | None = None,
+        *,
+        console: ConsoleSink | None = None,
+        stdin: StdinSource | None = None,
+        launcher: Launcher | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+    ) -> None:
+        self._config = config
+        self.console: ConsoleSink = console if console is not None else CapturedConsole()
+        self.stdin: StdinSource = stdin if stdin is not None else NoStdin()
+        self._launcher = launcher
+        self._handshake_timeout = handshake_timeout
+        self.state = GuestState.SPAWNED
+        self.ending: Ending | None = None
+        self.exit_status: ExitStatus | None = None
+        self.timings: dict[str, float] = {}
+        self.output_bytes = 0
+        self._process: GuestProcess | None = None
+        self._connection: GuestConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._decided: Ending | None = None
+        self._last_id = 0
+        self._inflight: deque[_Request] = deque()
+        self._load_submitted = False
+        self._boot_submitted = False
+        self._handshake: asyncio.Future[Any] | None = None
+        self._ended: asyncio.Future[Ending] | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stdin_outstanding = False
+        self._draining = False
+        self._tokens = FRAME_BURST
+        self._tokens_at = 0.0
+
+    def __repr__(self) -> str:
+        ending = f" {self.ending}" if self.ending else ""
+        return f"<Guest pid={self.pid} {self.state.value}{ending}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def config(self) -> GuestConfig:
+        """The configuration (the defaults until ``configure`` says otherwise)."""
+        if self._config is None:
+            from protocol.config import GuestConfig
+
+            self._config = GuestConfig()
+        return self._config
+
+    @property
+    def started(self) -> bool:
+        """``begin`` has been called: there is (or was) a guest process."""
+        return self._process is not None
+
+    @property
+    def load_submitted(self) -> bool:
+        return self._load_submitted
+
+    def configure(self, config: GuestConfig) -> None:
+        """Set the configuration of a guest that is not booted yet; its wall-clock timeout
+        counts from the start of the guest process, not from now."""
+        if self._boot_submitted:
+            raise IllegalAction("the configuration cannot change once Boot is sent")
+        self._config = config
+        if self._loop is not None:
+            self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        assert self._loop is not None
+        timeout = self.config.timeout
+        if timeout is not None:
+            assert self._process is not None
+            remaining = timeout - (time.monotonic_ns() - self._process.spawned_ns) / 1e9
+            self._timers.append(self._loop.call_later(max(remaining, 0.0), self._on_deadline))
+
+    @property
+    def frames_received(self) -> int:
+        """Frames received from the guest so far (all validated)."""
+        return self._connection.frames_received if self._connection is not None else 0
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _transition(self, new: GuestState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise IllegalAction(f"a guest cannot go from {self.state.value} to {new.value}")
+        self.state = new
+
+    def _check_alive(self) -> None:
+        if self.ending is not None:
+            raise GuestEnded(self.ending)
+        if self._decided is not None:
+            raise GuestEnded(self._decided)
+
+    def _decide(self, ending: Ending) -> None:
+        """Record the first cause; later ones do not change how the guest ended. Nothing
+        the guest sends after this matters, so its frames are no longer even read."""
+        if self._decided is None:
+            self._decided = ending
+            if self._connection is not None:
+                self._connection.stop_reading()
+
+    def _terminate(self, ending: Ending) -> None:
+        """End the guest now with ``ending`` (unless something already decided it): SIGKILL."""
+        if self.state is GuestState.ENDED:
+            return
+        self._decide(ending)
+        if self._process is not None:
+            self._process.kill()
+
+    # -- start --------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        process: GuestProcess | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """Spawn the guest process (or adopt ``process``, spawned earlier; the guest owns it
+        from now on) and send Hello, without waiting for anything.
+
+        ``loop`` defaults to the running loop. ``GuestStartError`` if no process can be
+        started. ``handshake()`` waits for the guest's Hello.
+        """
+        if self._process is not None or self.state is not GuestState.SPAWNED:
+            raise IllegalAction("this guest was already started")
+        loop = self._loop = loop or asyncio.get_running_loop()
+        if process is None:
+            try:
+                process = GuestProcess.spawn(self._launcher or Launcher.default())
+            except OSError as exc:
+                raise GuestStartError(f"cannot start a guest process: {exc}") from exc
+        self._process = process
+        self._connection = GuestConnection(process, self, loop)
+        self._ended = loop.create_future()
+        self._tokens_at = loop.time()
+        if self._config is not None:
+            self._arm_deadline()
+        self._timers.append(loop.call_later(self._handshake_timeout, self._on_handshake_timeout))
+        self._handshake = self._send(MessageType.HELLO, msg.hello())
+        self._spawn(self._watch_exit())
+        self._connection.resume_reading()
+
+    async def handshake(self) -> None:
+        """Wait for the guest's Hello; ``GuestEnded`` if it breaks the handshake or dies."""
+        if self._handshake is None:
+            raise IllegalAction("the guest has not begun")
+        await self._handshake
+
+    async def start(self, process: GuestProcess | None = None) -> None:
+        """``begin()`` and ``handshake()``: a started, connected guest."""
+        self.begin(process)
+        await self.handshake()
+
+    def _spawn(self, coroutine: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_deadline(self) -> None:
+        assert self.config.timeout is not None
+        self._terminate(
+            Ending.limit(
+                Limit.WALL, f"still running after its timeout of {self.config.timeout:g} s"
+            )
+        )
+
+    def _on_handshake_timeout(self) -> None:
+        if self.state is GuestState.SPAWNED:
+            self._terminate(
+                Ending.protocol_error(f"no Hello within {self._handshake_timeout:g} s of start")
+            )
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _send(self, kind: MessageType, message: dict[str, Any]) -> asyncio.Future[Any]:
+        assert self._loop is not None and self._connection is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
+        request = _Request(message["id"], kind, future, time.perf_counter())
+        idle = not self._inflight
+        self._inflight.append(request)
+        if not idle:
+            request.started = 0.0  # set when the guest gets to it (_begin_next)
+        elif kind in _WORKING_STATE:
+            self._transition(_WORKING_STATE[kind])  # CONNECTED -> BOOTING, READY -> RUNNING
+        self._connection.send(message)
+        return future
+
+    def _next_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def submit_load(self, module: bytes) -> asyncio.Future[Any]:
+        """Send the module now; the future gives the guest's ``LoadTimings`` once it is
+        decoded, validated and compiled (``GuestEnded`` when it cannot be). The guest then
+        translates functions ahead of time until the next request arrives."""
+        self._check_alive()
+        if self._process is None or self._load_submitted:
+            raise IllegalAction(f"cannot load a module into a guest that is {self.state.value}")
+        if len(module) > MAX_MODULE_BYTES:
+            raise ValueError(
+                f"the module is {len(module)} bytes, over the limit of {MAX_MODULE_BYTES}"
+            )
+        self._load_submitted = True
+        return self._send(MessageType.LOAD, msg.load(self._next_id(), bytes(module)))
+
+    def submit_boot(self, program_name: str = "module.wasm") -> asyncio.Future[Any]:
+        """Send Boot now (after Load, possibly before it is answered): the configuration's
+        limits, and the program's arguments (``program_name`` is argv[0]) and environment.
+        The future gives the guest's ``BootTimings`` once it is instantiated."""
+        self._check_alive()
+        if not self._load_submitted or self._boot_submitted:
+            raise IllegalAction(f"cannot boot a guest that is {self.state.value}")
+        config = self.config
+        self._boot_submitted = True
+        message = msg.boot(
+            self._next_id(),
+            [program_name.encode(), *(arg.encode() for arg in config.args)],
+            config.env_entries(),
+            {
+                "memory_bytes": config.memory,
+                "cpu_seconds": config.cpu,
+                "call_depth": DEFAULT_CALL_DEPTH,
+                "fuel": None,
+            },
+        )
+        return self._send(MessageType.BOOT, message)
+
+    def submit_invoke(self, export: str, args: Sequence[Number] = ()) -> asyncio.Future[Any]:
+        """Send an Invoke now (after a Boot, possibly before it is answered); the future gives
+        the results or raises as ``invoke`` does."""
+        self._check_alive()
+        if not self._boot_submitted or self.state in (S.STOPPING, S.EXITING, S.ENDED):
+            raise IllegalAction(f"cannot invoke a guest that is {self.state.value}")
+        values = [_check_number(value) for value in args]
+        return self._send(MessageType.INVOKE, msg.invoke(self._next_id(), export, values))
+
+    async def boot(self, module: bytes, program_name: str = "module.wasm") -> dict[str, float]:
+        """Load the module and instantiate it; the load and boot timings (milliseconds).
+
+        ``program_name`` is the program's argv[0]. ``GuestEnded`` when the module cannot be
+        loaded (``load_failure(stage)``), needs more memory than the budget
+        (``limit(memory)``), or its start function traps or exits.
+        """
+        loaded = self.submit_load(module)
+        booted = self.submit_boot(program_name)
+        load_timings = cast("LoadTimings", await loaded)
+        boot_timings = cast("BootTimings", await booted)
+        return {**load_timings.model_dump(), **boot_timings.model_dump()}
+
+    async def invoke(self, export: str, args: Sequence[Number] = ()) -> list[ResultValue]:
+        """Call an exported function with numbers; its results (``ResultValue.signed()``).
+
+        ``GuestTrapped`` if it traps (the guest can be invoked again), ``InvokeRefused`` if
+        there is no such function or the arguments do not fit, ``GuestEnded`` if the guest
+        ends meanwhile (the program exits, a limit, a protocol error).
+        """
+        return cast("list[ResultValue]", await self.submit_invoke(export, args))
+
+    async def run_command(self) -> Ending:
+        """Run the WASI command (``_start``); how the program ended.
+
+        Returning from ``_start`` is ``exited(0)``; ``proc_exit(n)`` is ``exited(n)``.
+        ``GuestTrapped`` / ``InvokeRefused`` / ``GuestEnded`` as for ``invoke``.
+        """
+        try:
+            await self.invoke("_start")
+        except GuestEnded as ended:
+            return ended.ending
+        return Ending.exited(0)
+
+    def terminate(self, reason: str = "stopped by the host") -> None:
+        """Kill the guest now, from any context (e.g. a signal handler); ``stopped`` unless
+        something else already decided the ending. ``stop()`` or the run then reaps it."""
+        self._terminate(Ending.stopped(reason))
+
+    async def stop(self, grace: float = EXIT_GRACE) -> Ending:
+        """End the guest and reap it; how it ended. Safe to call in any state, repeatedly.
+
+        An idle guest is asked to shut down (``stopped``); a guest that said it is done gets
+        ``grace`` seconds to exit; anything else -- mid-request, or not exiting in time --
+        is killed.
+        """
+        if self._process is None:
+            self.state = GuestState.ENDED
+            self.ending = self.ending or Ending.stopped("never started")
+            return self.ending
+        if self.state in (S.CONNECTED, S.LOADED, S.READY) and not self._inflight:
+            self._decide(Ending.stopped("shut down by the host"))
+            self._transition(GuestState.STOPPING)
+            assert self._connection is not None
+            self._connection.send(msg.shutdown(self._next_id()))
+        elif self.state not in (S.EXITING, S.STOPPING, S.ENDED):
+            self._terminate(Ending.stopped("stopped by the host"))
+        assert self._ended is not None
+        if not self._ended.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ended), grace)
+            except TimeoutError:
+                self._terminate(Ending.stopped("did not exit in time; killed"))
+        return await self._ended
+
+    async def kill(self, reason: str = "killed by the host") -> Ending:
+        """Kill the guest now (``stopped`` unless something else already decided); reap it."""
+        self._terminate(Ending.stopped(reason))
+        return await self.stop()
+
+    # -- exit ---------------------------------------------------------------------------------
+
+    async def _watch_exit(self) -> None:
+        assert self._process is not None
+        status = await self._process.wait()
+        self._on_exit(status)
+
+    def _on_exit(self, status: ExitStatus) -> None:
+        assert self._process is not None and self._connection is not None
+        self.exit_status = status
+        # Collect what it wrote before it went: its last frames may say how it ended.
+        self._connection.read_available()
+        ending = self._decided or self._classify(status)
+        self.ending = ending
+        self.state = GuestState.ENDED  # every state may end
+        for timer in self._timers:
+            timer.cancel()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._connection.close()
+        self._process.close()
+        for request in self._inflight:
+            if not request.future.done():
+                _fail(request.future, GuestEnded(ending))
+        self._inflight.clear()
+        assert self._ended is not None
+        self._ended.set_result(ending)
+
+    def _classify(self, status: ExitStatus) -> Ending:
+        """The ending of a guest process that died without a decided ending."""
+        if status.signal is not None:
+            cpu = self.config.cpu
+            if status.signal == signal.SIGXCPU or (
+                status.signal == signal.SIGKILL and cpu is not None and status.cpu_seconds >= cpu
+            ):
+                return Ending.limit(Limit.CPU, f"used more than its {cpu} s of CPU time")
+            return Ending.signalled(status.signal)
+        if status.code == msg.GUEST_STATUS_OUT_OF_MEMORY:
+            return Ending.limit(Limit.MEMORY, "the guest process ran out of memory")
+        if status.code == msg.GUEST_STATUS_HOST_BROKE_PROTOCOL:
+            return Ending.protocol_error("the guest says the host broke the protocol")
+        return Ending.protocol_error(
+            f"the guest process ended ({status}) without reporting how the run ended"
+        )
+
+    # -- ConnectionListener ---------------------------------------------------------------------
+
+    def connection_broken(self, reason: str) -> None:
+        self._terminate(Ending.protocol_error(reason))
+
+    def eof_received(self) -> None:
+        if self._decided is not None or self.state in (S.EXITING, S.STOPPING):
+            return  # it is exiting, as it should
+        assert self._loop is not None
+        self._timers.append(self._loop.call_later(EOF_GRACE, self._on_eof_grace))
+
+    def _on_eof_grace(self) -> None:
+        self._terminate(Ending.protocol_error("the guest closed its pipe but kept running"))
+
+    def message_received(self, message: GuestMessage) -> None:
+        if self._decided is not None or self.state is GuestState.ENDED:
+            return  # the ending is decided; nothing it says now matters
+        if message.type == "Console":
+            self._on_console(message)
+        elif message.type == "StdinRequest":
+            self._on_stdin_request(message)
+        else:
+            self._on_final_reply(message)
+
+    def _violation(self, reason: str) -> None:
+        self._terminate(Ending.protocol_error(reason))
+
+    def _in_request(self, message: GuestMessage, running_code: bool = False) -> bool:
+        """The guest is working on a request and ``message`` names it. ``running_code``:
+        the message is one only Wasm code can cause (console, stdin), so loading is no
+        excuse for it."""
+        working = (S.BOOTING, S.RUNNING) if running_code else (S.LOADING, S.BOOTING, S.RUNNING)
+        if self.state not in working:
+            self._violation(f"{message.type} while {self.state.value}")
+            return False
+        current = self._inflight[0].id
+        if message.id != current:
+            self._violation(f"{message.type} for request {message.id}, not {current}")
+            return False
+        return True
+
+    def _take_token(self) -> bool:
+        assert self._loop is not None
+        now = self._loop.time()
+        self._tokens = min(FRAME_BURST, self._tokens + (now - self._tokens_at) * FRAME_RATE)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _on_console(self, message: Console) -> None:
+        if not self._in_request(message, running_code=True):
+            return
+        if not self._take_token():
+            self._violation(f"frame flood: more than {FRAME_RATE:g} console frames per second")
+            return
+        data = message.data
+        if len(data) > CONSOLE_CHUNK:
+            self._terminate(
+                Ending.limit(
+                    Limit.OUTPUT,
+                    f"a console frame of {len(data)} bytes is over the per-frame cap of "
+                    f"{CONSOLE_CHUNK} bytes",
+                )
+            )
+            return
+        room = self.config.max_output - self.output_bytes
+        if len(data) > room:
+            if room > 0:
+                self.console.write(message.stream, data[:room])
+                self.output_bytes += room
+            self._terminate(
+                Ending.limit(
+                    Limit.OUTPUT,
+                    f"wrote more than its output quota of {self.config.max_output} bytes",
+                )
+            )
+            return
+        self.output_bytes += len(data)
+        self.console.write(message.stream, data)
+        if self.console.backed_up and not self._draining:
+            self._draining = True
+            assert self._connection is not None
+            self._connection.pause_reading()
+            self._spawn(self._drain_console())
+
+    async def _drain_console(self) -> None:
+        try:
+            await self.console.drain()
+        finally:
+            self._draining = False
+        if self.state is not GuestState.ENDED and self._connection is not None:
+            self._connection.resume_reading()
+
+    def _on_stdin_request(self, message: StdinRequest) -> None:
+        if not self._in_request(message, running_code=True):
+            return
+        if self._stdin_outstanding:
+            self._violation("a second StdinRequest before the first was answered")
+            return
+        self._stdin_outstanding = True
+        self._spawn(self._serve_stdin(message.id, min(message.max, STDIN_CHUNK)))
+
+    async def _serve_stdin(self, request_id: int, size: int) -> None:
+        try:
+            data = await self.stdin.read(size)
+        except OSError:
+            data = b""  # unreadable stdin is the end of input
+        if self.state is GuestState.ENDED or self._decided is not None:
+            return
+        if not self._stdin_outstanding or not self._inflight or self._inflight[0].id != request_id:
+            return
+        self._stdin_outstanding = False
+        self._tokens = min(FRAME_BURST, self._tokens + 1.0)  # a read flushes the prompt first
+        assert self._connection is not None
+        self._connection.send(msg.stdin_data(request_id, data[:size]))
+
+    def _on_final_reply(self, message: GuestMessage) -> None:
+        if not self._inflight:
+            self._violation(f"{message.type} while no request is running")
+            return
+        request = self._inflight[0]
+        if message.type not in _FINAL[request.kind]:
+            self._violation(f"{message.type} is not a reply to {request.kind}")
+            return
+        if request.kind is MessageType.HELLO:
+            self._on_hello(cast("Hello", message), request)
+            return
+        if not self._in_request(message):
+            return
+        if self._stdin_outstanding:
+            self._violation(f"{message.type} while its StdinRequest was unanswered")
+            return
+        now = time.perf_counter()
+        if request.kind is MessageType.INVOKE:
+            # From when the host saw the guest free to start it (the guest reports the rest).
+            elapsed = round((now - request.started) * 1000, 3)
+            self.timings["run_ms"] = round(self.timings.get("run_ms", 0.0) + elapsed, 3)
+        self._inflight.popleft()
+        finished = self._finished_ending(message, request.kind)
+        if finished is not None:
+            # The guest process exits by itself now; give it a moment, then insist.
+            self._decide(finished)
+            self._transition(GuestState.EXITING)
+            assert self._loop is not None and self._process is not None
+            self._timers.append(self._loop.call_later(EXIT_GRACE, self._process.kill))
+            _fail(request.future, GuestEnded(finished))
+            return
+        self._transition(_IDLE_STATE[request.kind])
+        self._begin_next(now)
+        self._settle(request, message)
+
+    def _finished_ending(self, message: GuestMessage, kind: MessageType) -> Ending | None:
+        """The ending a final reply implies, when it ends the guest (None if it goes on)."""
+        if message.type == "Exited":
+            return Ending.exited(message.code)
+        if message.type == "LoadFailed":
+            failed = message
+            return Ending.load_failure(failed.stage, failed.message)
+        if message.type == "LimitReached":
+            limit = message
+            return Ending.limit(Limit(limit.resource), limit.message)
+        if message.type == "Trapped":
+            trap = message
+            if kind is not MessageType.INVOKE or trap.kind == "internal_error":
+                return Ending.trapped(trap.kind, trap.message)
+        return None
+
+    def _settle(self, request: _Request, message: GuestMessage) -> None:
+        """Resolve a request's future from its (non-final) reply."""
+        future = request.future
+        if message.type in ("Loaded", "Ready"):
+            timings = message.timings
+            self.timings.update(timings.model_dump())
+            future.set_result(timings)
+        elif message.type == "Result":
+            future.set_result(list(message.results))
+        elif message.type == "Refused":
+            _fail(future, InvokeRefused(message.message))
+        else:
+            trap = cast("Trapped", message)
+            _fail(future, GuestTrapped(Ending.trapped(trap.kind, trap.message)))
+
+    def _on_hello(self, message: Hello, request: _Request) -> None:
+        if message.version != PROTOCOL_VERSION or message.id != 0:
+            self._violation(
+                f"the guest speaks protocol version {message.version}, the host {PROTOCOL_VERSION}"
+            )
+            return
+        now = time.perf_counter()
+        assert self._process is not None
+        # Both clocks are CLOCK_MONOTONIC: when the guest was ready, not when we looked.
+        spawn_ns = max(message.ready_ns - self._process.spawned_ns, 0)
+        self.timings["spawn_ms"] = round(spawn_ns / 1e6, 3)
+        self._inflight.popleft()
+        self._transition(GuestState.CONNECTED)
+        self._begin_next(now)
+        request.future.set_result(message)
+
+    def _begin_next(self, now: float) -> None:
+        """The guest moves on to the next pipelined request, if there is one."""
+        if self._inflight:
+            following = self._inflight[0]
+            following.started = now
+            self._transition(_WORKING_STATE[following.kind])
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    future.set_exception(error)
+    future.exception()  # marked as retrieved: a pipelined request may never be awaited
+
+
+def _check_number(value: Any) -> Number:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"invoke arguments must be ints or floats, got {value!r}")
+    if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+        raise ValueError(f"{value} does not fit in 64 bits")
+    return value

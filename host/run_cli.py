@@ -1,0 +1,119 @@
+"""The body of ``kindling run``, once click has parsed the command line.
+
+::
+
+    host                                                    guest process
+    ────                                                    ─────────────
+    click parsed ──▶ spawn ───────────────────────────────▶ start, import the engine
+    import asyncio; send Hello + Load(module) ────────────▶ decode, validate, compile,
+    import pydantic; validate the config  ◀── overlap ──▶   translate functions ahead
+    send Boot + Invoke(_start) ───────────────────────────▶ instantiate, run
+    relay the console, serve stdin ◀──────────────────────  Console frames ...
+    print the reason / results / report; exit status
+
+The order is the point of this module: the host's own start-up (pydantic above all) and the
+guest's -- starting Python, importing the engine, loading the module -- happen at the same
+time instead of one after the other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .transport import GuestProcess, Launcher
+
+
+def run_cli(
+    *,
+    module_bytes: bytes,
+    program_name: str,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    env_overrides: dict[str, str],
+    guest_args: list[str] | None,
+    invoke: str | None,
+    numbers: list[int | float],
+    report: bool,
+    started: float,
+) -> int:
+    """Run the guest; return ``kindling run``'s exit status (see ``host.endings``)."""
+    from .cli import _finish
+    from .endings import STATUS_HOST_FAILURE
+
+    try:
+        process = GuestProcess.spawn(Launcher.default())
+    except OSError as exc:
+        sys.stderr.write(f"kindling: cannot start a guest process: {exc}\n")
+        return STATUS_HOST_FAILURE
+
+    import asyncio
+    import signal
+
+    from .guest import Guest
+    from .stdio import HostStdin, StdioConsole
+
+    loop = asyncio.new_event_loop()
+    console = StdioConsole(loop)
+    guest = Guest(console=console, stdin=HostStdin(loop))
+    try:
+        # Hello and the module go out now; the guest loads it while we validate the config.
+        guest.begin(process, loop=loop)
+        guest.submit_load(module_bytes)
+        # Kindling uses no pydantic plugins; looking for them reads every installed
+        # distribution's entry points, which costs more than the rest of validation.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        guest.configure(_build_config(config_file, overrides, env_overrides, guest_args))
+
+        from .api import run_guest
+
+        def interrupt(name: str) -> None:
+            guest.terminate(f"interrupted by {name}")
+
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, interrupt, sig.name)
+        run_report = loop.run_until_complete(
+            run_guest(guest, module_bytes, program_name=program_name, invoke=invoke, args=numbers)
+        )
+    finally:
+        if guest.ending is None:  # a usage error (or worse) before the run: end the guest
+            loop.run_until_complete(guest.kill("the command line was not valid"))
+        console.close()  # writes what is still queued
+        loop.close()
+        process.close()  # already reaped and closed by the guest; this makes sure
+    if run_report.results is not None:
+        sys.stdout.write("[" + ", ".join(r.display() for r in run_report.results) + "]\n")
+        sys.stdout.flush()
+    return _finish(run_report.ending, run_report, report, started)
+
+
+def _build_config(
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    env_overrides: dict[str, str],
+    guest_args: list[str] | None,
+) -> Any:
+    from protocol.config import ConfigError, read_config_file, validate_config
+
+    from .cli import _OPTION_NAMES
+
+    try:
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            values = read_config_file(config_file)
+            validate_config(values, str(config_file))  # its own mistakes, named by its name
+        merged = {**values, **overrides}
+        if env_overrides:
+            file_env = values.get("env", {})
+            merged["env"] = (
+                {**file_env, **env_overrides} if isinstance(file_env, dict) else file_env
+            )
+        if guest_args is not None:
+            merged["args"] = guest_args
+        return validate_config(merged, "command line", lambda key: _OPTION_NAMES.get(key, key))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -1,0 +1,189 @@
+"""The guest configuration: one pydantic model for TOML files, the CLI and the Python API.
+
+A TOML file holds any of these keys (all optional)::
+
+    memory = "5MiB"        # linear memory budget: memory.grow past it returns -1
+    timeout = 10           # seconds of wall-clock time; then SIGKILL -> limit(wall)
+    cpu = 5                # seconds of CPU time (RLIMIT_CPU); then SIGXCPU -> limit(cpu)
+    max_output = "8MiB"    # console bytes (stdout + stderr); more -> limit(output)
+    args = ["--verbose"]   # the program's arguments (after argv[0], the module path)
+    env = { GREETING = "hello" }   # the program's whole environment
+
+Sizes are a number of bytes or a number with a unit: ``KiB``/``MiB``/``GiB`` (and ``K``/``M``/
+``G``) are powers of 1024, ``KB``/``MB``/``GB`` powers of 1000.
+
+Every problem is a ``ConfigError`` whose text names the source (the file, or "command
+line"), the key, and what is wrong; an unknown key also lists the allowed keys. Only the host
+imports this module (it needs pydantic).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+PAGE_SIZE = 65536
+MAX_MEMORY_BYTES = 65536 * PAGE_SIZE  # 4 GiB: all a 32-bit memory can address
+DEFAULT_MEMORY_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+"""The default console quota: enough for any ordinary program; a runaway printer is cut off
+after this much (at the engine's speed, some seconds of output)."""
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1}
+for _power, _letter in enumerate("kmg", start=1):
+    _UNITS[_letter] = _UNITS[_letter + "i"] = _UNITS[_letter + "ib"] = 1024**_power
+    _UNITS[_letter + "b"] = 1000**_power
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a text such as ``"5MiB"``, ``"512k"``, ``"2GB"``, ``"1048576"``.
+
+    ``ValueError`` (naming the text) for anything else, negative numbers included.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"a size must be a number of bytes or a text like '5MiB', not {value}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative, got {value}")
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            number, unit = match.group(1), (match.group(2) or "").lower()
+            size = float(number) * _UNITS[unit]
+            if math.isfinite(size):
+                return int(size)
+    raise ValueError(f"invalid size {value!r}: use a number of bytes or e.g. '5MiB', '64KiB'")
+
+
+def format_size(size: int) -> str:
+    """``5242880`` -> ``"5MiB"``; sizes that are not whole KiB/MiB/GiB stay in bytes."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _no_nul(text: str, what: str) -> str:
+    if "\0" in text:
+        raise ValueError(f"{what} must not contain a NUL character")
+    return text
+
+
+class GuestConfig(BaseModel):
+    """Limits and program inputs for one guest. Defaults: 5 MiB memory, no wall-clock or CPU
+    limit, 8 MiB of console output, no arguments, an empty environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory: Annotated[Size, Field(ge=0, le=MAX_MEMORY_BYTES)] = Field(
+        default=DEFAULT_MEMORY_BYTES,
+        description="linear memory budget in bytes; memory.grow beyond it returns -1",
+    )
+    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="wall-clock seconds before the guest is killed: limit(wall)"
+    )
+    cpu: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None, description="CPU seconds (RLIMIT_CPU) before SIGXCPU: limit(cpu)"
+    )
+    max_output: Annotated[Size, Field(ge=0)] = Field(
+        default=DEFAULT_MAX_OUTPUT_BYTES,
+        description="console bytes (stdout and stderr together) before limit(output)",
+    )
+    args: list[str] = Field(default_factory=list, description="arguments after argv[0]")
+    env: dict[str, str] = Field(default_factory=dict, description="the guest's environment")
+
+    @field_validator("args")
+    @classmethod
+    def _check_args(cls, args: list[str]) -> list[str]:
+        for index, arg in enumerate(args):
+            _no_nul(arg, f"argument {index}")
+        return args
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if not key or "=" in key:
+                raise ValueError(f"environment variable name {key!r} must be non-empty without '='")
+            _no_nul(key, f"environment variable name {key!r}")
+            _no_nul(value, f"the value of environment variable {key}")
+        return env
+
+    @property
+    def memory_pages(self) -> int:
+        """The budget in whole 64 KiB pages: what the engine's memories may grow to."""
+        return self.memory // PAGE_SIZE
+
+    def env_entries(self) -> list[bytes]:
+        """The environment as WASI wants it: ``KEY=VALUE`` byte strings, UTF-8."""
+        return [f"{key}={value}".encode() for key, value in self.env.items()]
+
+
+ALLOWED_KEYS = tuple(sorted(GuestConfig.model_fields))
+
+
+class ConfigError(Exception):
+    """A configuration problem; the text names the source, the key and the cause."""
+
+    def __init__(self, source: str, message: str, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        super().__init__(f"{source}: {message}")
+
+
+def _error_text(error: Any, key_name: Any) -> tuple[str, str | None]:
+    loc = error["loc"]
+    key = str(loc[0]) if loc else None
+    if error["type"] == "extra_forbidden":
+        return (
+            f"unknown key {key!r} (allowed keys: {', '.join(ALLOWED_KEYS)})",
+            key,
+        )
+    where = key_name(key) if key is not None else "configuration"
+    inner = "".join(f"[{part!r}]" for part in loc[1:])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}{inner}: {message}", key
+
+
+def validate_config(values: dict[str, Any], source: str, key_name: Any = str) -> GuestConfig:
+    """Build a ``GuestConfig`` from plain values; ``ConfigError`` naming ``source`` and key.
+
+    ``key_name`` maps a field name to how the source spells it (``--max-output`` on the
+    command line).
+    """
+    try:
+        return GuestConfig.model_validate(values)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        message, key = _error_text(errors[0], key_name)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problems)"
+        raise ConfigError(source, message, key) from None
+
+
+def read_config_file(path: Path | str) -> dict[str, Any]:
+    """The raw key/value table of a TOML config file; ``ConfigError`` if unreadable."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def load_config(path: Path | str) -> GuestConfig:
+    """Read and validate a TOML guest config; ``ConfigError`` names the file and the key."""
+    return validate_config(read_config_file(path), str(path))

@@ -1,0 +1,14 @@
+"""Kindling's test framework: guests as real ``kindling run`` processes, and leak checks.
+
+- ``Guest`` (guest.py): one ``kindling run`` process; spawn, wait, kill, outcome, report.
+- ``GuestFactory`` (factory.py): makes guests for a test; its teardown proves no process or
+  file descriptor leaked.
+- ``expectations``: CLI spellings, report keys, ending -> exit status (one place to adjust).
+- ``cases``: every fixture run and its expected outcome.
+- ``reference``: the same program under wasmtime, for differential tests.
+"""
+
+from .factory import GuestFactory
+from .guest import Guest, kindling_command
+
+__all__ = ["Guest", "GuestFactory", "kindling_command"]

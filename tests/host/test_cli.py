@@ -1,0 +1,318 @@
+"""``kindling run`` as a user runs it: a real process, real guests, exit statuses, stderr."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from host.cli import main
+from tests.framework.guest import kindling_command, kindling_environment
+from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT, fixture
+
+
+def kindling(
+    *args: str | Path, stdin: bytes = b"", timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*kindling_command(), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+        timeout=timeout,
+    )
+
+
+def report_of(done: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    last = done.stderr.rstrip(b"\n").split(b"\n")[-1]
+    parsed: dict[str, Any] = json.loads(last)
+    return parsed
+
+
+def test_help_explains_options_endings_and_statuses() -> None:
+    done = kindling("run", "--help")
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    for option in (
+        "--memory",
+        "--timeout",
+        "--cpu",
+        "--max-output",
+        "--env",
+        "--invoke",
+        "--config",
+        "--report",
+    ):
+        assert option in text
+    for ending, status in [
+        ("exited(n)", "n,"),
+        ("load_failure(stage)", "120"),
+        ("trapped(kind)", "121"),
+        ("limit(memory)", "122"),
+        ("limit(cpu)", "123"),
+        ("limit(wall)", "124"),
+        ("limit(fuel)", "125"),
+        ("limit(output)", "126"),
+        ("protocol_error", "127"),
+        ("signalled(n)", "128+n"),
+        ("stopped", "118"),
+    ]:
+        line = next(line for line in text.splitlines() if ending in line)
+        assert status in line, line
+    for field in (
+        "spawn_ms",
+        "decode_ms",
+        "validate_ms",
+        "compile_ms",
+        "instantiate_ms",
+        "run_ms",
+        "peak_memory",
+        "exit_code",
+    ):
+        assert field in text
+
+
+def test_arguments_after_the_module_go_to_the_program_untouched() -> None:
+    done = kindling("run", fixture("args_env"), "-x", "--report", "--memory", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        b"argc=5\narg[1]=-x\narg[2]=--report\narg[3]=--memory\narg[4]=1\nenvc=0\n"
+    )
+    assert done.stderr == b""
+
+
+def test_double_dash_before_the_module() -> None:
+    done = kindling("run", "--env", "A=1", "--env", "B=x=y", "--", fixture("args_env"), "-5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"argc=2\narg[1]=-5\nenvc=2\nenv A=1\nenv B=x=y\n"
+
+
+def test_report_line() -> None:
+    done = kindling("run", "--report", fixture("hello"))
+    assert done.returncode == 0
+    lines = done.stderr.decode().splitlines()
+    assert lines[0] == "this line goes to stderr"
+    report = report_of(done)
+    assert report["ending"] == "exited(0)" and report["exit_code"] == 0 and report["status"] == 0
+    for key in (
+        "spawn_ms",
+        "precompile_ms",
+        "decode_ms",
+        "validate_ms",
+        "compile_ms",
+        "instantiate_ms",
+        "run_ms",
+        "total_ms",
+    ):
+        assert isinstance(report[key], int | float) and report[key] >= 0, key
+    assert isinstance(report["peak_memory"], int) and report["peak_memory"] > 0
+
+
+def test_exit_code_above_255() -> None:
+    done = kindling("run", "--report", fixture("exit_code"), "exit", "300")
+    assert done.returncode == 255
+    assert report_of(done)["exit_code"] == 300
+    assert report_of(done)["ending"] == "exited(300)"
+
+
+def test_trap_reason_is_one_line() -> None:
+    done = kindling("run", fixture("trap_div_zero"))
+    assert done.returncode == 121
+    assert done.stderr == b"kindling: guest trapped: integer divide by zero\n"
+    assert done.stdout == b"dividing by zero\n"
+
+
+@pytest.mark.parametrize(
+    ("export", "numbers", "printed"),
+    [
+        ("add", ["2", "3"], b"[5]\n"),
+        ("sub", ["3", "5"], b"[-2]\n"),
+        ("divmod", ["7", "-2"], b"[-3, 1]\n"),
+        ("nothing", [], b"[]\n"),
+        ("add", ["0x10", "1"], b"[17]\n"),
+        ("add", ["4294967295", "1"], b"[0]\n"),
+    ],
+)
+def test_invoke(export: str, numbers: list[str], printed: bytes) -> None:
+    done = kindling("run", "--invoke", export, fixture("exports"), *numbers)
+    assert (done.returncode, done.stdout, done.stderr) == (0, printed, b"")
+
+
+def test_invoke_floats_print_as_python_repr(tmp_path: Path) -> None:
+    if shutil.which("wat2wasm") is None:
+        pytest.skip("wat2wasm (Debian package wabt) is not installed")
+    wat = tmp_path / "floats.wat"
+    wat.write_text(
+        '(module (func (export "half") (param f64 f32) (result f64 f32 i64)'
+        " local.get 0 f64.const 0.5 f64.mul local.get 1 i64.const -1))"
+    )
+    module = tmp_path / "floats.wasm"
+    subprocess.run(["wat2wasm", str(wat), "-o", str(module)], check=True)
+    done = kindling("run", "--invoke", "half", module, "3", "0.1")
+    assert done.stdout == b"[1.5, 0.10000000149011612, -1]\n", done.stderr
+    done = kindling("run", "--invoke", "half", module, "nan", "-inf")
+    assert done.stdout == b"[nan, -inf, -1]\n", done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--invoke", "add", fixture("exports"), "two", "3"], "not a number"),
+        (["--memory", "lots", fixture("hello")], "--memory"),
+        (["--env", "NOEQUALS", fixture("hello")], "KEY=VALUE"),
+        (["--timeout", "-1", fixture("hello")], "--timeout"),
+        (["--bogus", fixture("hello")], "--bogus"),
+        ([], ""),
+    ],
+)
+def test_usage_errors_exit_2(args: list[Any], words: str) -> None:
+    done = kindling("run", *args)
+    assert done.returncode == 2, done.stderr
+    assert words.encode() in done.stderr + done.stdout
+    assert b"Traceback" not in done.stderr
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "guest.toml"
+    config.write_text('args = ["from-file"]\n[env]\nA = "file"\nB = "file"\n')
+    done = kindling("run", "--config", config, "--env", "B=cli", fixture("args_env"))
+    assert done.stdout == b"argc=2\narg[1]=from-file\nenvc=2\nenv A=file\nenv B=cli\n"
+    done = kindling("run", "--config", config, fixture("args_env"), "from-cli")
+    assert done.stdout.startswith(b"argc=2\narg[1]=from-cli\n")
+
+
+def test_config_file_unknown_key(tmp_path: Path) -> None:
+    config = tmp_path / "guest.toml"
+    config.write_text('memory = "5MiB"\ntimout = 3\n')
+    done = kindling("run", "--config", config, fixture("hello"))
+    assert done.returncode == 2
+    assert (
+        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, max_output, memory, timeout)".encode()
+        in done.stderr
+    )
+
+
+def test_the_example_config_runs_the_demo() -> None:
+    done = kindling(
+        "run", "--config", REPO_ROOT / "configs" / "hello.toml", EXAMPLES_DIR / "hello.wasm"
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"argument 2: a config file\n" in done.stdout
+
+
+def test_missing_module_is_a_load_failure() -> None:
+    done = kindling("run", "--report", "no/such/module.wasm")
+    assert done.returncode == 120
+    assert (
+        b"kindling: cannot load the module (read): cannot read no/such/module.wasm: No such file or directory\n"
+        in done.stderr
+    )
+    assert report_of(done)["ending"] == "load_failure(read)"
+
+
+def test_stdin_reaches_the_guest() -> None:
+    done = kindling("run", fixture("cat"), stdin=b"through the host\n")
+    assert done.stdout == b"through the host\n"
+    assert done.stderr == b"cat: 17 bytes\n"
+
+
+def test_stdin_from_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "input"
+    data.write_bytes(b"x" * 100_000)
+    with data.open("rb") as handle:
+        done = subprocess.run(
+            [*kindling_command(), "run", str(fixture("cat"))],
+            stdin=handle,
+            capture_output=True,
+            env=kindling_environment(),
+            cwd=REPO_ROOT,
+            timeout=60,
+        )
+    assert done.stdout == b"x" * 100_000
+
+
+def test_interrupt_stops_the_guest() -> None:
+    process = subprocess.Popen(
+        [*kindling_command(), "run", "--report", str(fixture("infinite_loop"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"spinning forever\n"
+        guests = psutil.Process(process.pid).children()
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 118
+    assert b"kindling: guest stopped: interrupted by SIGINT\n" in err
+    assert json.loads(err.splitlines()[-1])["ending"] == "stopped"
+    _gone, alive = psutil.wait_procs(guests, timeout=5)
+    assert not alive
+
+
+def test_a_closed_stdout_does_not_hang_the_host() -> None:
+    process = subprocess.Popen(
+        [*kindling_command(), "run", "--max-output", "4MiB", str(fixture("output_flood"))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.read(1000)
+        process.stdout.close()
+        _out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 126, err
+    assert b"Traceback" not in err
+
+
+def test_main_returns_the_status_when_given_argv(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--bogus"]) == 2
+    assert main(["--help"]) == 0
+    assert "run" in capsys.readouterr().out
+
+
+def test_first_output_is_quick() -> None:
+    """`kindling run` of the 29 KB demo prints its first line within half a second.
+
+    Measured from the command's start (interpreter included) to the first byte on its stdout;
+    the median of a few runs, so one slow run on a busy machine does not decide it.
+    """
+    samples = []
+    for _ in range(5):
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [*kindling_command(), "run", str(EXAMPLES_DIR / "hello.wasm")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=kindling_environment(),
+            cwd=REPO_ROOT,
+        )
+        assert process.stdout is not None
+        first = process.stdout.read(1)
+        samples.append(time.perf_counter() - started)
+        process.stdout.read()
+        process.stdout.close()
+        process.wait()
+        assert first == b"H"
+    assert statistics.median(samples) < 0.5, f"first output after {samples} s"

@@ -1,0 +1,176 @@
+"""The guest process from the outside: its sandbox, its imports, its tie to the host."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from host.guest import Guest, GuestState
+from host.transport import Launcher
+from protocol.config import GuestConfig
+from tests.framework.paths import REPO_ROOT, fixture
+from tests.host.conftest import with_guest
+
+
+def while_running(check: Callable[[psutil.Process], Any], **config: Any) -> Any:
+    """Run infinite_loop in a guest, call ``check`` on its process once it runs Wasm code."""
+
+    async def body(guest: Guest) -> Any:
+        guest.begin()
+        guest.submit_load(fixture("infinite_loop").read_bytes())
+        guest.submit_boot()
+        guest.submit_invoke("_start")
+        await guest.handshake()
+        while guest.state is not GuestState.RUNNING:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert guest.pid is not None
+        return check(psutil.Process(guest.pid))
+
+    return asyncio.run(with_guest(body, GuestConfig(timeout=30, **config)))
+
+
+def test_only_the_pipes_and_devnull_stdio_are_open() -> None:
+    stray = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(stray, True)  # as if the host had inherited it from its own parent
+    try:
+        fds = while_running(
+            lambda p: {
+                fd: os.readlink(f"/proc/{p.pid}/fd/{fd}")
+                for fd in map(int, os.listdir(f"/proc/{p.pid}/fd"))
+            }
+        )
+    finally:
+        os.close(stray)
+    assert set(fds) == {0, 1, 2, 3, 4}, fds
+    assert fds[0] == fds[1] == fds[2] == "/dev/null"
+    assert fds[3].startswith("pipe:") and fds[4].startswith("pipe:")
+
+
+def test_environment_holds_only_the_import_path() -> None:
+    env = while_running(lambda p: p.environ())
+    assert set(env) == {"PYTHONPATH"}, env
+
+
+def test_rlimits_and_process_group() -> None:
+    def check(p: psutil.Process) -> dict[str, Any]:
+        return {
+            "fsize": p.rlimit(psutil.RLIMIT_FSIZE),
+            "core": p.rlimit(psutil.RLIMIT_CORE),
+            "nofile": p.rlimit(psutil.RLIMIT_NOFILE),
+            "data": p.rlimit(psutil.RLIMIT_DATA),
+            "cpu": p.rlimit(psutil.RLIMIT_CPU),
+            "pgid": os.getpgid(p.pid),
+            "pid": p.pid,
+            "no_new_privs": _status_field(p.pid, "NoNewPrivs"),
+            "data_now": p.memory_info().data,
+        }
+
+    found = while_running(check, cpu=30, memory=5 * 1024 * 1024)
+    assert found["fsize"] == (0, 0)
+    assert found["core"] == (0, 0)
+    assert found["nofile"] == (16, 16)
+    soft, hard = found["data"]
+    assert soft == hard != resource.RLIM_INFINITY
+    # A backstop above the budget, not a second budget: room for 3x the linear memory.
+    assert found["data_now"] + 3 * 5 * 1024 * 1024 < soft < found["data_now"] + 512 * 1024 * 1024
+    cpu_soft, cpu_hard = found["cpu"]
+    assert 30 <= cpu_soft <= 32 and cpu_hard == cpu_soft + 1
+    assert found["pgid"] == found["pid"]
+    assert found["no_new_privs"] == "1"
+
+
+def _status_field(pid: int, name: str) -> str:
+    with open(f"/proc/{pid}/status") as status:
+        return status.read().split(f"{name}:")[1].split()[0]
+
+
+def test_no_cpu_limit_unless_asked() -> None:
+    assert while_running(lambda p: p.rlimit(psutil.RLIMIT_CPU))[0] == resource.RLIM_INFINITY
+
+
+def test_the_guest_imports_only_msgpack_the_engine_and_the_standard_library() -> None:
+    launcher = Launcher.default()
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import guestproc.guest, guestproc.session, guestproc.__main__\n"
+        "roots = sorted({m.split('.')[0] for m in set(sys.modules) - before})\n"
+        "print(' '.join(roots))\n"
+        "print(' '.join(sorted(sys.stdlib_module_names)))\n"
+    )
+    out = subprocess.run(
+        [launcher.argv[0], "-S", "-P", "-c", code],
+        env=dict(launcher.env),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout.splitlines()
+    imported, stdlib = set(out[0].split()), set(out[1].split())
+    ours = {"guestproc", "protocol", "msgpack", "cython_runtime"}  # msgpack's C extension
+    others = {name for name in imported - ours - stdlib if not name.startswith("_")}
+    assert others == set(), f"the guest imports {others}"
+    assert not imported & {"pydantic", "pydantic_core", "click", "asyncio", "psutil", "host"}
+
+
+def test_a_guest_dies_with_its_host() -> None:
+    """A host killed with SIGKILL cannot clean up; its guest must go anyway."""
+    script = (
+        "import asyncio, sys\n"
+        "from host.guest import Guest\n"
+        "async def main():\n"
+        "    guest = Guest()\n"
+        "    guest.begin()\n"
+        "    guest.submit_load(open(sys.argv[1], 'rb').read())\n"
+        "    guest.submit_boot()\n"
+        "    guest.submit_invoke('_start')\n"
+        "    await guest.handshake()\n"
+        "    print(guest.pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    host = subprocess.Popen(
+        [sys.executable, "-c", script, str(fixture("infinite_loop"))],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert host.stdout is not None
+        guest = psutil.Process(int(host.stdout.readline()))
+        time.sleep(0.3)
+        assert guest.is_running()
+        host.kill()
+        host.wait()
+        _gone, alive = psutil.wait_procs([guest], timeout=10)
+        assert not alive, "the guest outlived its host"
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
+        if host.stdout is not None:
+            host.stdout.close()
+
+
+def test_deep_recursion_traps_without_crashing_the_process() -> None:
+    async def body(guest: Guest) -> Any:
+        await guest.start()
+        await guest.boot(fixture("trap_stack_exhausted").read_bytes())
+        return await guest.run_command()
+
+    from host.errors import GuestTrapped
+
+    try:
+        asyncio.run(with_guest(body, GuestConfig(timeout=60)))
+    except GuestTrapped as trapped:
+        assert trapped.ending.text == "trapped(call_stack_exhausted)"
+    else:
+        raise AssertionError("the recursion did not trap")
