@@ -133,8 +133,8 @@ def _console_while_idle(g: Misbehaving) -> None:
 
 def _stdin_twice(g: Misbehaving) -> None:
     request_id = g.next_invoke()
-    g.send(stdin_request(request_id, 10))
-    g.send(stdin_request(request_id, 10))
+    # One write, so the host cannot answer the first request before it sees the second.
+    g.raw(encode_frame(stdin_request(request_id, 10)) * 2)
     forever()
 
 
