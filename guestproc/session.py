@@ -73,6 +73,36 @@ class StopServing(Exception):
     """The request ended the guest's work (the reply has been sent)."""
 
 
+def _decode(module_bytes: bytes) -> Module:
+    """A module in the binary format, or in the text format when it lacks the binary magic.
+
+    Bytes that are neither -- empty, or not UTF-8 text -- get the binary decoder's verdict
+    ("magic header not detected", "unexpected end"); text that does not parse is named as
+    such, so a shell script or a typo'd path does not read like a WAT syntax error only.
+    """
+    if module_bytes.startswith(b"\0asm") or not _looks_like_text(module_bytes):
+        return decode_module(module_bytes)
+    from .engine.text import parse_module  # only text modules pay for importing the parser
+
+    try:
+        return parse_module(module_bytes)
+    except DecodeError as exc:
+        raise DecodeError(
+            "not a WebAssembly module: no binary magic header, and not the text format "
+            f"either: {exc}"
+        ) from exc
+
+
+def _looks_like_text(data: bytes) -> bool:
+    if not data.strip():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
@@ -136,10 +166,10 @@ class Session:
     def _stage(self, stage: LoadStage, expected: type[Exception], step: Callable[[], T]) -> T:
         try:
             return step()
-        except expected as exc:
-            self._finish(msg.load_failed(self.request_id, stage, str(exc)))
         except PASS_THROUGH:
             raise
+        except expected as exc:
+            self._finish(msg.load_failed(self.request_id, stage, str(exc)))
         except Exception as exc:  # a bug in the engine: contain it, name it
             self._finish(
                 msg.load_failed(
@@ -170,13 +200,13 @@ class Session:
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        module = self._stage(LoadStage.DECODE, DecodeError, lambda: decode_module(module_bytes))
+        module = self._stage(LoadStage.DECODE, DecodeError, lambda: _decode(module_bytes))
         timings["decode_ms"] = _ms(started)
         started = time.perf_counter()
         self._stage(LoadStage.VALIDATION, ValidationError, lambda: validate_module(module))
         timings["validate_ms"] = _ms(started)
         started = time.perf_counter()
-        compiled = self._stage(LoadStage.COMPILE, Exception, lambda: compile_module(module))
+        compiled = self._stage(LoadStage.COMPILE, CompileError, lambda: compile_module(module))
         timings["compile_ms"] = _ms(started)
         self.compiled = compiled
         self.precompiler = Precompiler(compiled)
@@ -311,7 +341,7 @@ def _readable(fd: int) -> bool:
 class Precompiler:
     """Translates a module's functions ahead of their first call, in the order a program
     will probably need them: the start function, ``_start`` and the other exports, then what
-    they call directly (breadth first), then functions in tables, then the rest.
+    they call directly (breadth first), then functions in tables and what they call.
 
     The engine translates a function the first time it is called; this does the same work
     earlier, while the guest would otherwise wait for the host. A function that fails to
@@ -335,26 +365,28 @@ class Precompiler:
                 seen.add(index)
                 queue.append(index)
 
+        def breadth_first() -> Iterator[int]:
+            while queue:
+                index = queue.popleft()
+                yield index
+                for instr in module.functions[index - imported].body:
+                    if instr.op == op.CALL:
+                        visit(instr.arg)
+
         if module.start is not None:
             visit(module.start)
         exports = [e for e in module.exports if e.kind is ExternKind.FUNC]
         for export in sorted(exports, key=lambda e: e.name != "_start"):
             visit(export.index)
-        while queue:
-            index = queue.popleft()
-            yield index
-            for instr in module.functions[index - imported].body:
-                if instr.op == op.CALL:
-                    visit(instr.arg)
+        yield from breadth_first()
+        # Then what can be called indirectly, and what that calls. Functions reachable in
+        # neither way are never called: they are left alone.
         for segment in module.elements:
             for expr in segment.init:
                 for instr in expr:
                     if instr.op == op.REF_FUNC:
                         visit(instr.arg)
-        for index in defined:
-            visit(index)
-        while queue:
-            yield queue.popleft()
+        yield from breadth_first()
 
     def run_until(self, stop: Callable[[], bool]) -> None:
         """Translate functions until ``stop()`` is true or none are left."""

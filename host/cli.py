@@ -236,6 +236,44 @@ def _finish(ending: Ending, run_report: RunReport | None, report: bool, started:
     return ending.status
 
 
+SPEC_HELP = """Run WebAssembly spec test scripts (.wast) and report per file.
+
+\b
+PATHS are .wast files or folders of them (e.g. the official suite's core/).
+Each script runs in its own guest-side process against the spec's test host
+module `spectest`. The table shows assertions passed, failed and total per
+file, then every failure with its line and what differed.
+--json prints {"passed", "failed", "total", "errors", "files": [...]} instead.
+The exit status is 0 only when nothing failed.
+"""
+
+
+@cli.command("spec", help=SPEC_HELP, no_args_is_help=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@click.option(
+    "--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Scripts run at once."
+)
+def spec_command(paths: tuple[Path, ...], as_json: bool, jobs: int) -> int:
+    import json
+
+    from host.spec import collect_scripts, format_table, run_scripts, to_json, totals
+
+    try:
+        scripts = collect_scripts(paths)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not scripts:
+        raise click.UsageError("no .wast scripts found in " + ", ".join(map(str, paths)))
+    results = run_scripts(scripts, jobs)
+    if as_json:
+        click.echo(json.dumps(to_json(results)))
+    else:
+        click.echo(format_table(results))
+    sums = totals(results)
+    return 0 if sums["failed"] == 0 and sums["errors"] == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script: run the CLI and return its exit status.
 
@@ -263,9 +301,11 @@ def _main(argv: list[str] | None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        sys.stderr.write("kindling: aborted\n")
-        return 1
+    except click.exceptions.Abort:  # Ctrl-C before the guest's own handler was in place
+        from host.endings import STATUS_STOPPED
+
+        sys.stderr.write("kindling: interrupted\n")
+        return STATUS_STOPPED
     except BrokenPipeError:
         # Our own stdout went away (e.g. `| head`): nothing more to say to anyone.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -16,9 +16,16 @@ from .errors import (
 from .instance import CompiledModule, EngineLimits, Extern, Instance, compile_module
 from .module import Module
 from .runtime import Function, GlobalCell, LimitExceeded, Memory, Table, host_function, invoke
-from .text import parse_module
 from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 from .validator import validate_module
+
+
+def parse_module(text: str | bytes) -> Module:
+    """Parse a module in the text format (imported on first use: most guests never need it)."""
+    from .text import parse_module as parse
+
+    return parse(text)
+
 
 __all__ = [
     "CompileError",
