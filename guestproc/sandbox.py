@@ -1,7 +1,7 @@
 """The sandbox a guest process puts itself in before it touches untrusted bytes.
 
-Four steps; all but ``limit_loading`` one-way (hard limits are lowered with the soft ones, so nothing in the
-process can raise them again):
+Four steps, all but ``limit_loading`` one-way (hard limits are lowered with the soft ones,
+so nothing in the process can raise them again):
 
 - ``enter`` runs first thing at start-up: descriptors 0-2 point at /dev/null, every other
   inherited descriptor except the two protocol pipes is closed, the environment is emptied,

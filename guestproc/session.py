@@ -395,8 +395,8 @@ class Precompiler:
             for index in self._order:
                 try:
                     self.compiled.function_code(index)
-                except PASS_THROUGH:
-                    raise
+                except MemoryError:
+                    return  # optional work: what is left is translated on first call
                 except Exception:
                     pass  # reported when the function is first called
                 self.done += 1

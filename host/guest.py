@@ -246,10 +246,12 @@ class Guest:
         return self._load_submitted
 
     def configure(self, config: GuestConfig) -> None:
-        """Set the configuration of a guest that is not booted yet; its wall-clock timeout
-        counts from the start of the guest process, not from now."""
+        """Set the configuration of a guest that is not booted yet. Its wall-clock timeout
+        counts from now (or from ``begin``, if that comes later)."""
         if self._boot_submitted:
             raise IllegalAction("the configuration cannot change once Boot is sent")
+        if self._config is not None and self._loop is not None:
+            raise IllegalAction("the configuration is already in force")
         self._config = config
         if self._loop is not None:
             self._arm_deadline()
@@ -258,9 +260,7 @@ class Guest:
         assert self._loop is not None
         timeout = self.config.timeout
         if timeout is not None:
-            assert self._process is not None
-            remaining = timeout - (time.monotonic_ns() - self._process.spawned_ns) / 1e9
-            self._timers.append(self._loop.call_later(max(remaining, 0.0), self._on_deadline))
+            self._timers.append(self._loop.call_later(timeout, self._on_deadline))
 
     @property
     def frames_received(self) -> int:
@@ -724,7 +724,10 @@ class Guest:
             _fail(future, GuestTrapped(Ending.trapped(trap.kind, trap.message)))
 
     def _on_hello(self, message: Hello, request: _Request) -> None:
-        if message.version != PROTOCOL_VERSION or message.id != 0:
+        if message.id != 0:
+            self._violation(f"Hello must have id 0, not {message.id}")
+            return
+        if message.version != PROTOCOL_VERSION:
             self._violation(
                 f"the guest speaks protocol version {message.version}, the host {PROTOCOL_VERSION}"
             )

@@ -89,10 +89,11 @@ class StdioConsole:
         self._nonblocking: dict[int, bool] = {}
         self._waiting_fd: int | None = None
         self._drained: asyncio.Future[None] | None = None
-        for fd in set(self._fds.values()):
-            if _can_wait_for(fd):
-                self._nonblocking[fd] = os.get_blocking(fd)
-                os.set_blocking(fd, False)
+        # Both descriptors may share one open file (2>&1): note every mode before changing any.
+        waitable = [fd for fd in set(self._fds.values()) if _can_wait_for(fd)]
+        self._nonblocking = {fd: os.get_blocking(fd) for fd in waitable}
+        for fd in waitable:
+            os.set_blocking(fd, False)
 
     def write(self, stream: int, data: bytes) -> None:
         fd = self._fds[stream]

@@ -288,5 +288,3 @@ def test_main_returns_the_status_when_given_argv(capsys: pytest.CaptureFixture[s
     assert main(["run", "--bogus"]) == 2
     assert main(["--help"]) == 0
     assert "run" in capsys.readouterr().out
-
-

@@ -266,7 +266,7 @@ def test_siblings_do_not_disturb_each_other() -> None:
         report = await run_guest(guest, fixture(name).read_bytes())
         return report.ending.text
 
-    async def main() -> list[str]:
+    async def main() -> tuple[str, ...]:
         return await asyncio.gather(
             one("hello"),
             one("trap_oob_memory"),
@@ -275,7 +275,7 @@ def test_siblings_do_not_disturb_each_other() -> None:
             one("hello"),
         )
 
-    assert asyncio.run(main()) == [
+    assert list(asyncio.run(main())) == [
         "exited(0)",
         "trapped(out_of_bounds_memory)",
         "limit(output)",

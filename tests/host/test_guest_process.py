@@ -174,3 +174,43 @@ def test_deep_recursion_traps_without_crashing_the_process() -> None:
         assert trapped.ending.text == "trapped(call_stack_exhausted)"
     else:
         raise AssertionError("the recursion did not trap")
+
+
+def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> None:
+    from guestproc.engine import compile_module, validate_module
+    from guestproc.engine.text import parse_module
+    from guestproc.session import Precompiler
+
+    module = parse_module(
+        """(module
+          (import "env" "f" (func $imported))
+          (table 1 funcref)
+          (elem (i32.const 0) $in_table)
+          (func $dead)
+          (func $callee)
+          (func $in_table call $callee_of_table)
+          (func $callee_of_table)
+          (func $main (export "_start") call $callee call $imported)
+          (func $other (export "other")))"""
+    )
+    validate_module(module)
+    compiled = compile_module(module)
+    translated: list[int] = []
+    translate = compiled.function_code
+    compiled.function_code = lambda index: translated.append(index) or translate(index)  # type: ignore[method-assign]
+    precompiler = Precompiler(compiled)
+    precompiler.run_until(lambda: False)
+    # _start first, then the other export, then their callees; then the table and its callees.
+    assert translated == [5, 6, 2, 3, 4]
+    assert precompiler.done == 5 and precompiler.seconds > 0
+
+
+def test_precompiler_stops_when_asked() -> None:
+    from guestproc.engine import compile_module, decode_module
+    from guestproc.session import Precompiler
+
+    precompiler = Precompiler(compile_module(decode_module(fixture("hello").read_bytes())))
+    precompiler.run_until(lambda: True)
+    assert precompiler.done == 1
+    precompiler.run_until(lambda: precompiler.done >= 3)
+    assert precompiler.done == 3

@@ -161,4 +161,4 @@ def test_several_problems_are_counted() -> None:
 def test_the_config_is_frozen() -> None:
     config = GuestConfig()
     with pytest.raises(ValueError):
-        config.memory = 1  # type: ignore[misc]
+        config.memory = 1
