@@ -244,6 +244,11 @@ class Session:
             call_depth=limits["call_depth"],
             fuel=limits["fuel"],
         )
+        if engine_limits.fuel is not None and not self.compiled.fuel:
+            # Metered code is a different translation: the idle-time precompiling was for the
+            # unmetered one (a Load cannot know the budget that Boot will bring).
+            self.compiled = compile_module(self.compiled.module, fuel=True)
+            self.precompiler = None
         started = time.perf_counter()
         try:
             instance = self.compiled.instantiate(wasi.imports(), engine_limits)

@@ -19,6 +19,7 @@ uses for its own messages.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,14 @@ from typing import Any
 
 from .engine import numeric
 from .engine.errors import DecodeError, EngineError, LinkError, Trap, TrapCode, ValidationError
-from .engine.instance import DEFAULT_LIMITS, CompiledModule, EngineLimits, Instance, compile_module
+from .engine.instance import (
+    DEFAULT_LIMITS,
+    UNLIMITED_FUEL,
+    CompiledModule,
+    EngineLimits,
+    Instance,
+    compile_module,
+)
 from .engine.module import Module
 from .engine.runtime import Function, GlobalCell, Memory, Table, host_function
 from .engine.text import (
@@ -155,9 +163,14 @@ def _trap_matches(trap: Trap, expected: str) -> bool:
 class ScriptRunner:
     """Executes one script's commands in order, keeping modules, names and registrations."""
 
-    def __init__(self, name: str, limits: EngineLimits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, name: str, limits: EngineLimits = DEFAULT_LIMITS, metered: bool = False
+    ) -> None:
         self.result = ScriptResult(name)
+        if metered and limits.fuel is None:
+            limits = dataclasses.replace(limits, fuel=UNLIMITED_FUEL)
         self.limits = limits
+        self.metered = metered
         self.registry: dict[str, dict[str, Extern]] = {"spectest": spectest_module()}
         self.named: dict[str, Instance] = {}
         self.current: Instance | None = None
@@ -180,7 +193,7 @@ class ScriptRunner:
     def _compile(self, script_module: ScriptModule) -> CompiledModule:
         module: Module = script_module.load()
         validate_module(module)
-        return compile_module(module)
+        return compile_module(module, fuel=self.metered)
 
     def _instantiate(self, compiled: CompiledModule) -> Instance:
         imports: dict[tuple[str, str], Extern] = {}
@@ -334,8 +347,11 @@ class ScriptRunner:
         self._fail(line, name, f"{got}; expected {wanted.__name__}: {message}")
 
 
-def run_file(path: Path, limits: EngineLimits = DEFAULT_LIMITS) -> ScriptResult:
-    return ScriptRunner(path.name, limits).run(path.read_bytes())
+def run_file(
+    path: Path, limits: EngineLimits = DEFAULT_LIMITS, metered: bool = False
+) -> ScriptResult:
+    """Run one script; ``metered`` compiles every module with fuel metering (no budget)."""
+    return ScriptRunner(path.name, limits, metered).run(path.read_bytes())
 
 
 def main(argv: list[str]) -> int:

@@ -60,7 +60,7 @@ How the guest ended decides the exit status:
   limit(memory)         122  --memory budget or the process backstop
   limit(cpu)            123  --cpu seconds of CPU time
   limit(wall)           124  --timeout seconds of wall-clock time
-  limit(fuel)           125  fuel budget
+  limit(fuel)           125  --fuel instructions executed
   limit(output)         126  --max-output bytes of console output
   protocol_error        127  the guest broke the frame protocol
   signalled(n)          128+n  the guest process died of signal n
@@ -80,13 +80,15 @@ peak RSS of the guest process), cpu_ms (its CPU time), output_bytes.
 
 \b
 Options given here override the --config file (TOML with the keys
-memory, timeout, cpu, max_output, args, env; unknown keys are errors).
+memory, timeout, cpu, fuel, max_output, args, env; unknown keys are
+errors).
 """
 
 _OPTION_NAMES = {
     "memory": "--memory",
     "timeout": "--timeout",
     "cpu": "--cpu",
+    "fuel": "--fuel",
     "max_output": "--max-output",
     "env": "--env",
     "args": "ARGS",
@@ -111,6 +113,12 @@ def cli() -> None:
 @click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
 @click.option("--cpu", type=int, metavar="SECONDS", help="CPU-time limit (default: none).")
 @click.option(
+    "--fuel",
+    type=int,
+    metavar="N",
+    help="Fuel budget: Wasm instructions the guest may execute (default: unmetered).",
+)
+@click.option(
     "--max-output", metavar="SIZE", help="Console output quota, stdout+stderr (default 8MiB)."
 )
 @click.option(
@@ -130,6 +138,7 @@ def run_command(
     memory: str | None,
     timeout: float | None,
     cpu: int | None,
+    fuel: int | None,
     max_output: str | None,
     env: tuple[str, ...],
     invoke: str | None,
@@ -143,6 +152,7 @@ def run_command(
             ("memory", memory),
             ("timeout", timeout),
             ("cpu", cpu),
+            ("fuel", fuel),
             ("max_output", max_output),
         )
         if value is not None
@@ -272,6 +282,43 @@ def spec_command(paths: tuple[Path, ...], as_json: bool, jobs: int) -> int:
         click.echo(format_table(results))
     sums = totals(results)
     return 0 if sums["failed"] == 0 and sums["errors"] == 0 else 1
+
+
+@cli.group("bench")
+def bench_group() -> None:
+    """Measure Kindling: the engine's speed, and (later) spawning."""
+
+
+BENCH_ENGINE_HELP = """Time the engine on a benchmark suite against plain CPython.
+
+\b
+Without FOLDER, Kindling's own suite (benchmarks/engine); any FOLDER laid
+out like it (README.md table, wasm/, py/, expected.json -- e.g. the shared
+bench folder) can be given instead or as well. For each program, fresh
+processes run our engine, the program's Python port and (when installed,
+at --size small) pywasm, alternately, --repeat times; only the run phase
+is timed and every output is checked against expected.json. The table
+shows medians: kindling s, port s, their ratio, pywasm s and how many
+times faster we are, and the geomeans. With --fuel, each program also
+runs metered (an unreachable budget) and the table adds the overhead.
+The exit status is 0 when every program ran and printed what it should.
+"""
+
+
+@bench_group.command("engine", help=BENCH_ENGINE_HELP)
+@click.argument("folders", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+@click.option(
+    "--pywasm/--no-pywasm", default=None, help="Also time pywasm (default: when installed)."
+)
+def bench_engine(
+    folders: tuple[Path, ...], size: str, repeat: int, as_json: bool, pywasm: bool | None
+) -> int:
+    from host.bench.engine import bench_engine_command
+
+    return bench_engine_command(list(folders), size, repeat, as_json, pywasm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -409,7 +409,7 @@ class Guest:
                 "memory_bytes": config.memory,
                 "cpu_seconds": config.cpu,
                 "call_depth": DEFAULT_CALL_DEPTH,
-                "fuel": None,
+                "fuel": config.fuel,
             },
         )
         return self._send(MessageType.BOOT, message)

@@ -5,6 +5,7 @@ A TOML file holds any of these keys (all optional)::
     memory = "5MiB"        # linear memory budget: memory.grow past it returns -1
     timeout = 10           # seconds of wall-clock time; then SIGKILL -> limit(wall)
     cpu = 5                # seconds of CPU time (RLIMIT_CPU); then SIGXCPU -> limit(cpu)
+    fuel = 1000000000      # Wasm instructions the guest may execute; then limit(fuel)
     max_output = "8MiB"    # console bytes (stdout + stderr); more -> limit(output)
     args = ["--verbose"]   # the program's arguments (after argv[0], the module path)
     env = { GREETING = "hello" }   # the program's whole environment
@@ -30,6 +31,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 PAGE_SIZE = 65536
 MAX_MEMORY_BYTES = 65536 * PAGE_SIZE  # 4 GiB: all a 32-bit memory can address
 DEFAULT_MEMORY_BYTES = 5 * 1024 * 1024
+MAX_FUEL = 2**62
+"""The largest fuel budget (the engine's counter is a Python int, but a budget has to be a
+number people can write down and the protocol can carry as a 64-bit integer)."""
 DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024
 """The default console quota: enough for any ordinary program; a runaway printer is cut off
 after this much (at the engine's speed, some seconds of output)."""
@@ -81,7 +85,7 @@ def _no_nul(text: str, what: str) -> str:
 
 class GuestConfig(BaseModel):
     """Limits and program inputs for one guest. Defaults: 5 MiB memory, no wall-clock or CPU
-    limit, 8 MiB of console output, no arguments, an empty environment."""
+    limit, no fuel budget, 8 MiB of console output, no arguments, an empty environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,6 +98,10 @@ class GuestConfig(BaseModel):
     )
     cpu: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
         default=None, description="CPU seconds (RLIMIT_CPU) before SIGXCPU: limit(cpu)"
+    )
+    fuel: Annotated[int, Field(ge=0, le=MAX_FUEL)] | None = Field(
+        default=None,
+        description="Wasm instructions the guest may execute (deterministic): limit(fuel)",
     )
     max_output: Annotated[Size, Field(ge=0)] = Field(
         default=DEFAULT_MAX_OUTPUT_BYTES,

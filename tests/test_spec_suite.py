@@ -29,6 +29,20 @@ def test_core_script_passes(script: Path) -> None:
     assert result.passed == result.total
 
 
+@pytest.mark.parametrize(
+    "script",
+    SCRIPTS or [pytest.param(None, marks=pytest.mark.skip(reason=NO_SPEC_SUITE))],
+    ids=lambda p: p.name if isinstance(p, Path) else "suite",
+)
+def test_core_script_passes_with_fuel_metering(script: Path) -> None:
+    """Metered code is a different translation (charges moved across blocks and branches):
+    it must keep every semantic of the unmetered one."""
+    result = run_file(script, metered=True)
+    shown = "\n".join(f"  line {f.line}: {f.command}: {f.message}" for f in result.failures[:20])
+    assert result.failed == 0 and result.errors == 0, f"{result.failed} failed:\n{shown}"
+    assert result.passed == result.total
+
+
 def test_core_suite_counts_every_assertion() -> None:
     if CORE is None:
         pytest.skip(NO_SPEC_SUITE)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from . import opcodes as op
 from .errors import CompileError
+from .fuelplan import FuelPlan, IfCharge
 from .module import Instr, Module
 from .numeric import f32_from_bits, f64_from_bits
 from .operators import COND, LOADS, MAY_TRAP, STORES, VALUE
@@ -38,6 +39,8 @@ from .types import FuncType, ValType
 
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
 MAX_INDENT = 90  # CPython's tokenizer: 100 levels
+FUEL_MAKER = "_fuel_f"
+"""With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
 
 _EMPTY: frozenset[int] = frozenset()
@@ -80,6 +83,8 @@ class Frame:
         "branched",
         "escapes",
         "exit_aliases",
+        "fuel_join",
+        "fuel_paid",
         "has_while",
         "height",
         "id",
@@ -114,6 +119,9 @@ class Frame:
         self.level: Frame = self  # innermost enclosing while-loop (or the function)
         self.escapes: set[int] = set()
         self.if_indent = 0
+        self.fuel_paid: IfCharge | None = None
+        # Paid for the chain after this block's end by the one branch that leads there.
+        self.fuel_join: list[int] = []
         self.seen_else = False
         self.then_reachable = False
         self.pending_then: set[int] = set()
@@ -205,7 +213,9 @@ class ModuleInfo:
 
 
 class FunctionCompiler:
-    def __init__(self, info: ModuleInfo, func_index: int, fuel: bool = False) -> None:
+    def __init__(
+        self, info: ModuleInfo, func_index: int, fuel: bool = False, fuel_shortcuts: bool = True
+    ) -> None:
         module = info.module
         self.info = info
         self.func_index = func_index
@@ -224,6 +234,13 @@ class FunctionCompiler:
         self.defaults: dict[str, str] = {}
         self.fuel = fuel
         self.cost = 0  # instructions of the current basic block not yet charged
+        # A function entry or loop head whose check waits for its block's cost: (line, text).
+        self.open_check: tuple[int, str] | None = None
+        self.fuel_plan = FuelPlan(self.body, fuel_shortcuts) if fuel else None
+        self.if_charges: dict[int, IfCharge] = self.fuel_plan.ifs if self.fuel_plan else {}
+        self.discount = 0  # already paid of the block being counted (see ``fuelplan``)
+        self.chain: list[int] = []  # charges of the blocks ahead already paid (``fuelplan``)
+        self.refund = 0  # what a taken forward br_if gives back of the chain
         self.while_depth = 0
         self.aliases: dict[int, set[int]] = {}
         self._index = 0
@@ -368,18 +385,45 @@ class FunctionCompiler:
             line = f"return {values[0].expr}"
         else:
             line = f"return ({', '.join(v.expr for v in values)},)"
-        return ["FUEL = _f", line] if self.fuel else [line]
+        return [line]
+
+    def _open_check(self, text: str) -> None:
+        """Emit a fuel check whose charge is filled in when the block it opens ends.
+
+        ``text`` has a ``{}`` for the charge: the entry check and the loop condition then
+        subtract the first block's cost and test the counter in one expression.
+        """
+        self.open_check = (len(self.out) - 1, text)
 
     def _charge(self) -> None:
         """With fuel metering: charge the basic block that ends here (one unit per instruction).
 
-        The count is kept in the local ``_f``; it is written back to the instance's ``FUEL``
-        around calls and at returns, and checked at loop heads and function entries.
+        The counter ``FUEL`` is a closure cell shared by every function of the instance, so
+        calls need no bookkeeping. It is tested at function entries and loop heads, where the
+        first block's cost is subtracted by the test itself.
         """
-        if self.fuel and self.cost:
-            if not self.frame.unreachable:
-                self._line(f"_f -= {self.cost}")
-            self.cost = 0
+        if not self.fuel:
+            return
+        cost = self.cost - self.discount
+        plan = self.fuel_plan
+        assert plan is not None
+        if self.chain:
+            cost -= self.chain.pop(0)
+            self.refund = sum(self.chain)
+        elif self._index in plan.forward and self.body[self._index].op == op.BR_IF:
+            self.chain = plan.chain_from(self._index + 1)
+            self.refund = sum(self.chain)
+            cost += self.refund
+        else:
+            self.refund = 0
+        check = self.open_check
+        if check is not None:
+            line, text = check
+            self.out[line] = self.out[line].replace("@FUEL@", text.format(cost))
+            self.open_check = None
+        elif cost and not self.frame.unreachable:
+            self._line(f"FUEL -= {cost}")
+        self.cost = self.discount = 0
 
     def _jump(self, target: Frame, values: list[Operand]) -> tuple[list[str], set[int]]:
         """Lines that branch to ``target``'s label, and the labels they leave pending here."""
@@ -421,6 +465,9 @@ class FunctionCompiler:
         function = Frame(FUNC, 0, (), self.type.results)
         self.frames.append(function)
         module = self.info.module
+        if self.fuel:
+            self._raw(1, "@FUEL@")
+            self._open_check("if (FUEL := FUEL - {}) < 0: REFUEL()")
         dead_depth = 0
         for index, instr in enumerate(body):
             code = instr.op
@@ -472,11 +519,22 @@ class FunctionCompiler:
             header.append(f"    l{i} = {zero}")
         if self.uses_t:
             header.append("    _t = 0")
-        if self.fuel:
-            header += ["    global FUEL", "    _f = FUEL", "    if _f < 0: OUT_OF_FUEL()"]
+        if self.open_check is not None:  # pragma: no cover - every body ends with `end`
+            self._charge()
         lines = header + self.out
         if len(lines) == 1:
             lines.append("    pass")
+        if self.fuel:
+            # The function is made inside a maker so that FUEL is a closure variable; the
+            # instance rebinds it to the one cell all its functions share (``Instance``).
+            lines.insert(1, "    nonlocal FUEL")
+            lines = [
+                f"def {FUEL_MAKER}{self.func_index}():",
+                f"    global f{self.func_index}  # its recursive calls must not bind to the maker",
+                "    FUEL = 0",
+                *("    " + line for line in lines),
+                f"    return f{self.func_index}",
+            ]
         return "\n".join(lines) + "\n"
 
     def _instruction(self, instr: Instr, targeted: bool, module: Module) -> None:
@@ -600,12 +658,9 @@ class FunctionCompiler:
         args = self._pop(len(functype.params))
         call = f"{callee}({', '.join(a.expr for a in args)})"
         results = len(functype.results)
-        if self.fuel:
-            self._charge()
-            self._line("FUEL = _f")
         if results == 0:
             self._line(call)
-        elif results == 1 and self._next_sets_local() and not self.fuel:
+        elif results == 1 and self._next_sets_local():
             self.stack.append(Operand(call))
         elif results == 1:
             name = self._temp()
@@ -615,8 +670,6 @@ class FunctionCompiler:
             names = [self._temp() for _ in range(results)]
             self._line(f"{', '.join(names)} = {call}")
             self.stack.extend(Operand(n) for n in names)
-        if self.fuel:
-            self._line("_f = FUEL")
 
     def _other(self, instr: Instr) -> None:
         code = instr.op
@@ -699,6 +752,9 @@ class FunctionCompiler:
     def _control(self, instr: Instr, targeted: bool, module: Module) -> None:
         code = instr.op
         stack = self.stack
+        if_charge = self.if_charges.get(self._index) if code == op.IF else None
+        if if_charge is not None:
+            self.cost += if_charge.hoist + if_charge.join
         if code not in (op.BLOCK, op.UNREACHABLE):
             self._charge()  # every other control instruction ends a basic block
         if code == op.BLOCK:
@@ -719,15 +775,20 @@ class FunctionCompiler:
                 if params:
                     self._line(self._assign(frame.vars, params))
                 indent = self._begin_statement()
-                self._raw(indent, "while True:")
+                frame.if_indent = indent
+                if self.fuel:
+                    # `while` re-tests its condition on every `continue`; REFUEL returns
+                    # True when it could top the counter up, and traps otherwise.
+                    self._raw(indent, "while @FUEL@:")
+                    self._open_check("(FUEL := FUEL - {}) >= 0 or REFUEL()")
+                else:
+                    self._raw(indent, "while True:")
                 self.while_depth += 1
                 if self.while_depth > MAX_WHILE_NESTING:
                     raise CompileError(
                         f"function {self.func_index} nests loops too deeply for the compiler"
                     )
                 self.suites.append(Suite(indent + 1))
-                if self.fuel:
-                    self._line("if _f < 0: OUT_OF_FUEL()")
                 stack.extend(Operand(v) for v in frame.vars)
             self.frames.append(frame)
         elif code == op.IF:
@@ -742,6 +803,9 @@ class FunctionCompiler:
             frame.if_indent = indent
             self.suites.append(Suite(indent + 1))
             self.frames.append(frame)
+            if if_charge is not None:
+                frame.fuel_paid = if_charge
+                self.discount = if_charge.hoist
         elif code == op.ELSE:
             self._else()
         elif code == op.END:
@@ -756,6 +820,15 @@ class FunctionCompiler:
             cond = stack.pop()
             target = self.frames[-1 - instr.arg]
             lines, pending = self._jump(target, self._label_values(target))
+            give_back = self.refund
+            after = self.fuel_plan.sole_entry.get(self._index) if self.fuel_plan else None
+            if after is not None:
+                target.fuel_join = self.fuel_plan.chain_from(after)  # type: ignore[union-attr]
+                give_back -= sum(target.fuel_join)
+            if give_back > 0:
+                lines.insert(0, f"FUEL += {give_back}")
+            elif give_back < 0:
+                lines.insert(0, f"FUEL -= {-give_back}")
             indent = self._begin_statement()
             self._raw(indent, f"if {cond.condition()}:")
             for text in lines:
@@ -824,6 +897,8 @@ class FunctionCompiler:
         frame.pending_then = self._close_suite()
         self._raw(frame.if_indent, "else:")
         self.suites.append(Suite(frame.if_indent + 1))
+        if frame.fuel_paid is not None:
+            self.discount = frame.fuel_paid.hoist
         frame.seen_else = True
         frame.unreachable = False
         del self.stack[frame.height :]
@@ -852,6 +927,8 @@ class FunctionCompiler:
             self._reset_label(frame.id)
             del self.stack[frame.height :]
             self.stack.extend(Operand(v) for v in frame.vars)
+            if frame.fuel_paid is not None:
+                self.discount = frame.fuel_paid.join
         elif frame.kind == LOOP and frame.has_while:
             if not frame.unreachable:
                 self._line("break")
@@ -874,6 +951,8 @@ class FunctionCompiler:
                 del self.stack[frame.height :]
                 self.stack.extend(results)
             reachable = not frame.unreachable or frame.branched
+            if frame.fuel_join:
+                self.chain = list(frame.fuel_join)
         if parent is not None and not reachable:
             parent.unreachable = True
 
@@ -893,10 +972,12 @@ class FunctionCompiler:
         self._absorb_pending({x for x in escaped if x > level.id})
 
 
-def compile_function(info: ModuleInfo, func_index: int, fuel: bool = False) -> str:
+def compile_function(
+    info: ModuleInfo, func_index: int, fuel: bool = False, fuel_shortcuts: bool = True
+) -> str:
     """The Python source of ``def f<func_index>(...)`` for a defined function.
 
     With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
     executed and traps with "all fuel consumed" when it runs out.
     """
-    return FunctionCompiler(info, func_index, fuel).compile()
+    return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()

@@ -23,13 +23,14 @@ import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, FunctionType
 from typing import Any
 
 from . import numeric, support
 from . import opcodes as op
-from .compiler import ModuleInfo, compile_function
+from .compiler import FUEL_MAKER, ModuleInfo, compile_function
 from .errors import LinkError
+from .fuel import FuelTank
 from .module import Instr, Module, SegmentMode
 from .runtime import (
     Function,
@@ -124,7 +125,6 @@ HELPERS: dict[str, Any] = {
     "F32_FROM_BITS": numeric.f32_from_bits,
     "F64_FROM_BITS": numeric.f64_from_bits,
     "UNREACHABLE": support.unreachable,
-    "OUT_OF_FUEL": support.out_of_fuel,
     "CALL_INDIRECT": support.call_indirect,
     "TABLE_GET": support.table_get,
     "TABLE_SET": support.table_set,
@@ -140,21 +140,22 @@ HELPERS: dict[str, Any] = {
 class CompiledModule:
     """A validated module plus the compiled code of its functions (filled on demand)."""
 
-    def __init__(self, module: Module, fuel: bool = False) -> None:
+    def __init__(self, module: Module, fuel: bool = False, fuel_shortcuts: bool = True) -> None:
         self.module = module
         self.fuel = fuel
+        self.fuel_shortcuts = fuel_shortcuts  # False: the plain reference scheme (tests)
         self.info = ModuleInfo(module)
         self.imported_functions = len(self.info.func_types) - len(module.functions)
         self._code: dict[int, CodeType] = {}
 
     def source(self, func_index: int) -> str:
         """The generated Python source of a defined function (for debugging and tests)."""
-        return compile_function(self.info, func_index, self.fuel)
+        return compile_function(self.info, func_index, self.fuel, self.fuel_shortcuts)
 
     def function_code(self, func_index: int) -> CodeType:
         code = self._code.get(func_index)
         if code is None:
-            source = compile_function(self.info, func_index, self.fuel)
+            source = compile_function(self.info, func_index, self.fuel, self.fuel_shortcuts)
             code = compile(source, f"<wasm function {func_index}>", "exec")
             self._code[func_index] = code
         return code
@@ -252,7 +253,9 @@ class Instance:
         self.namespace = ns
         if limits.fuel is not None and not compiled.fuel:
             raise ValueError("a fuel limit needs a module compiled with fuel=True")
-        ns["FUEL"] = limits.fuel if limits.fuel is not None else UNLIMITED_FUEL
+        # The fuel counter is a cell that every compiled function of this instance closes over.
+        self.fuel = FuelTank(limits.fuel if limits.fuel is not None else UNLIMITED_FUEL)
+        ns["REFUEL"] = self.fuel.refuel
         self._ready: set[int] = set()
 
         functions: list[Function] = []
@@ -365,6 +368,11 @@ class Instance:
     def _materialise(self, index: int) -> Callable[..., Any]:
         ns = self.namespace
         exec(self.compiled.function_code(index), ns)
+        if self.compiled.fuel:
+            made = ns.pop(f"{FUEL_MAKER}{index}")()
+            ns[f"f{index}"] = FunctionType(
+                made.__code__, ns, made.__name__, made.__defaults__, (self.fuel.cell,)
+            )
         self._ready.add(index)
         real: Callable[..., Any] = ns[f"f{index}"]
         self.functions[index].call = real
@@ -405,7 +413,4 @@ class Instance:
     @property
     def fuel_used(self) -> int:
         """Fuel spent so far (exact at returns to the host; 0 without metering)."""
-        if not self.compiled.fuel:
-            return 0
-        budget = self.limits.fuel if self.limits.fuel is not None else UNLIMITED_FUEL
-        return min(budget, budget - int(self.namespace["FUEL"]))
+        return self.fuel.used if self.compiled.fuel else 0

@@ -16,10 +16,6 @@ def unreachable() -> NoReturn:
     raise Trap(TrapCode.UNREACHABLE)
 
 
-def out_of_fuel() -> NoReturn:
-    raise Trap(TrapCode.OUT_OF_FUEL)
-
-
 def call_indirect(elements: list[Any], index: int, sig: int) -> Callable[..., Any]:
     """The callable behind ``elements[index]``, after the checks ``call_indirect`` requires."""
     if index >= len(elements):

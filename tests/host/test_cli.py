@@ -115,6 +115,16 @@ def test_report_line() -> None:
     assert isinstance(report["peak_memory"], int) and report["peak_memory"] > 0
 
 
+def test_fuel_budget_stops_a_runaway_and_spares_a_program_within_it() -> None:
+    stopped = kindling("run", "--report", "--fuel", "2000000", fixture("infinite_loop"))
+    assert stopped.returncode == 125
+    assert report_of(stopped)["ending"] == "limit(fuel)"
+    assert b"fuel" in stopped.stderr.split(b"\n")[0]
+    done = kindling("run", "--fuel", "50000000", fixture("hello"))
+    assert done.returncode == 0
+    assert done.stdout == kindling("run", fixture("hello")).stdout
+
+
 def test_exit_code_above_255() -> None:
     done = kindling("run", "--report", fixture("exit_code"), "exit", "300")
     assert done.returncode == 255
@@ -194,7 +204,7 @@ def test_config_file_unknown_key(tmp_path: Path) -> None:
     done = kindling("run", "--config", config, fixture("hello"))
     assert done.returncode == 2
     assert (
-        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, max_output, memory, timeout)".encode()
+        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, fuel, max_output, memory, timeout)".encode()
         in done.stderr
     )
 
