@@ -27,7 +27,7 @@ nothing from the module's names or strings reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import opcodes as op
 from .errors import CompileError
@@ -485,7 +485,7 @@ class FunctionCompiler:
             try:
                 self._index = index
                 self.cost += 1
-                self._instruction(instr, index in targeted, module)
+                DISPATCH.get(code, _other)(self, instr, index in targeted, module)
             except CompileError:
                 raise
             except (
@@ -537,75 +537,75 @@ class FunctionCompiler:
             ]
         return "\n".join(lines) + "\n"
 
-    def _instruction(self, instr: Instr, targeted: bool, module: Module) -> None:
-        code = instr.op
-        arg = instr.arg
-        stack = self.stack
+    # --- one handler per kind of instruction (``DISPATCH`` maps opcodes to them) -------------
 
-        if code == op.LOCAL_GET:
-            stack.append(Operand(f"l{arg}", frozenset((arg,))))
-        elif code == op.LOCAL_SET or code == op.LOCAL_TEE:
-            value = stack.pop()
-            self._flush_local(arg)
-            self._line(f"l{arg} = {value.expr}")
-            if code == op.LOCAL_TEE:
-                stack.append(Operand(f"l{arg}", frozenset((arg,))))
-        elif code == op.I32_CONST or code == op.I64_CONST:
-            stack.append(Operand(str(arg), const=arg))
-        elif code == op.F32_CONST:
-            single = f32_from_bits(arg)
-            stack.append(Operand(_float_literal(single, self.defaults, arg, False), const=single))
-        elif code == op.F64_CONST:
-            double = f64_from_bits(arg)
-            stack.append(Operand(_float_literal(double, self.defaults, arg, True), const=double))
-        elif code in COND:
-            self._comparison(code)
-        elif code in VALUE:
-            self._numeric(code)
-        elif code in LOADS:
-            address = stack.pop()
-            self._push_value(
-                LOADS[code].format(a=self._address(address, arg)), _EMPTY, may_trap=True
-            )
-        elif code in STORES:
-            value = stack.pop()
-            address = stack.pop()
-            self._line(STORES[code].format(a=self._address(address, arg), v=value.wrapped()))
-        elif code in (
-            op.BLOCK,
-            op.LOOP,
-            op.IF,
-            op.ELSE,
-            op.END,
-            op.BR,
-            op.BR_IF,
-            op.BR_TABLE,
-            op.RETURN,
-            op.UNREACHABLE,
-        ):
-            self._control(instr, targeted, module)
-        elif code == op.CALL:
-            self._call(f"f{arg}", self.info.func_types[arg])
-        elif code == op.CALL_INDIRECT:
-            type_index, table = arg
-            index = stack.pop()
-            self._call(
-                f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})", module.types[type_index]
-            )
-        elif code == op.DROP:
-            stack.pop()
-        elif code == op.SELECT or code == op.SELECT_T:
-            cond = stack.pop()
-            second = stack.pop()
-            first = stack.pop()
-            self._push_value(
-                f"{first.wrapped()} if ({cond.condition()}) else {second.wrapped()}",
-                first.deps | second.deps | cond.deps,
-            )
-        elif code == op.NOP:
-            pass
-        else:
-            self._other(instr)
+    def _local_get(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self.stack.append(Operand(f"l{instr.arg}", frozenset((instr.arg,))))
+
+    def _local_set(self, instr: Instr, targeted: bool, module: Module) -> None:
+        arg = instr.arg
+        value = self.stack.pop()
+        self._flush_local(arg)
+        self._line(f"l{arg} = {value.expr}")
+        if instr.op == op.LOCAL_TEE:
+            self.stack.append(Operand(f"l{arg}", frozenset((arg,))))
+
+    def _int_const(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self.stack.append(Operand(str(instr.arg), const=instr.arg))
+
+    def _f32_const(self, instr: Instr, targeted: bool, module: Module) -> None:
+        single = f32_from_bits(instr.arg)
+        literal = _float_literal(single, self.defaults, instr.arg, False)
+        self.stack.append(Operand(literal, const=single))
+
+    def _f64_const(self, instr: Instr, targeted: bool, module: Module) -> None:
+        double = f64_from_bits(instr.arg)
+        literal = _float_literal(double, self.defaults, instr.arg, True)
+        self.stack.append(Operand(literal, const=double))
+
+    def _compare(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._comparison(instr.op)
+
+    def _compute(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._numeric(instr.op)
+
+    def _load(self, instr: Instr, targeted: bool, module: Module) -> None:
+        address = self.stack.pop()
+        expr = LOADS[instr.op].format(a=self._address(address, instr.arg))
+        self._push_value(expr, _EMPTY, may_trap=True)
+
+    def _store(self, instr: Instr, targeted: bool, module: Module) -> None:
+        value = self.stack.pop()
+        address = self.stack.pop()
+        address_expr = self._address(address, instr.arg)
+        self._line(STORES[instr.op].format(a=address_expr, v=value.wrapped()))
+
+    def _call_direct(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._call(f"f{instr.arg}", self.info.func_types[instr.arg])
+
+    def _call_indirect(self, instr: Instr, targeted: bool, module: Module) -> None:
+        type_index, table = instr.arg
+        index = self.stack.pop()
+        callee = f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})"
+        self._call(callee, module.types[type_index])
+
+    def _drop(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self.stack.pop()
+
+    def _select(self, instr: Instr, targeted: bool, module: Module) -> None:
+        cond = self.stack.pop()
+        second = self.stack.pop()
+        first = self.stack.pop()
+        self._push_value(
+            f"{first.wrapped()} if ({cond.condition()}) else {second.wrapped()}",
+            first.deps | second.deps | cond.deps,
+        )
+
+    def _nop(self, instr: Instr, targeted: bool, module: Module) -> None:
+        pass
+
+    def _rest(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._other(instr)
 
     def _address(self, address: Operand, memarg: tuple[int, int]) -> str:
         offset = memarg[1]
@@ -970,6 +970,34 @@ class FunctionCompiler:
             self._raw(indent + 1, "_t = 0")
             self._raw(indent + 1, "continue")
         self._absorb_pending({x for x in escaped if x > level.id})
+
+
+CONTROL = frozenset(
+    {op.BLOCK, op.LOOP, op.IF, op.ELSE, op.END, op.BR, op.BR_IF, op.BR_TABLE, op.RETURN}
+) | {op.UNREACHABLE}
+Handler = Callable[[FunctionCompiler, Instr, bool, Module], None]
+_other: Handler = FunctionCompiler._rest
+DISPATCH: dict[int, Handler] = {
+    op.LOCAL_GET: FunctionCompiler._local_get,
+    op.LOCAL_SET: FunctionCompiler._local_set,
+    op.LOCAL_TEE: FunctionCompiler._local_set,
+    op.I32_CONST: FunctionCompiler._int_const,
+    op.I64_CONST: FunctionCompiler._int_const,
+    op.F32_CONST: FunctionCompiler._f32_const,
+    op.F64_CONST: FunctionCompiler._f64_const,
+    **dict.fromkeys(COND, FunctionCompiler._compare),
+    **dict.fromkeys(VALUE, FunctionCompiler._compute),
+    **dict.fromkeys(LOADS, FunctionCompiler._load),
+    **dict.fromkeys(STORES, FunctionCompiler._store),
+    **dict.fromkeys(CONTROL, FunctionCompiler._control),
+    op.CALL: FunctionCompiler._call_direct,
+    op.CALL_INDIRECT: FunctionCompiler._call_indirect,
+    op.DROP: FunctionCompiler._drop,
+    op.SELECT: FunctionCompiler._select,
+    op.SELECT_T: FunctionCompiler._select,
+    op.NOP: FunctionCompiler._nop,
+}
+"""How each opcode is translated; anything else goes to ``FunctionCompiler._other``."""
 
 
 def compile_function(
