@@ -39,6 +39,7 @@ from .types import FuncType, ValType
 
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
 MAX_INDENT = 90  # CPython's tokenizer: 100 levels
+MAX_REGION_INDENT = 40  # label regions nest; past this, flat guards (see _enter_label)
 FUEL_MAKER = "_fuel_f"
 """With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
@@ -94,6 +95,7 @@ class Frame:
         "param_operands",
         "params",
         "pending_then",
+        "plain_exits",
         "results",
         "seen_else",
         "start",
@@ -120,6 +122,7 @@ class Frame:
         self.escapes: set[int] = set()
         self.if_indent = 0
         self.fuel_paid: IfCharge | None = None
+        self.plain_exits = False  # reached by a while's plain `break`, with `_t` left at 0
         # Paid for the chain after this block's end by the one branch that leads there.
         self.fuel_join: list[int] = []
         self.seen_else = False
@@ -134,16 +137,26 @@ class Frame:
         return len(self.params) if self.kind == LOOP else len(self.results)
 
 
+class NestingTooDeep(CompileError):
+    """The generated Python would indent or nest loops deeper than CPython allows."""
+
+
 class Suite:
     """A run of Python statements at one indentation (a function body, loop or if arm)."""
 
-    __slots__ = ("guard_open", "has_lines", "indent", "pending")
+    __slots__ = ("chain_pending", "guard_open", "has_lines", "indent", "pending", "region_of")
 
-    def __init__(self, indent: int) -> None:
+    def __init__(self, indent: int, region_of: Frame | None = None) -> None:
         self.indent = indent
         self.pending: set[int] = set()  # label ids ``_t`` may hold here
         self.guard_open = False
         self.has_lines = False
+        # The block whose end closes this suite, when it is the body of an ``if _t == N:``
+        # (the code after a label that only branches reach; see ``_enter_label``).
+        self.region_of = region_of
+        # For a region chained with ``elif``: labels the earlier regions of the chain may have
+        # left in ``_t`` (their code ran, so the rest of the chain will not be tested).
+        self.chain_pending: set[int] = set()
 
 
 def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int, set[int]]]:
@@ -214,7 +227,12 @@ class ModuleInfo:
 
 class FunctionCompiler:
     def __init__(
-        self, info: ModuleInfo, func_index: int, fuel: bool = False, fuel_shortcuts: bool = True
+        self,
+        info: ModuleInfo,
+        func_index: int,
+        fuel: bool = False,
+        fuel_shortcuts: bool = True,
+        regions: bool = True,
     ) -> None:
         module = info.module
         self.info = info
@@ -244,6 +262,10 @@ class FunctionCompiler:
         self.while_depth = 0
         self.aliases: dict[int, set[int]] = {}
         self._index = 0
+        # Where the last label region ended: (len(self.out) then, its indent, labels it may
+        # have left in ``_t``); an ``elif`` may follow it directly.
+        self.region_closed: tuple[int, int, set[int]] | None = None
+        self.regions = regions
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -260,7 +282,7 @@ class FunctionCompiler:
         s.has_lines = True
         indent = s.indent + (1 if s.guard_open else 0)
         if indent > MAX_INDENT:
-            raise CompileError(f"function {self.func_index} nests too deeply for the compiler")
+            raise NestingTooDeep(f"function {self.func_index} nests too deeply for the compiler")
         return indent
 
     def _raw(self, indent: int, text: str) -> None:
@@ -286,6 +308,53 @@ class FunctionCompiler:
         else:
             self._raw(s.indent, f"if _t == {ident}: _t = 0")
         s.pending.discard(ident)
+
+    def _enter_label(self, frame: Frame, parent: Frame | None) -> None:
+        """At the end of a block that only branches reach (its code cannot fall through to
+        it): the code that follows runs only when ``_t`` holds this label. With other labels
+        pending it goes into ``if _t == N:`` -- chained as ``elif`` after the region before,
+        so that a ``br_table`` switch tests each case once instead of skipping every case
+        body's guard -- until the enclosing block ends."""
+        s = self.suite
+        ident = frame.id
+        if not (
+            self.regions
+            and s.indent < MAX_REGION_INDENT
+            and frame.unreachable
+            and not frame.plain_exits
+            and ident in s.pending
+            and len(s.pending) > 1
+            and parent is not None
+            and parent.kind == BLOCK
+        ):
+            self._reset_label(ident)
+            return
+        s.guard_open = False
+        s.has_lines = True
+        s.pending.discard(ident)
+        closed = self.region_closed
+        chain = (
+            closed is not None
+            and closed[0] == len(self.out)
+            and closed[1] == s.indent
+            and ident not in closed[2]
+        )
+        self._raw(s.indent, f"{'elif' if chain else 'if'} _t == {ident}:")
+        self._raw(s.indent + 1, "_t = 0")
+        region = Suite(s.indent + 1, region_of=parent)
+        region.has_lines = True
+        if chain and closed is not None:
+            region.chain_pending = closed[2]
+        self.suites.append(region)
+
+    def _close_region(self, frame: Frame) -> None:
+        """At a block's end: close the label regions it owns (one per child block that ended
+        into a region; later ones nest in earlier ones)."""
+        while self.suite.region_of is frame:
+            region = self.suites.pop()
+            left = region.chain_pending | region.pending
+            self.region_closed = (len(self.out), region.indent - 1, left)
+            self._absorb_pending(region.pending)
 
     def _absorb_pending(self, labels: set[int]) -> None:
         if labels:
@@ -376,7 +445,11 @@ class FunctionCompiler:
         return frame
 
     def _assign(self, names: list[str], values: list[Operand]) -> str:
-        return f"{', '.join(names)} = {', '.join(v.expr for v in values)}"
+        """One statement giving ``names`` the ``values`` (all evaluated before any is set)."""
+        pairs = [(name, v.expr) for name, v in zip(names, values, strict=True) if name != v.expr]
+        if not pairs:
+            return "pass"  # e.g. a loop's parameter carried back unchanged
+        return f"{', '.join(n for n, _ in pairs)} = {', '.join(e for _, e in pairs)}"
 
     def _return_lines(self, values: list[Operand]) -> list[str]:
         if not values:
@@ -436,6 +509,7 @@ class FunctionCompiler:
             lines.append("continue")
             return lines, set()
         if current.kind == LOOP and target.start in current.exit_aliases:
+            target.plain_exits = True
             lines.append("break")  # the while's end is the label's end
             return lines, set()
         stop = target if target.kind == LOOP else target.level
@@ -873,7 +947,9 @@ class FunctionCompiler:
             self._raw(at, "else:")
             emit(middle, last, at + 1)
             if at + 1 > MAX_INDENT:
-                raise CompileError(f"function {self.func_index} nests too deeply for the compiler")
+                raise NestingTooDeep(
+                    f"function {self.func_index} nests too deeply for the compiler"
+                )
 
         emit(0, len(runs) - 1, indent)
         self._absorb_pending(pending)
@@ -906,6 +982,8 @@ class FunctionCompiler:
 
     def _end(self) -> None:
         frame = self.frames.pop()
+        if frame.kind == BLOCK:
+            self._close_region(frame)
         if frame.kind == FUNC:
             if not frame.unreachable:
                 self._lines(self._return_lines(self._pop(len(frame.results))))
@@ -943,7 +1021,7 @@ class FunctionCompiler:
             if frame.targeted:
                 if not frame.unreachable and frame.vars:
                     self._line(self._assign(frame.vars, self._pop(len(frame.results))))
-                self._reset_label(frame.id)
+                self._enter_label(frame, parent)
                 del self.stack[frame.height :]
                 self.stack.extend(Operand(v) for v in frame.vars)
             else:
@@ -1008,4 +1086,8 @@ def compile_function(
     With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
     executed and traps with "all fuel consumed" when it runs out.
     """
-    return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()
+    try:
+        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()
+    except NestingTooDeep:
+        # Label regions indent; flat guards do not. Valid code must always compile.
+        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts, regions=False).compile()

@@ -236,3 +236,138 @@ def test_fuel_is_charged_across_calls() -> None:
     with pytest.raises(Trap) as info:
         instance.invoke("f", 5_000)
     assert info.value.code is TrapCode.OUT_OF_FUEL
+
+
+def _switch_module(cases: int, falls_through: set[int]) -> str:
+    """A C-style switch: ``br_table`` into nested blocks; case k adds k*k to the result,
+    then leaves the switch, except the cases in ``falls_through``, which go on into the
+    next case's code (the way C's missing ``break`` does). The default sets -1, and so
+    does falling off the last case."""
+    blocks = "(block " * (cases + 2)  # $exit, $default, then one per case
+    labels = " ".join(str(k) for k in range(cases))
+    body = f"{blocks}(br_table {labels} {cases} (local.get 0)))"
+    for k in range(cases):
+        add = f"(local.set 1 (i32.add (local.get 1) (i32.const {k * k})))"
+        leave = "" if k in falls_through else f"(br {cases - k})"
+        body += f" {add} {leave})"
+    body += " (local.set 1 (i32.const -1)))"
+    return (
+        '(module (func (export "switch") (param i32) (result i32) (local i32) '
+        f"{body} (local.get 1)))"
+    )
+
+
+@pytest.mark.parametrize("falls_through", [set(), {0, 5, 6, 7, 30}, set(range(40))])
+def test_switch_cases_and_fall_through(falls_through: set[int]) -> None:
+    from guestproc.engine import parse_module
+
+    cases = 40
+    module = parse_module(_switch_module(cases, falls_through))
+    instance = compile_module(module).instantiate({})
+    for index in [*range(cases + 3), 2**31, 2**32 - 1]:
+        expected = 0
+        if index >= cases:
+            expected = 0xFFFFFFFF  # the default: after every case, -1
+        else:
+            for k in range(index, cases):
+                expected += k * k
+                if k not in falls_through:
+                    break
+            else:
+                expected = 0xFFFFFFFF
+        assert instance.invoke("switch", index) == [expected], index
+
+
+def test_deeply_nested_label_regions_still_compile() -> None:
+    # 120 sibling blocks that each end only through branches: label regions would nest
+    # past CPython's indentation limit, so the compiler falls back to flat guards.
+    from guestproc.engine import parse_module
+
+    inner = "".join(
+        f"(block (br_if 0 (i32.eq (local.get 0) (i32.const {k}))) (local.set 1 (i32.const {k}))"
+        f" (br 1)) (local.set 1 (i32.add (local.get 1) (i32.const 1000)))"
+        for k in range(120)
+    )
+    text = (
+        '(module (func (export "f") (param i32) (result i32) (local i32) '
+        f"(block {inner}) (local.get 1)))"
+    )
+    instance = compile_module(parse_module(text)).instantiate({})
+    assert instance.invoke("f", 500) == [0]
+    assert instance.invoke("f", 0) == [1]  # 0 + 1000, then block 1 sets 1 and leaves
+    assert instance.invoke("f", 1) == [0]
+
+
+def _random_body(rng: Any, depth: int, labels: int) -> str:
+    """Random structured control flow over two locals: blocks, loops (bounded by a step
+    counter), ifs, br, br_if and br_table to any enclosing label."""
+    parts: list[str] = []
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        if choice < 0.25 and depth < 6:
+            kind = "block" if rng.random() < 0.8 else "loop"
+            inner = _random_body(rng, depth + 1, labels + 1)
+            if kind == "loop":  # every loop iteration costs a step; 0 steps left: leave
+                inner = "(local.set 2 (i32.sub (local.get 2) (i32.const 1))) " + inner
+                inner = "(br_if 1 (i32.eqz (local.get 2))) " + inner
+                parts.append(f"(block (loop {inner}))")
+            else:
+                parts.append(f"(block {inner})")
+        elif choice < 0.3 and depth < 5:
+            # A switch: br_table into nested blocks; each case body ends with a branch to
+            # some enclosing label, or falls through into the next case.
+            cases = rng.randint(2, 6)
+            table = " ".join(str(rng.randrange(cases + 1)) for _ in range(rng.randint(1, 8)))
+            text = "(block " * (cases + 1)
+            text += f"(br_table {table} (i32.rem_u (local.get 0) (i32.const 9))))"
+            for case in range(cases):
+                inside = labels + cases - case  # labels enclosing this case's code
+                text += " " + _random_body(rng, depth + 2, inside)
+                if rng.random() < 0.8:
+                    text += f" (br {rng.randrange(inside)})"
+                text += ")"
+            parts.append(text)
+        elif choice < 0.4 and depth < 6:
+            then = _random_body(rng, depth + 1, labels + 1)
+            other = _random_body(rng, depth + 1, labels + 1)
+            parts.append(f"(if (i32.and (local.get 0) (i32.const {rng.randint(1, 7)})) "
+                         f"(then {then}) (else {other}))")  # fmt: skip
+        elif choice < 0.5 and labels:
+            parts.append(
+                f"(br_if {rng.randrange(labels)} (i32.lt_u (local.get 1) (i32.const {rng.randint(0, 60)})))"
+            )
+        elif choice < 0.58 and labels:
+            targets = " ".join(str(rng.randrange(labels)) for _ in range(rng.randint(1, 6)))
+            parts.append(f"(br_table {targets} (i32.rem_u (local.get 1) (i32.const 7)))")
+        elif choice < 0.62 and labels:
+            parts.append(f"(br {rng.randrange(labels)})")
+        else:
+            parts.append(
+                f"(local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 3)) (i32.const {rng.randint(1, 9)})))"
+            )
+            parts.append("(local.set 0 (i32.xor (local.get 0) (local.get 1)))")
+    return " ".join(parts)
+
+
+def test_label_regions_agree_with_flat_guards_on_random_control_flow() -> None:
+    import random
+
+    from guestproc.engine import parse_module
+    from guestproc.engine.compiler import FunctionCompiler
+
+    rng = random.Random(20261124)
+    for _ in range(250):
+        body = _random_body(rng, 0, 0)
+        text = (
+            '(module (func (export "f") (param i32 i32) (result i32) (local i32) '
+            f"(local.set 2 (i32.const 50)) (block {body}) "
+            "(i32.add (local.get 0) (i32.mul (local.get 1) (i32.const 1000)))))"
+        )
+        module = parse_module(text)
+        compiled = [compile_module(module), compile_module(module)]
+        flat = FunctionCompiler(compiled[1].info, 0, regions=False).compile()
+        compiled[1]._code[0] = compile(flat, "<flat>", "exec")
+        instances = [c.instantiate({}) for c in compiled]
+        for args in ((0, 0), (5, 17), (3, 59), (2**31, 2**32 - 1)):
+            results = [i.invoke("f", *args) for i in instances]
+            assert results[0] == results[1], (text, args)
