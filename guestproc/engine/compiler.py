@@ -34,7 +34,7 @@ from .errors import CompileError
 from .fuelplan import FuelPlan, IfCharge
 from .module import Instr, Module
 from .numeric import f32_from_bits, f64_from_bits
-from .operators import COND, LOADS, MAY_TRAP, STORES, VALUE
+from .operators import COND, LOADS, M32, M64, MAY_TRAP, RING, STORES, VALUE
 from .types import FuncType, ValType
 
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
@@ -43,6 +43,7 @@ MAX_REGION_INDENT = 40  # label regions nest; past this, flat guards (see _enter
 FUEL_MAKER = "_fuel_f"
 """With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
+SHIFTS = frozenset({op.BY_NAME["i32.shl"], op.BY_NAME["i64.shl"]})  # the count enters masked
 
 _EMPTY: frozenset[int] = frozenset()
 _NOT_CONST = object()
@@ -53,7 +54,7 @@ FUNC, BLOCK, LOOP, IF = "function", "block", "loop", "if"
 class Operand:
     """A compile-time stack slot: a Python expression and the locals it reads."""
 
-    __slots__ = ("cond", "const", "deps", "expr")
+    __slots__ = ("cond", "const", "deps", "expr", "ring")
 
     def __init__(
         self,
@@ -61,11 +62,21 @@ class Operand:
         deps: frozenset[int] = _EMPTY,
         const: object = _NOT_CONST,
         cond: str | None = None,
+        ring: tuple[int, str] | None = None,
     ) -> None:
         self.expr = expr
         self.deps = deps
         self.const = const
         self.cond = cond  # a Python bool expression equal to (expr != 0), when cheaper
+        # (bits, the expression before its wrap-around mask), for operators.RING results
+        self.ring = ring
+
+    def unmasked(self, bits: int) -> str:
+        """The operand for an operation that wraps at ``bits`` anyway (see operators.RING)."""
+        ring = self.ring
+        if ring is not None and ring[0] == bits:
+            return f"({ring[1]})"
+        return self.wrapped()
 
     @property
     def atomic(self) -> bool:
@@ -725,6 +736,16 @@ class FunctionCompiler:
             may_trap = divisor is _NOT_CONST or divisor == 0
         if arity == 2 and "if {1} else" in template and not operands[1].atomic:
             operands[1] = self._evaluate(operands[1])  # the divisor is used twice
+        ring = RING.get(code)
+        if ring is not None:
+            bits, raw_template = ring
+            raw = raw_template.format(operands[0].unmasked(bits), operands[1].wrapped())
+            if code not in SHIFTS:
+                raw = raw_template.format(operands[0].unmasked(bits), operands[1].unmasked(bits))
+            expr = f"({raw}) & {M32 if bits == 32 else M64}"
+            if len(expr) <= MAX_LAZY_EXPR:
+                self.stack.append(Operand(expr, deps, ring=(bits, raw)))
+                return
         expr = template.format(*(o.wrapped() for o in operands))
         self._push_value(expr, deps, may_trap)
 

@@ -21,6 +21,10 @@ COND: dict[int, str] = {}
 # Other unary/binary operators: template producing a value
 VALUE: dict[int, str] = {}
 MAY_TRAP: set[int] = set()
+RING: dict[int, tuple[int, str]] = {}
+"""Integer operations that commute with wrap-around (add, sub, mul, shl): opcode -> (bits,
+the template without its mask). An operand that is itself such an operation of the same
+width may enter it unmasked, since only the low bits reach the result."""
 
 
 def _int_ops(prefix: str, bits: int) -> None:
@@ -59,6 +63,10 @@ def _int_ops(prefix: str, bits: int) -> None:
     VALUE[code("or")] = "{0} | {1}"
     VALUE[code("xor")] = "{0} ^ {1}"
     VALUE[code("shl")] = f"({{0}} << ({{1}} & {width})) & {mask}"
+    RING[code("add")] = (bits, "{0} + {1}")
+    RING[code("sub")] = (bits, "{0} - {1}")
+    RING[code("mul")] = (bits, "{0} * {1}")
+    RING[code("shl")] = (bits, f"{{0}} << ({{1}} & {width})")
     VALUE[code("shr_s")] = f"((({{0}} ^ {sign}) - {sign}) >> ({{1}} & {width})) & {mask}"
     VALUE[code("shr_u")] = f"{{0}} >> ({{1}} & {width})"
     VALUE[code("rotl")] = f"{up}_ROTL({{0}}, {{1}})"
