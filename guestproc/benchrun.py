@@ -1,4 +1,4 @@
-"""``python -m guestproc.benchrun MODULE [--invoke EXPORT] [ARGS...]``: time one run of a module.
+"""``python -m guestproc.benchrun MODULE [--invoke EXPORT] [--fuel N] [ARGS...]``: time one run.
 
 (``python -m guestproc.benchrun --exports MODULE`` prints the module's exported functions
 instead, so the host can tell a WASI command from a kernel without decoding it itself.)
@@ -12,7 +12,8 @@ per measurement). Loading is done and timed stage by stage but kept out of the r
                           _start(ARGS as argv[1:])   or   EXPORT(ARGS as numbers)
 
 Every function is compiled before the clock starts, so lazy compilation never lands in
-``run_seconds``. The program's stdout and stderr are captured, not printed; the process prints
+``run_seconds``. With ``--fuel N`` the code is compiled metered and runs with a budget of N
+(``fuel_used`` says how much it spent). The program's stdout and stderr are captured, not printed; the process prints
 exactly one JSON line (``BenchRun.to_json``) on its own stdout and exits 0, whatever the
 program did: a trap or a non-zero exit is reported in the record (``ending``), so the caller
 can tell "slow" from "wrong". A module that does not load is a usage error (status 2, the
@@ -49,7 +50,7 @@ from guestproc.values import ArgumentError, convert_arguments
 from guestproc.wasi import WasiEnvironment, WasiExit
 
 USAGE = (
-    "usage: python -m guestproc.benchrun MODULE [--invoke EXPORT] [ARGS...]\n"
+    "usage: python -m guestproc.benchrun MODULE [--invoke EXPORT] [--fuel N] [ARGS...]\n"
     "       python -m guestproc.benchrun --exports MODULE"
 )
 
@@ -81,6 +82,8 @@ class BenchRun:
     stderr: str
     ending: str
     results: list[int | float | None] | None
+    fuel: int | None = None
+    fuel_used: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -122,12 +125,17 @@ def _parse_number(text: str) -> int | float:
 
 
 def run_module(
-    module_bytes: bytes, args: list[str], export: str | None = None, name: str = "module"
+    module_bytes: bytes,
+    args: list[str],
+    export: str | None = None,
+    name: str = "module",
+    fuel: int | None = None,
 ) -> BenchRun:
     """Load ``module_bytes`` with our engine and time one run.
 
     Without ``export`` the module is a WASI command: ``_start`` runs with argv
     ``[name, *args]``. With ``export`` that function is called with ``args`` as numbers.
+    With ``fuel`` the code is metered and may spend that much (running out is an ending).
     Raises ``BenchRunError`` when the module does not load or cannot be run as asked; a trap
     or ``proc_exit`` during the run is recorded in ``ending`` instead.
     """
@@ -149,7 +157,7 @@ def run_module(
         validate_module(module)
         validated = time.perf_counter()
         stage = "compile"
-        compiled = compile_module(module)
+        compiled = compile_module(module, fuel=fuel is not None)
         compiled.compile_all()
         compiled_at = time.perf_counter()
         stage = "instantiation"
@@ -159,7 +167,7 @@ def run_module(
             write_console=write_console,
             read_stdin=read_stdin,
         )
-        instance = compiled.instantiate(wasi.imports(), EngineLimits())
+        instance = compiled.instantiate(wasi.imports(), EngineLimits(fuel=fuel))
         instance.compile_all()
         memory = instance.exports.get("memory")
         if isinstance(memory, Memory):
@@ -209,6 +217,8 @@ def run_module(
         stderr=stderr.decode("utf-8", "backslashreplace"),
         ending=ending,
         results=results,
+        fuel=fuel,
+        fuel_used=instance.fuel.used if fuel is not None else None,
     )
 
 
@@ -252,18 +262,23 @@ def main(argv: list[str]) -> int:
         return 0
     path, rest = Path(argv[0]), argv[1:]
     export = None
-    if rest[:1] == ["--invoke"]:
-        if len(rest) < 2:
+    fuel = None
+    while rest[:1] in (["--invoke"], ["--fuel"]):
+        if len(rest) < 2 or (rest[0] == "--fuel" and not rest[1].isdigit()):
             sys.stderr.write(USAGE + "\n")
             return 2
-        export, rest = rest[1], rest[2:]
+        if rest[0] == "--invoke":
+            export = rest[1]
+        else:
+            fuel = int(rest[1])
+        rest = rest[2:]
     try:
         module_bytes = path.read_bytes()
     except OSError as exc:
         sys.stderr.write(f"benchrun: cannot read {path}: {exc.strerror}\n")
         return 2
     try:
-        run = run_module(module_bytes, rest, export, name=str(path))
+        run = run_module(module_bytes, rest, export, name=str(path), fuel=fuel)
     except BenchRunError as exc:
         sys.stderr.write(f"benchrun: {exc}\n")
         return 2

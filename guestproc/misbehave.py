@@ -17,8 +17,10 @@ from typing import Any
 
 from protocol.frames import HEADER, encode_frame, read_frame, write_all
 from protocol.messages import (
+    CODE_CHUNK,
     HOST_FRAME_CAP,
     PROTOCOL_VERSION,
+    code,
     console,
     hello,
     loaded,
@@ -125,6 +127,21 @@ def _big_console(g: Misbehaving) -> None:
     forever()
 
 
+def _code_uninvited(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]  # a Load that names no code cache
+    g.send(code(request_id, b"KNDLCODE"))
+    forever()
+
+
+def _code_flood(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]
+    frame = encode_frame(code(request_id, b"x" * CODE_CHUNK))
+    while True:  # an endless "cache entry"
+        g.raw(frame)
+
+
 def _console_while_idle(g: Misbehaving) -> None:
     request_id = g.boot()
     g.send(console(request_id, 1, b"unasked\n"))
@@ -218,6 +235,8 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "flood": _flood,
     "big_console": _big_console,
     "console_while_idle": _console_while_idle,
+    "code_uninvited": _code_uninvited,
+    "code_flood": _code_flood,
     "stdin_twice": _stdin_twice,
     "close_pipes": _close_pipes,
     "exit_silently": _exit_silently,

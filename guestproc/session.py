@@ -55,7 +55,7 @@ from protocol import messages as msg
 from protocol.frames import encode_frame
 from protocol.messages import LoadStage, MessageType
 
-from .channel import Channel, HostGone, HostProtocolError, check_fields
+from .channel import Channel, FieldType, HostGone, HostProtocolError, check_fields
 from .console import ConsoleWriter
 from .values import ArgumentError, convert_arguments, encode_result
 
@@ -93,6 +93,11 @@ def _decode(module_bytes: bytes) -> Module:
         ) from exc
 
 
+def _with_cached(message: dict[str, Any], fields: dict[str, FieldType]) -> dict[str, FieldType]:
+    """``fields`` plus the optional code cache entry (``messages.load``, ``messages.boot``)."""
+    return {**fields, "cached": bytes} if "cached" in message else fields
+
+
 def _looks_like_text(data: bytes) -> bool:
     if not data.strip():
         return False
@@ -115,6 +120,8 @@ class Session:
         self.console = ConsoleWriter(channel)
         self.compiled: CompiledModule | None = None
         self.module_size = 0
+        self.module_bytes = b""
+        self.code_cache = False  # the host keeps compiled code: it sends entries, takes new ones
         self.instance: Instance | None = None
         self.request_id = 0
         self.precompiler: Precompiler | None = None
@@ -191,13 +198,40 @@ class Session:
     # -- Load ---------------------------------------------------------------------------------
 
     def _load(self, message: dict[str, Any]) -> None:
-        check_fields(message, {"module": bytes})
+        check_fields(message, _with_cached(message, {"module": bytes}))
         self._begin(message["id"])
         module_bytes: bytes = message["module"]
+        self.module_bytes = module_bytes
         self.module_size = len(module_bytes)
         # A limit for the loader's work goes on before the first untrusted byte is read.
         sandbox.limit_loading(len(module_bytes))
 
+        cached: bytes | None = message.get("cached")
+        self.code_cache = cached is not None
+        status = "off"
+        if cached is not None:
+            started = time.perf_counter()
+            compiled, status = self._from_cache(cached, metered=False)
+            if compiled is not None:
+                self.compiled = compiled
+                timings = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": _ms(started)}
+                self._reply(msg.loaded(self.request_id, timings, status))
+                return
+        compiled, timings = self._compile(module_bytes, metered=False)
+        self.compiled = compiled
+        if self.code_cache:
+            # The entry holds every function, so there is nothing left to translate ahead.
+            started = time.perf_counter()
+            self._send_entry(compiled)
+            timings["compile_ms"] = round(timings["compile_ms"] + _ms(started), 3)
+        else:
+            self.precompiler = Precompiler(compiled)
+        self._reply(msg.loaded(self.request_id, timings, status))
+
+    def _compile(
+        self, module_bytes: bytes, metered: bool
+    ) -> tuple[CompiledModule, dict[str, float]]:
+        """Decode, validate and prepare the module (``LoadFailed`` ends the guest)."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         module = self._stage(LoadStage.DECODE, DecodeError, lambda: _decode(module_bytes))
@@ -206,16 +240,43 @@ class Session:
         self._stage(LoadStage.VALIDATION, ValidationError, lambda: validate_module(module))
         timings["validate_ms"] = _ms(started)
         started = time.perf_counter()
-        compiled = self._stage(LoadStage.COMPILE, CompileError, lambda: compile_module(module))
+        compiled = self._stage(
+            LoadStage.COMPILE, CompileError, lambda: compile_module(module, fuel=metered)
+        )
         timings["compile_ms"] = _ms(started)
-        self.compiled = compiled
-        self.precompiler = Precompiler(compiled)
-        self._reply(msg.loaded(self.request_id, timings))
+        return compiled, timings
+
+    def _from_cache(self, entry: bytes, metered: bool) -> tuple[CompiledModule | None, str]:
+        """The module compiled, from the host's code cache entry, or None; and what the
+        cache gave (``hit``, ``miss``, ``rejected: why``)."""
+        if not entry:
+            return None, "miss"
+        from protocol.codeentry import EntryError
+
+        from .codecache import unpack
+
+        try:
+            return unpack(entry, metered), "hit"
+        except EntryError as exc:
+            return None, f"rejected: {exc}"
+
+    def _send_entry(self, compiled: CompiledModule) -> None:
+        """Compile all of ``compiled`` and send it to the host as a code cache entry."""
+        from .codecache import pack
+
+        try:
+            entry = pack(compiled)
+        except CompileError:
+            return  # the function that does not translate reports it at its first call
+        if len(entry) > msg.MAX_ENTRY_BYTES:
+            return  # too large to keep: compiled afresh each time
+        for start in range(0, len(entry), msg.CODE_CHUNK):
+            self.channel.send(msg.code(self.request_id, entry[start : start + msg.CODE_CHUNK]))
 
     # -- Boot ---------------------------------------------------------------------------------
 
     def _boot(self, message: dict[str, Any]) -> None:
-        check_fields(message, {"args": list, "env": list, "limits": dict})
+        check_fields(message, _with_cached(message, {"args": list, "env": list, "limits": dict}))
         self._begin(message["id"])
         limits = message["limits"]
         check_fields(
@@ -244,10 +305,11 @@ class Session:
             call_depth=limits["call_depth"],
             fuel=limits["fuel"],
         )
+        cache_status = "off"
         if engine_limits.fuel is not None and not self.compiled.fuel:
             # Metered code is a different translation: the idle-time precompiling was for the
             # unmetered one (a Load cannot know the budget that Boot will bring).
-            self.compiled = compile_module(self.compiled.module, fuel=True)
+            self.compiled, cache_status = self._metered(message.get("cached"))
             self.precompiler = None
         started = time.perf_counter()
         try:
@@ -270,7 +332,20 @@ class Session:
         if isinstance(memory, Memory):
             wasi.bind(memory)
         self.instance = instance
-        self._reply(msg.ready(self.request_id, timings))
+        self._reply(msg.ready(self.request_id, timings, cache_status))
+
+    def _metered(self, cached: bytes | None) -> tuple[CompiledModule, str]:
+        """The module compiled with fuel metering, from the code cache if it has it; and
+        what the cache gave."""
+        assert self.compiled is not None
+        if cached is None:
+            return compile_module(self.compiled.module, fuel=True), "off"
+        compiled, status = self._from_cache(cached, metered=True)
+        if compiled is None:
+            # A module that came from the cache has no function bodies left: decode it again.
+            compiled, _ = self._compile(self.module_bytes, metered=True)
+            self._send_entry(compiled)
+        return compiled, status
 
     # -- Invoke -------------------------------------------------------------------------------
 

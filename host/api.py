@@ -52,6 +52,7 @@ class RunReport:
     peak_memory: int | None = None
     cpu_seconds: float | None = None
     output_bytes: int = 0
+    code_cache: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--report`` object: ending, exit code, CLI status, reason, timings, memory."""
@@ -69,6 +70,7 @@ class RunReport:
         report["peak_memory"] = self.peak_memory
         report["cpu_ms"] = None if self.cpu_seconds is None else round(self.cpu_seconds * 1000, 3)
         report["output_bytes"] = self.output_bytes
+        report["code_cache"] = self.code_cache
         return report
 
 
@@ -80,6 +82,7 @@ async def run_guest(
     invoke: str | None = None,
     args: Sequence[Number] = (),
     process: GuestProcess | None = None,
+    cache_dir: str | None = None,
 ) -> RunReport:
     """Run ``module`` in ``guest``: its ``_start``, or ``invoke(*args)``.
 
@@ -96,7 +99,7 @@ async def run_guest(
         if not guest.started:
             guest.begin(process)
         if not guest.load_submitted:
-            guest.submit_load(module)
+            guest.submit_load(module, cache_dir)
         booted = guest.submit_boot(program_name)
         called = guest.submit_invoke(invoke or "_start", args)
         await guest.handshake()
@@ -119,6 +122,7 @@ async def run_guest(
         peak_memory=status.max_rss if status is not None else None,
         cpu_seconds=status.cpu_seconds if status is not None else None,
         output_bytes=guest.output_bytes,
+        code_cache=guest.code_cache,
     )
 
 
@@ -132,6 +136,7 @@ def run(
     console: ConsoleSink | None = None,
     stdin: StdinSource | None = None,
     launcher: Launcher | None = None,
+    cache_dir: str | None = None,
 ) -> RunReport:
     """``run_guest`` in a fresh event loop, for code that is not async.
 
@@ -141,6 +146,8 @@ def run(
 
     async def main() -> RunReport:
         guest = Guest(config, console=console, stdin=stdin, launcher=launcher)
-        return await run_guest(guest, module, program_name=program_name, invoke=invoke, args=args)
+        return await run_guest(
+            guest, module, program_name=program_name, invoke=invoke, args=args, cache_dir=cache_dir
+        )
 
     return asyncio.run(main())

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, cast
 from protocol import messages as msg
 from protocol.messages import CONSOLE_CHUNK, MAX_MODULE_BYTES, PROTOCOL_VERSION, MessageType
 
+from . import codecache
 from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from protocol.config import GuestConfig
     from protocol.models import (
         BootTimings,
+        Code,
         Console,
         GuestMessage,
         Hello,
@@ -151,6 +153,7 @@ _WORKING_STATE = {
     MessageType.BOOT: S.BOOTING,
     MessageType.INVOKE: S.RUNNING,
 }
+_FILLS_CACHE = frozenset({MessageType.LOAD, MessageType.BOOT})  # may be answered with Code
 _IDLE_STATE = {MessageType.LOAD: S.LOADED, MessageType.BOOT: S.READY, MessageType.INVOKE: S.READY}
 
 Number = int | float
@@ -201,6 +204,11 @@ class Guest:
         self.ending: Ending | None = None
         self.exit_status: ExitStatus | None = None
         self.timings: dict[str, float] = {}
+        self.code_cache: str | None = None  # what the code cache did (``submit_load``)
+        self._cache_dir: str | None = None
+        self._digest = b""
+        self._entry: list[bytes] = []  # Code frames of the running request
+        self._entry_bytes = 0
         self.output_bytes = 0
         self._process: GuestProcess | None = None
         self._connection: GuestConnection | None = None
@@ -378,10 +386,14 @@ class Guest:
         self._last_id += 1
         return self._last_id
 
-    def submit_load(self, module: bytes) -> asyncio.Future[Any]:
+    def submit_load(self, module: bytes, cache_dir: str | None = None) -> asyncio.Future[Any]:
         """Send the module now; the future gives the guest's ``LoadTimings`` once it is
         decoded, validated and compiled (``GuestEnded`` when it cannot be). The guest then
-        translates functions ahead of time until the next request arrives."""
+        translates functions ahead of time until the next request arrives.
+
+        ``cache_dir`` is the code cache's directory (``host.codecache.prepare``): the guest
+        gets the module's entry from there if there is one, else compiles all of the module
+        and sends a new entry to be kept. ``code_cache`` then says what happened."""
         self._check_alive()
         if self._process is None or self._load_submitted:
             raise IllegalAction(f"cannot load a module into a guest that is {self.state.value}")
@@ -390,7 +402,13 @@ class Guest:
                 f"the module is {len(module)} bytes, over the limit of {MAX_MODULE_BYTES}"
             )
         self._load_submitted = True
-        return self._send(MessageType.LOAD, msg.load(self._next_id(), bytes(module)))
+        cached = None
+        if cache_dir is not None:
+            self._cache_dir = cache_dir
+            self._digest = codecache.module_digest(module)
+            cached = codecache.read(cache_dir, self._digest, metered=False)
+        message = msg.load(self._next_id(), bytes(module), cached)
+        return self._send(MessageType.LOAD, message)
 
     def submit_boot(self, program_name: str = "module.wasm") -> asyncio.Future[Any]:
         """Send Boot now (after Load, possibly before it is answered): the configuration's
@@ -401,6 +419,9 @@ class Guest:
             raise IllegalAction(f"cannot boot a guest that is {self.state.value}")
         config = self.config
         self._boot_submitted = True
+        cached = None
+        if self._cache_dir is not None and config.fuel is not None:
+            cached = codecache.read(self._cache_dir, self._digest, metered=True)
         message = msg.boot(
             self._next_id(),
             [program_name.encode(), *(arg.encode() for arg in config.args)],
@@ -411,6 +432,7 @@ class Guest:
                 "call_depth": DEFAULT_CALL_DEPTH,
                 "fuel": config.fuel,
             },
+            cached,
         )
         return self._send(MessageType.BOOT, message)
 
@@ -558,6 +580,8 @@ class Guest:
             return  # the ending is decided; nothing it says now matters
         if message.type == "Console":
             self._on_console(message)
+        elif message.type == "Code":
+            self._on_code(message)
         elif message.type == "StdinRequest":
             self._on_stdin_request(message)
         else:
@@ -633,6 +657,30 @@ class Guest:
             self._draining = False
         if self.state is not GuestState.ENDED and self._connection is not None:
             self._connection.resume_reading()
+
+    def _on_code(self, message: Code) -> None:
+        if not self._in_request(message):
+            return
+        if self._cache_dir is None or self._inflight[0].kind not in _FILLS_CACHE:
+            self._violation("a Code frame but the host keeps no code cache for this request")
+            return
+        self._entry_bytes += len(message.data)
+        if self._entry_bytes > msg.MAX_ENTRY_BYTES:
+            self._violation(f"a code cache entry over {msg.MAX_ENTRY_BYTES} bytes")
+            return
+        self._entry.append(message.data)
+
+    def _keep_entry(self, kind: MessageType, status: str) -> None:
+        """Note what the code cache did for a Load or Boot; write the entry the guest sent."""
+        if self._entry and self._cache_dir is not None:
+            entry = b"".join(self._entry)
+            self._entry, self._entry_bytes = [], 0
+            metered = kind is MessageType.BOOT
+            status += "; " + codecache.write(self._cache_dir, self._digest, metered, entry)
+        if kind is MessageType.LOAD:
+            self.code_cache = status
+        elif status != "off":
+            self.code_cache = f"{self.code_cache}; metered: {status}"
 
     def _on_stdin_request(self, message: StdinRequest) -> None:
         if not self._in_request(message, running_code=True):
@@ -712,6 +760,7 @@ class Guest:
         """Resolve a request's future from its (non-final) reply."""
         future = request.future
         if message.type in ("Loaded", "Ready"):
+            self._keep_entry(request.kind, message.cache)
             timings = message.timings
             self.timings.update(timings.model_dump())
             future.set_result(timings)

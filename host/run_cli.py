@@ -40,11 +40,13 @@ def run_cli(
     numbers: list[int | float],
     report: bool,
     started: float,
+    code_cache: bool = True,
 ) -> int:
     """Run the guest; return ``kindling run``'s exit status (see ``host.endings``)."""
     from .cli import _finish
     from .endings import STATUS_HOST_FAILURE
 
+    cache_dir = _cache_directory() if code_cache else None
     try:
         process = GuestProcess.spawn(Launcher.default())
     except OSError as exc:
@@ -63,7 +65,7 @@ def run_cli(
     try:
         # Hello and the module go out now; the guest loads it while we validate the config.
         guest.begin(process, loop=loop)
-        guest.submit_load(module_bytes)
+        guest.submit_load(module_bytes, cache_dir)
         # Kindling uses no pydantic plugins; looking for them reads every installed
         # distribution's entry points, which costs more than the rest of validation.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -89,6 +91,16 @@ def run_cli(
         sys.stdout.write("[" + ", ".join(r.display() for r in run_report.results) + "]\n")
         sys.stdout.flush()
     return _finish(run_report.ending, run_report, report, started)
+
+
+def _cache_directory() -> str | None:
+    from .codecache import CacheDirectoryError, prepare
+
+    try:
+        return prepare()
+    except CacheDirectoryError as exc:
+        sys.stderr.write(f"kindling: not using the code cache: {exc}\n")
+        return None
 
 
 def _build_config(

@@ -74,6 +74,7 @@ class MessageType(enum.StrEnum):
     REFUSED = "Refused"
     CONSOLE = "Console"
     STDIN_REQUEST = "StdinRequest"
+    CODE = "Code"
 
 
 REQUESTS = frozenset(
@@ -97,18 +98,28 @@ REPLIES = frozenset(
         MessageType.REFUSED,
         MessageType.CONSOLE,
         MessageType.STDIN_REQUEST,
+        MessageType.CODE,
     }
 )
 # The replies that end a request (the others -- Console, StdinRequest -- happen during one).
-FINAL_REPLIES = REPLIES - {MessageType.CONSOLE, MessageType.STDIN_REQUEST}
+FINAL_REPLIES = REPLIES - {MessageType.CONSOLE, MessageType.STDIN_REQUEST, MessageType.CODE}
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
 MAX_MODULE_BYTES = 64 * 1024 * 1024
 """The largest module the host sends in ``Load``."""
 
-HOST_FRAME_CAP = MAX_MODULE_BYTES + 4 * 1024 * 1024
-"""The cap on frames host -> guest (``Load`` carries the module, ``Boot`` arguments and env)."""
+MAX_ENTRY_BYTES = 32 * 1024 * 1024
+"""The largest code cache entry (``protocol.codeentry``) a guest may send or the host may
+keep: compiled code takes about 7 bytes per byte of module, so this covers modules of
+several MiB; a larger one is compiled afresh each time."""
+
+HOST_FRAME_CAP = MAX_MODULE_BYTES + MAX_ENTRY_BYTES + 4 * 1024 * 1024
+"""The cap on frames host -> guest (``Load`` carries the module and its code cache entry,
+``Boot`` arguments, env and the metered entry)."""
+
+CODE_CHUNK = 64 * 1024
+"""The most bytes of a code cache entry one ``Code`` frame carries."""
 
 CONSOLE_CHUNK = 64 * 1024
 """The most output bytes one ``Console`` frame carries (the guest batches up to this)."""
@@ -195,14 +206,36 @@ def hello(ready_ns: int | None = None) -> Message:
     return message
 
 
-def load(request_id: int, module: bytes) -> Message:
-    return {"type": MessageType.LOAD, "id": request_id, "module": module}
+def load(request_id: int, module: bytes, cached: bytes | None = None) -> Message:
+    """``cached``: left out when the host keeps no code cache; else the entry it has for this
+    module (``protocol.codeentry``), b"" for none. With a cache and no usable entry, the
+    guest compiles all of the module and sends a new entry in ``Code`` frames."""
+    message: Message = {"type": MessageType.LOAD, "id": request_id, "module": module}
+    if cached is not None:
+        message["cached"] = cached
+    return message
 
 
-def boot(request_id: int, args: list[bytes], env: list[bytes], limits: dict[str, Any]) -> Message:
+def boot(
+    request_id: int,
+    args: list[bytes],
+    env: list[bytes],
+    limits: dict[str, Any],
+    cached: bytes | None = None,
+) -> Message:
     """``limits``: ``memory_bytes`` (int), ``cpu_seconds`` (int or None), ``call_depth`` (int),
-    ``fuel`` (int or None)."""
-    return {"type": MessageType.BOOT, "id": request_id, "args": args, "env": env, "limits": limits}
+    ``fuel`` (int or None). ``cached``: as in ``load``, for the metered translation, when
+    ``fuel`` is set and the host keeps a code cache."""
+    message: Message = {
+        "type": MessageType.BOOT,
+        "id": request_id,
+        "args": args,
+        "env": env,
+        "limits": limits,
+    }
+    if cached is not None:
+        message["cached"] = cached
+    return message
 
 
 def invoke(request_id: int, export: str, args: list[int | float]) -> Message:
@@ -217,15 +250,22 @@ def shutdown(request_id: int) -> Message:
     return {"type": MessageType.SHUTDOWN, "id": request_id}
 
 
-def loaded(request_id: int, timings: dict[str, float]) -> Message:
-    """``timings``: ``decode_ms``, ``validate_ms``, ``compile_ms``."""
-    return {"type": MessageType.LOADED, "id": request_id, "timings": timings}
+def loaded(request_id: int, timings: dict[str, float], cache: str = "off") -> Message:
+    """``timings``: ``decode_ms``, ``validate_ms``, ``compile_ms``. ``cache``: what the code
+    cache gave: ``off`` (the host keeps none), ``hit``, ``miss``, or ``rejected: why``."""
+    return {"type": MessageType.LOADED, "id": request_id, "timings": timings, "cache": cache}
 
 
-def ready(request_id: int, timings: dict[str, float]) -> Message:
+def ready(request_id: int, timings: dict[str, float], cache: str = "off") -> Message:
     """``timings``: ``instantiate_ms``, ``precompile_ms`` (translating functions ahead of
-    their first call while the guest waited for ``Boot``) and ``precompiled`` (how many)."""
-    return {"type": MessageType.READY, "id": request_id, "timings": timings}
+    their first call while the guest waited for ``Boot``) and ``precompiled`` (how many).
+    ``cache``: as in ``loaded``, for the metered translation (``off`` when none was needed)."""
+    return {"type": MessageType.READY, "id": request_id, "timings": timings, "cache": cache}
+
+
+def code(request_id: int, data: bytes) -> Message:
+    """A piece of a new code cache entry, sent before ``Loaded`` or ``Ready``."""
+    return {"type": MessageType.CODE, "id": request_id, "data": data}
 
 
 def result(request_id: int, results: list[list[Any]]) -> Message:

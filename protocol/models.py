@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .messages import (
+    CODE_CHUNK,
     GUEST_FRAME_CAP,
     MAX_RESULTS,
     MAX_STDIN_REQUEST,
@@ -68,6 +69,7 @@ class Loaded(_Message):
 
     type: Literal["Loaded"]
     timings: LoadTimings
+    cache: Text  # what the code cache did (``messages.loaded``)
 
 
 class BootTimings(BaseModel):
@@ -85,6 +87,7 @@ class Ready(_Message):
 
     type: Literal["Ready"]
     timings: BootTimings
+    cache: Text  # what the code cache did for the metered translation (``messages.ready``)
 
 
 ValueType = Literal["i32", "i64", "f32", "f64", "funcref", "externref"]
@@ -203,6 +206,13 @@ class Console(_Message):
     data: Annotated[bytes, Field(min_length=1, max_length=GUEST_FRAME_CAP)]
 
 
+class Code(_Message):
+    """A piece of a new code cache entry (``protocol.codeentry``), during Load or Boot."""
+
+    type: Literal["Code"]
+    data: Annotated[bytes, Field(min_length=1, max_length=CODE_CHUNK)]
+
+
 class StdinRequest(_Message):
     """The running request wants up to ``max`` bytes of stdin."""
 
@@ -221,7 +231,8 @@ GuestMessage = Annotated[
     | LoadFailed
     | Refused
     | Console
-    | StdinRequest,
+    | StdinRequest
+    | Code,
     Field(discriminator="type"),
 ]
 FinalReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
@@ -251,6 +262,7 @@ def parse_guest_message(value: Any) -> GuestMessage:
 __all__ = [
     "PROTOCOL_NAME",
     "BootTimings",
+    "Code",
     "Console",
     "Exited",
     "FinalReply",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 
 import pytest
@@ -37,3 +38,17 @@ def guest_factory(request: pytest.FixtureRequest) -> Iterator[GuestFactory]:
     problems = factory.check_clean(test_failed=call is None or call.failed)
     if problems:
         pytest.fail("leaks after the test:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_code_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every `kindling` the tests start keeps its code cache in a fresh directory of this
+    run, never the user's ~/.cache (tests of the cache itself use their own)."""
+    directory = tmp_path_factory.mktemp("code-cache")
+    old = os.environ.get("KINDLING_CACHE_DIR")
+    os.environ["KINDLING_CACHE_DIR"] = str(directory)
+    yield
+    if old is None:
+        os.environ.pop("KINDLING_CACHE_DIR", None)
+    else:
+        os.environ["KINDLING_CACHE_DIR"] = old

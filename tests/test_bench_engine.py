@@ -51,12 +51,16 @@ ROW_FIELDS = {
     "pywasm_seconds",
     "pywasm_ratio",
     "pywasm_status",
+    "fuel_seconds",
+    "fuel_overhead",
+    "fuel_used",
     "load_seconds",
     "ok",
     "problems",
     "kindling_runs",
     "port_runs",
     "pywasm_runs",
+    "fuel_runs",
 }
 SUMMARY_FIELDS = {
     "geomean_kindling_over_port",
@@ -64,6 +68,8 @@ SUMMARY_FIELDS = {
     "geomean_pywasm_over_kindling",
     "pywasm_programs_in_geomean",
     "pywasm_geomean_is_lower_bound",
+    "geomean_fuel_overhead",
+    "fuel_programs_in_geomean",
     "all_ok",
 }
 
@@ -251,6 +257,42 @@ def test_json_output_of_the_command(tmp_path: Path) -> None:
     document = json.loads(out.getvalue())
     assert document["summary"]["all_ok"] is True
     assert document["rows"][0]["program"] == "wat_tak"
+
+
+def test_fuel_adds_metered_runs_through_the_cli(tmp_path: Path) -> None:
+    suite = make_suite(tmp_path, "12 8 4", "[5]\n")
+    command = [sys.executable, "-m", "host.cli", "bench", "engine", str(suite), "--repeat", "2"]
+    done = subprocess.run(
+        [*command, "--no-pywasm", "--fuel", "--json"], capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    (row,) = document["rows"]
+    assert row["ok"], row["problems"]
+    assert len(row["fuel_runs"]) == 2 and row["fuel_seconds"] > 0
+    assert row["fuel_overhead"] == pytest.approx(row["fuel_seconds"] / row["kindling_seconds"] - 1)
+    # The metered run counts exactly what the engine counts for the same call in-process.
+    module = (suite / "wasm" / "wat_tak.wasm").read_bytes()
+    metered = run_module(module, ["12", "8", "4"], "tak", fuel=1 << 40)
+    assert metered.output == "[5]\n"
+    assert row["fuel_used"] == metered.fuel_used > 1000
+    assert document["summary"]["fuel_programs_in_geomean"] == 1
+    assert document["summary"]["geomean_fuel_overhead"] == pytest.approx(row["fuel_overhead"])
+
+    table = subprocess.run(
+        [*command, "--no-pywasm", "--fuel"], capture_output=True, timeout=300, text=True
+    )
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0]
+    assert "fuel s" in header and "fuel cost" in header
+    assert "fuel cost: how much slower that is" in table.stdout
+
+
+def test_a_run_out_of_fuel_is_an_ending_not_a_crash() -> None:
+    module = (SUITE / "wasm" / "wat_tak.wasm").read_bytes()
+    starved = run_module(module, ["12", "8", "4"], "tak", fuel=100)
+    assert starved.ending.startswith("trapped: ") and "fuel" in starved.ending
+    assert starved.fuel_used == 100
 
 
 def test_shared_reference_folder_works_too() -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from . import numeric, support
 from . import opcodes as op
 from .compiler import FUEL_MAKER, ModuleInfo, compile_function
-from .errors import LinkError
+from .errors import CompileError, LinkError
 from .fuel import FuelTank
 from .module import Instr, Module, SegmentMode
 from .runtime import (
@@ -147,9 +147,25 @@ class CompiledModule:
         self.info = ModuleInfo(module)
         self.imported_functions = len(self.info.func_types) - len(module.functions)
         self._code: dict[int, CodeType] = {}
+        self.from_cache = False
+
+    @classmethod
+    def from_code(cls, module: Module, fuel: bool, codes: list[CodeType]) -> CompiledModule:
+        """A module whose functions were compiled earlier (``cache.unpack``): ``codes`` holds
+        the code of every defined function in order; the bodies in ``module`` may be empty."""
+        compiled = cls(module, fuel)
+        compiled._code = dict(zip(compiled.defined_indices(), codes, strict=True))
+        compiled.from_cache = True
+        return compiled
+
+    def defined_indices(self) -> range:
+        """The function indices of the module's own (not imported) functions."""
+        return range(self.imported_functions, len(self.info.func_types))
 
     def source(self, func_index: int) -> str:
         """The generated Python source of a defined function (for debugging and tests)."""
+        if self.from_cache:
+            raise CompileError("the module came from the code cache: it has no bodies to show")
         return compile_function(self.info, func_index, self.fuel, self.fuel_shortcuts)
 
     def function_code(self, func_index: int) -> CodeType:
@@ -162,7 +178,7 @@ class CompiledModule:
 
     def compile_all(self) -> None:
         """Compile every defined function now instead of on first call."""
-        for index in range(self.imported_functions, len(self.info.func_types)):
+        for index in self.defined_indices():
             self.function_code(index)
 
     def instantiate(

@@ -7,6 +7,7 @@
         ▼
     Program ──▶ for each repeat, alternating fresh processes:
                   python -m guestproc.benchrun MODULE [--invoke EXPORT] ARGS   our engine
+                  python -m guestproc.benchrun MODULE --fuel N ...   metered (with --fuel)
                   python -m host.bench.engine --port-runner PORT [--call F] ARGS   the port
                   python -m host.bench.engine --pywasm-runner MODULE ...          pywasm
                 each prints one JSON line: run_seconds, output
@@ -34,6 +35,10 @@ runners alternate within a program so machine noise hits them alike; a row shows
 a run stopped at ``pywasm_timeout`` is reported as a lower bound (``>``), and a program whose
 first pywasm run took longer than ``PYWASM_REPEAT_BUDGET`` seconds is not run again.
 
+**Fuel** (``fuel=True``): our engine also runs each program compiled with metering and a
+budget it cannot reach (``UNREACHABLE_FUEL``), alternating with the other runners; the row
+gives that time, the overhead over the unmetered run, and the fuel the run used.
+
 A program that cannot be measured (missing file, load failure, wrong output, timeout) gives a
 row with ``ok`` false and the reasons in ``problems``; it never stops the other programs.
 """
@@ -60,6 +65,8 @@ SIZES = ("small", "large")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 900.0
 """Seconds one run of our engine or of a port may take before it counts as failed."""
+UNREACHABLE_FUEL = 1 << 62
+"""The budget of a metered run: what metering costs is measured, never running out."""
 PYWASM_TIMEOUT = 60.0
 PYWASM_REPEAT_BUDGET = 20.0
 """A program whose first pywasm run took longer than this is measured by pywasm only once."""
@@ -96,7 +103,9 @@ class Row:
     ``"measured"``, ``"lower bound"`` (a run hit the time limit, so the real time and ratio
     are larger), ``"skipped at large size"``, ``"not requested"``, ``"not installed"``,
     ``"wrong output"`` or ``"failed"``. ``ok`` means our engine and the port both ran and both
-    printed exactly the expected output; otherwise ``problems`` says what went wrong.
+    printed exactly the expected output (and, when metered runs were asked for, those too);
+    otherwise ``problems`` says what went wrong. ``fuel_overhead`` is the metered run's time
+    over the unmetered one, minus one (0.1 is 10% slower); ``fuel_used`` is what it spent.
     """
 
     suite: str
@@ -111,12 +120,16 @@ class Row:
     pywasm_seconds: float | None = None
     pywasm_ratio: float | None = None
     pywasm_status: str = "not requested"
+    fuel_seconds: float | None = None
+    fuel_overhead: float | None = None
+    fuel_used: int | None = None
     load_seconds: float | None = None
     ok: bool = False
     problems: list[str] = field(default_factory=list)
     kindling_runs: list[float] = field(default_factory=list)
     port_runs: list[float] = field(default_factory=list)
     pywasm_runs: list[float] = field(default_factory=list)
+    fuel_runs: list[float] = field(default_factory=list)
 
 
 # -- suites ------------------------------------------------------------------------------------
@@ -274,9 +287,13 @@ def find_export(module: Path, readme_hint: str = "") -> str | None:
     )
 
 
-def _kindling_command(program: Program, export: str | None, args: list[str]) -> list[str]:
+def _kindling_command(
+    program: Program, export: str | None, args: list[str], fuel: int | None = None
+) -> list[str]:
     invoke = ["--invoke", export] if export else []
-    return [sys.executable, "-m", "guestproc.benchrun", str(program.module), *invoke, *args]
+    metered = ["--fuel", str(fuel)] if fuel is not None else []
+    module = str(program.module)
+    return [sys.executable, "-m", "guestproc.benchrun", module, *invoke, *metered, *args]
 
 
 def _port_command(program: Program, export: str | None, args: list[str]) -> list[str]:
@@ -329,6 +346,7 @@ def _measure(
     pywasm: bool,
     pywasm_timeout: float,
     progress: Progress,
+    fuel: bool = False,
 ) -> Row:
     args = program.args[size]
     expected = program.expected[size]
@@ -340,17 +358,21 @@ def _measure(
         row.problems.append(f"cannot inspect {program.module.name}: {exc}")
         return row
     loads: list[float] = []
-    outputs_ok = {"kindling": True, "port": True}
+    runners = ("kindling", "port", "metered") if fuel else ("kindling", "port")
+    outputs_ok = dict.fromkeys(runners, True)
+    runs = {"kindling": row.kindling_runs, "port": row.port_runs, "metered": row.fuel_runs}
     failed: set[str] = set()
     pywasm_active = pywasm
     for attempt in range(repeats):
         progress(f"{row.suite}/{row.program} {size} run {attempt + 1}/{repeats}")
-        for runner in ("kindling", "port"):
+        for runner in runners:
             if runner in failed:
                 continue
-            command = (_kindling_command if runner == "kindling" else _port_command)(
-                program, row.export, args
-            )
+            if runner == "port":
+                command = _port_command(program, row.export, args)
+            else:
+                budget = UNREACHABLE_FUEL if runner == "metered" else None
+                command = _kindling_command(program, row.export, args, budget)
             try:
                 record = _run_json(command, RUN_TIMEOUT, runner)
             except RunFailed as exc:
@@ -358,9 +380,9 @@ def _measure(
                 failed.add(runner)
                 continue
             outputs_ok[runner] &= _check_output(row, runner, record, expected)
-            (row.kindling_runs if runner == "kindling" else row.port_runs).append(
-                float(record["run_seconds"])
-            )
+            runs[runner].append(float(record["run_seconds"]))
+            if runner == "metered" and isinstance(record.get("fuel_used"), int):
+                row.fuel_used = record["fuel_used"]
             if runner == "kindling":
                 loads.append(
                     sum(
@@ -382,6 +404,10 @@ def _measure(
         row.port_seconds = statistics.median(row.port_runs)
     if row.kindling_seconds and row.port_seconds:
         row.ratio = row.kindling_seconds / row.port_seconds
+    if row.fuel_runs:
+        row.fuel_seconds = statistics.median(row.fuel_runs)
+        if row.kindling_seconds:
+            row.fuel_overhead = row.fuel_seconds / row.kindling_seconds - 1
     if row.pywasm_runs:
         row.pywasm_seconds = statistics.median(row.pywasm_runs)
         if row.kindling_seconds:
@@ -424,12 +450,14 @@ def run_engine_bench(
     programs: Collection[str] | None = None,
     pywasm_timeout: float = PYWASM_TIMEOUT,
     progress: Progress | None = None,
+    fuel: bool = False,
 ) -> list[Row]:
     """Measure every program of ``suites`` at ``size``; one ``Row`` per program.
 
     ``include_pywasm`` None means "at small size only" (it is far too slow at large);
     it is ignored, with the row saying so, when pywasm is not installed. ``programs`` limits
     the run to those names. ``progress`` gets a short line before each round of runs.
+    ``fuel`` adds a metered run of our engine to each round.
     Raises ``BenchSuiteError`` for a malformed suite and ``ValueError`` for a bad size,
     repeat count or program name, before anything runs.
     """
@@ -454,6 +482,7 @@ def run_engine_bench(
             want_pywasm and installed,
             pywasm_timeout,
             progress or (lambda _line: None),
+            fuel,
         )
         if not want_pywasm:
             row.pywasm_status = (
@@ -478,10 +507,15 @@ def geomean(values: Sequence[float]) -> float | None:
 
 def summary(rows: Sequence[Row]) -> dict[str, Any]:
     """Geomeans over the rows that count: ``ok`` rows for kindling/port; rows where pywasm
-    ran for pywasm/kindling (a lower bound when any of them hit the time limit)."""
+    ran for pywasm/kindling (a lower bound when any of them hit the time limit); ``ok``
+    metered rows for the fuel overhead (the geomean of metered over unmetered, minus one)."""
     ratios = [r.ratio for r in rows if r.ok and r.ratio is not None]
     pywasm = [r for r in rows if r.pywasm_ratio is not None]
+    metered = [1 + r.fuel_overhead for r in rows if r.ok and r.fuel_overhead is not None]
+    slowdown = geomean(metered)
     return {
+        "geomean_fuel_overhead": None if slowdown is None else slowdown - 1,
+        "fuel_programs_in_geomean": len(metered),
         "geomean_kindling_over_port": geomean(ratios),
         "programs_in_geomean": len(ratios),
         "geomean_pywasm_over_kindling": geomean([r.pywasm_ratio for r in pywasm if r.pywasm_ratio]),
@@ -508,11 +542,16 @@ def _times(value: float | None, bound: bool = False) -> str:
     return (">" if bound else "") + (f"{value:.2f}x" if value < 100 else f"{value:.0f}x")
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.0f}%"
+
+
 def format_table(rows: Sequence[Row]) -> str:
     """A plain-text table of ``rows`` with the geomeans and, below, every problem found."""
     if not rows:
         return "no programs\n"
     several_suites = len({r.suite for r in rows}) > 1
+    metered = any(r.fuel_runs for r in rows)
     header = [
         "program",
         "kindling s",
@@ -520,6 +559,7 @@ def format_table(rows: Sequence[Row]) -> str:
         "kindling/port",
         "pywasm s",
         "pywasm/kindling",
+        *(["fuel s", "fuel cost"] if metered else []),
         "load s",
         "ok",
     ]
@@ -541,6 +581,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 _times(r.ratio),
                 pywasm_cell,
                 _times(r.pywasm_ratio, bound),
+                *([_seconds(r.fuel_seconds), _percent(r.fuel_overhead)] if metered else []),
                 _seconds(r.load_seconds),
                 "ok"
                 if r.ok
@@ -558,6 +599,7 @@ def format_table(rows: Sequence[Row]) -> str:
             _times(facts["geomean_kindling_over_port"]),
             "",
             _times(facts["geomean_pywasm_over_kindling"], facts["pywasm_geomean_is_lower_bound"]),
+            *(["", _percent(facts["geomean_fuel_overhead"])] if metered else []),
             "",
             "",
         ]
@@ -578,6 +620,11 @@ def format_table(rows: Sequence[Row]) -> str:
         "kindling/port: our engine's time over the Python port's (lower is better); "
         "pywasm/kindling: how many times faster than pywasm we are",
     ]
+    if metered:
+        notes.append(
+            "fuel s: the same code compiled metered, with a budget it never reaches; "
+            "fuel cost: how much slower that is"
+        )
     statuses = {r.pywasm_status for r in rows}
     if "skipped at large size" in statuses:
         notes.append(
@@ -601,6 +648,7 @@ def bench_engine_command(
     include_pywasm: bool | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    fuel: bool = False,
 ) -> int:
     """What ``kindling bench engine [FOLDER...] [--size] [--repeat N] [--json]`` does.
 
@@ -617,7 +665,12 @@ def bench_engine_command(
 
     try:
         rows = run_engine_bench(
-            list(folders) or [default_suite()], size, repeats, include_pywasm, progress=progress
+            list(folders) or [default_suite()],
+            size,
+            repeats,
+            include_pywasm,
+            progress=progress,
+            fuel=fuel,
         )
     except (BenchSuiteError, ValueError) as exc:
         err.write(f"kindling bench engine: {exc}\n")

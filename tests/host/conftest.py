@@ -73,6 +73,7 @@ class Run:
         handshake_timeout: float = 30.0,
         invoke: str | None = None,
         numbers: tuple[int | float, ...] = (),
+        cache_dir: str | None = None,
         **config: Any,
     ) -> RunReport:
         module_bytes = fixture(module).read_bytes() if isinstance(module, str) else module
@@ -87,7 +88,9 @@ class Run:
                 handshake_timeout=handshake_timeout,
             )
             self.guest = guest
-            return await run_guest(guest, module_bytes, invoke=invoke, args=numbers)
+            return await run_guest(
+                guest, module_bytes, invoke=invoke, args=numbers, cache_dir=cache_dir
+            )
 
         return asyncio.run(main())
 

@@ -298,6 +298,7 @@ def test_siblings_do_not_disturb_each_other() -> None:
         ("not_a_map", "must be a map"),
         ("flood", "frame flood"),
         ("console_while_idle", "Console"),
+        ("code_uninvited", "keeps no code cache"),
         ("stdin_twice", "second StdinRequest"),
         ("close_pipes", "closed its pipe"),
         ("exit_silently", "without reporting"),

@@ -20,7 +20,10 @@ BOOT_TIMINGS = {"instantiate_ms": 0.25, "precompile_ms": 80.0, "precompiled": 31
 VALID_REPLIES: list[dict[str, Any]] = [
     m.hello(ready_ns=123_456_789),
     m.loaded(1, TIMINGS),
+    m.loaded(1, TIMINGS, "rejected: damaged: the payload checksum does not match"),
     m.ready(1, BOOT_TIMINGS),
+    m.ready(1, BOOT_TIMINGS, "miss"),
+    m.code(1, b"KNDLCODE" * 8192),
     m.result(2, [["i32", 5], ["i64", 2**64 - 1], ["f32", 1.5], ["f64", -0.0], ["funcref", None]]),
     m.trapped(2, "integer_divide_by_zero", "integer divide by zero"),
     m.exited(2, 0),
@@ -54,13 +57,16 @@ def test_every_reply_type_has_a_model() -> None:
 def test_requests_and_replies_are_verbs_and_nouns() -> None:
     assert {str(t) for t in m.REQUESTS} == {"Load", "Boot", "Invoke", "StdinData", "Shutdown"}
     assert not m.REQUESTS & m.REPLIES
-    assert m.REPLIES - {MessageType.CONSOLE, MessageType.STDIN_REQUEST} == m.FINAL_REPLIES
+    during = {MessageType.CONSOLE, MessageType.STDIN_REQUEST, MessageType.CODE}
+    assert m.REPLIES - during == m.FINAL_REPLIES
 
 
 def test_request_constructors_carry_an_id() -> None:
     for message in (
         m.load(1, b"\0asm"),
+        m.load(1, b"\0asm", cached=b""),
         m.boot(1, [b"prog"], [b"A=B"], {"memory_bytes": 65536}),
+        m.boot(1, [b"prog"], [b"A=B"], {"memory_bytes": 65536}, cached=b"KNDLCODE"),
         m.invoke(2, "add", [1, 2]),
         m.stdin_data(2, b"input"),
         m.shutdown(3),
@@ -103,6 +109,11 @@ BAD_REPLIES = [
     (m.loaded(1, {**TIMINGS, "decode_ms": float("nan")}), "decode_ms"),
     (m.loaded(1, {"decode_ms": 1.0}), "timings"),
     (m.ready(1, {**BOOT_TIMINGS, "precompiled": -1}), "precompiled"),
+    (m.code(1, b""), "Code.data"),
+    (m.code(1, b"x" * (m.CODE_CHUNK + 1)), "Code.data"),
+    ({"type": "Code", "id": 1, "data": "text"}, "Code.data"),
+    (m.loaded(1, TIMINGS, "x" * (m.MAX_TEXT + 1)), "Loaded.cache"),
+    ({k: v for k, v in m.loaded(1, TIMINGS).items() if k != "cache"}, "Loaded.cache"),
     ({**m.hello(1), "protocol": "http"}, "protocol"),
     (m.hello(), "ready_ns"),
 ]
