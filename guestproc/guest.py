@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from protocol.messages import (
     GUEST_STATUS_HOST_BROKE_PROTOCOL,
@@ -45,16 +47,32 @@ from protocol.messages import (
 from . import sandbox
 from .channel import Channel, HostGone, HostProtocolError
 
+if TYPE_CHECKING:
+    from .session import Session
+
+GUEST_STATUS_ENDED_EARLY = -1
+"""``serve`` with ``until``: the protocol ended before ``until`` was true (not an exit status:
+the caller exits with ``GUEST_STATUS_OK``, having told the host how it ended)."""
+
 
 def run(read_fd: int, write_fd: int) -> int:
     """Be a guest on these pipes; return the process exit status (see the module docstring)."""
     sandbox.enter((read_fd, write_fd))
     channel = Channel(read_fd, write_fd)
-    session = None
     try:
         from .session import Session  # the engine: the bulk of start-up
 
         sandbox.restrict()
+    except MemoryError:
+        return GUEST_STATUS_OUT_OF_MEMORY
+    return serve(channel, Session(channel))
+
+
+def serve(channel: Channel, session: Session, until: Callable[[], bool] | None = None) -> int:
+    """Say Hello, check the host's, then serve requests until the protocol ends (or, with
+    ``until``, until it is true after a request: then ``GUEST_STATUS_OK`` means "go on");
+    the process exit status."""
+    try:
         channel.send(hello(time.monotonic_ns()))
         greeting = channel.expect(MessageType.HELLO, protocol=str, version=int)
         if greeting["protocol"] != PROTOCOL_NAME or greeting["version"] != PROTOCOL_VERSION:
@@ -62,12 +80,25 @@ def run(read_fd: int, write_fd: int) -> int:
                 f"the host speaks {greeting['protocol']} {greeting['version']}, "
                 f"we speak {PROTOCOL_NAME} {PROTOCOL_VERSION}"
             )
-        session = Session(channel)
-        while session.handle(channel.receive()):
-            session.idle()
+        return serve_requests(channel, session, until)
+    except HostGone:
         return GUEST_STATUS_OK
+    except HostProtocolError:
+        return GUEST_STATUS_HOST_BROKE_PROTOCOL
+
+
+def serve_requests(
+    channel: Channel, session: Session, until: Callable[[], bool] | None = None
+) -> int:
+    """Serve requests after the handshake; see ``serve``."""
+    try:
+        while session.handle(channel.receive()):
+            if until is not None and until():
+                return GUEST_STATUS_OK
+            session.idle()
+        return GUEST_STATUS_OK if until is None else GUEST_STATUS_ENDED_EARLY
     except MemoryError:
-        if session is not None and session.out_of_memory_frame:
+        if session.out_of_memory_frame:
             with contextlib.suppress(BaseException):  # the exit status says it too
                 channel.send_encoded(session.out_of_memory_frame)
         return GUEST_STATUS_OUT_OF_MEMORY

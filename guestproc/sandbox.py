@@ -63,14 +63,14 @@ def enter(keep: tuple[int, ...]) -> None:
     os.environ.clear()
     with contextlib.suppress(OSError):  # already a group leader: the host spawned us that way
         os.setpgid(0, 0)
-    _tie_to_parent()
+    tie_to_parent()
 
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 
-def _tie_to_parent() -> None:
+def tie_to_parent() -> None:
     """Die with the host (SIGKILL when it exits, however it exits), and never gain
     privileges through exec. A host killed with SIGKILL cannot clean up: without this, a
     guest in an endless loop would outlive it. (If the host died even before this call,
@@ -91,6 +91,15 @@ def restrict() -> None:
     wanted = STACK_BYTES if hard == resource.RLIM_INFINITY else min(hard, STACK_BYTES)
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
+
+
+def limit_forked(cpu_seconds: int | None) -> None:
+    """In a guest forked from a template: its own limits, which the template could not set
+    for it. The CPU limit counts from zero again (a child's CPU time starts at zero, but the
+    template's limit allowed for its own start-up); no process may be created."""
+    if cpu_seconds is not None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    _set_limit(resource.RLIMIT_NPROC, 0)
 
 
 def _close_all_but(protected: set[int]) -> None:

@@ -121,6 +121,7 @@ class Session:
         self.compiled: CompiledModule | None = None
         self.module_size = 0
         self.module_bytes = b""
+        self.cpu_seconds: int | None = None  # Boot's CPU limit (a forked guest sets it anew)
         self.code_cache = False  # the host keeps compiled code: it sends entries, takes new ones
         self.instance: Instance | None = None
         self.request_id = 0
@@ -292,6 +293,7 @@ class Session:
         if not all(isinstance(item, bytes) for item in [*args, *env]):
             raise HostProtocolError("Boot args and env must be lists of bytes")
         memory_budget: int = limits["memory_bytes"]
+        self.cpu_seconds = limits["cpu_seconds"]
         assert self.compiled is not None
         # The kernel limits for good, before the first instruction of the module runs.
         sandbox.limit_resources(memory_budget, self.module_size, limits["cpu_seconds"])
@@ -386,7 +388,8 @@ class Session:
                 raise StopServing from None
             return
         results = [encode_result(t, v) for t, v in zip(func.type.results, raw, strict=True)]
-        self._reply(msg.result(self.request_id, results))
+        fuel = self.instance.fuel.used if self.compiled and self.compiled.fuel else None
+        self._reply(msg.result(self.request_id, results, fuel))
 
     def _run_ended(self, exc: BaseException) -> bool:
         """Report how running Wasm code ended with ``exc``; whether the guest can go on."""

@@ -7,6 +7,9 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
               │                                   │
               └──────────────┬────────────────────┘
                              ▼
+    Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events,
+    SyncHost (sync.py)                the watchdog; lifecycle.py: states, policies
+    Template (template.py)            one per module + config: forks ready guests
     run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
                              ▼
     Guest (guest.py)            requests, states, limits, endings   ── errors.py, endings.py
@@ -35,7 +38,11 @@ if TYPE_CHECKING:
         InvokeRefused,
     )
     from .guest import Guest, GuestState
+    from .lifecycle import Event, LifecycleError, Restart, RestartPolicy, State
     from .stdio import BytesStdin, CapturedConsole, HostStdin, NoStdin, StdioConsole
+    from .supervisor import Host, Metrics, Sandbox
+    from .sync import SyncHost, SyncSandbox
+    from .template import Template, TemplateError
     from .transport import ExitStatus, GuestProcess, Launcher
 
 _WHERE = {
@@ -53,6 +60,18 @@ _WHERE = {
     "InvokeRefused": "errors",
     "Guest": "guest",
     "GuestState": "guest",
+    "Event": "lifecycle",
+    "LifecycleError": "lifecycle",
+    "Restart": "lifecycle",
+    "RestartPolicy": "lifecycle",
+    "State": "lifecycle",
+    "Host": "supervisor",
+    "Metrics": "supervisor",
+    "Sandbox": "supervisor",
+    "SyncHost": "sync",
+    "SyncSandbox": "sync",
+    "Template": "template",
+    "TemplateError": "template",
     "BytesStdin": "stdio",
     "CapturedConsole": "stdio",
     "HostStdin": "stdio",
@@ -68,6 +87,7 @@ __all__ = [
     "CapturedConsole",
     "Ending",
     "EndingKind",
+    "Event",
     "ExitStatus",
     "Guest",
     "GuestEnded",
@@ -76,14 +96,25 @@ __all__ = [
     "GuestStartError",
     "GuestState",
     "GuestTrapped",
+    "Host",
     "HostStdin",
     "IllegalAction",
     "InvokeRefused",
     "Launcher",
+    "LifecycleError",
     "Limit",
+    "Metrics",
     "NoStdin",
+    "Restart",
+    "RestartPolicy",
     "RunReport",
+    "Sandbox",
+    "State",
     "StdioConsole",
+    "SyncHost",
+    "SyncSandbox",
+    "Template",
+    "TemplateError",
     "run",
     "run_guest",
 ]

@@ -321,6 +321,14 @@ The exit status is 0 when every program ran and printed what it should.
     "--pywasm/--no-pywasm", default=None, help="Also time pywasm (default: when installed)."
 )
 @click.option("--fuel", is_flag=True, help="Also time metered runs; show what metering costs.")
+@click.option(
+    "--pywasm-timeout",
+    type=click.FloatRange(1, 86400),
+    default=60,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop a pywasm run after this long (its ratio is then a lower bound).",
+)
 def bench_engine(
     folders: tuple[Path, ...],
     size: str,
@@ -328,10 +336,13 @@ def bench_engine(
     as_json: bool,
     pywasm: bool | None,
     fuel: bool,
+    pywasm_timeout: float,
 ) -> int:
     from host.bench.engine import bench_engine_command
 
-    return bench_engine_command(list(folders), size, repeat, as_json, pywasm, fuel=fuel)
+    return bench_engine_command(
+        list(folders), size, repeat, as_json, pywasm, fuel=fuel, pywasm_timeout=pywasm_timeout
+    )
 
 
 BENCH_STARTUP_HELP = """Time how long a guest takes to load a module: cold, and from the code cache.
@@ -358,6 +369,49 @@ def bench_startup(modules: tuple[Path, ...], repeat: int, as_json: bool) -> int:
         path for path in (default_suite() / "wasm").glob("*.wasm") if path.stat().st_size > 1000
     )
     return bench_startup_command(chosen, repeat, as_json)
+
+
+BENCH_SPAWN_HELP = """Time guests forked from templates: latency, rate, memory, reaping.
+
+\b
+Starts --templates template processes of MODULE (default: the exports
+fixture, which adds numbers), then forks --latency guests one at a time
+(template -> ready, p50 and p99, as each guest timed it), then --guests
+guests at once (creation rate, USS per idle guest, memory in use per
+guest), has every one answer an invocation of --export 2 3, stops and
+reaps them all and checks that no process or descriptor is left over.
+"""
+
+
+@bench_group.command("spawn", help=BENCH_SPAWN_HELP)
+@click.argument(
+    "module", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--guests", type=click.IntRange(1, 20000), default=1000, show_default=True)
+@click.option("--latency", type=click.IntRange(1, 100000), default=300, show_default=True)
+@click.option("--templates", type=click.IntRange(1, 64), default=os.cpu_count() or 1)
+@click.option(
+    "--window",
+    type=click.IntRange(1, 10000),
+    default=64,
+    show_default=True,
+    help="Forks in flight at once while creating --guests.",
+)
+@click.option("--export", default="add", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def bench_spawn(
+    module: Path | None,
+    guests: int,
+    latency: int,
+    templates: int,
+    window: int,
+    export: str,
+    as_json: bool,
+) -> int:
+    from host.bench.spawn import bench_spawn_command
+
+    chosen = module or Path(__file__).resolve().parent.parent / "tests/fixtures/wasm/exports.wasm"
+    return bench_spawn_command(chosen, guests, latency, templates, window, export, as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,10 @@
 
     GuestError                  anything about one guest; never about the host itself
     ├── GuestStartError         the guest process could not be started at all (exec failed)
+    │   └── TemplateError       a template could not fork one (it died, refused, misbehaved)
     ├── IllegalAction           *your* code asked for something the guest's state forbids
-    │                           (invoke before boot, boot twice)
+    │   │                       (invoke before boot, boot twice)
+    │   └── LifecycleError      ... or the sandbox's state (invoke while paused)
     ├── GuestEnded              the guest is over; ``ending`` says how (it broke, hit a
     │                           limit, exited, failed to load, was stopped)
     ├── GuestTrapped            the call trapped; ``ending`` is ``trapped(kind)``; the guest

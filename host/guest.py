@@ -26,6 +26,7 @@ States (the state is that of the request the guest is working on; ``_TRANSITIONS
 one table of legal changes)::
 
     SPAWNED ─Hello─▶ CONNECTED ─Load─▶ LOADING ─Loaded─▶ LOADED ─Boot─▶ BOOTING ─Ready─▶ READY
+       └──────────────────────Hello (a guest forked from a template: begin(forked=True))──▶┘
                                                                  RUNNING ◀──Invoke──┘ ▲
                                                                     └─Result, Trapped,─┘
                                                                       Refused
@@ -109,7 +110,7 @@ class GuestState(enum.Enum):
 
 S = GuestState
 _TRANSITIONS: dict[GuestState, frozenset[GuestState]] = {
-    S.SPAWNED: frozenset({S.CONNECTED, S.ENDED}),
+    S.SPAWNED: frozenset({S.CONNECTED, S.READY, S.ENDED}),  # READY: forked from a template
     S.CONNECTED: frozenset({S.LOADING, S.STOPPING, S.ENDED}),
     S.LOADING: frozenset({S.LOADED, S.EXITING, S.ENDED}),
     S.LOADED: frozenset({S.BOOTING, S.STOPPING, S.ENDED}),
@@ -205,6 +206,7 @@ class Guest:
         self.exit_status: ExitStatus | None = None
         self.timings: dict[str, float] = {}
         self.code_cache: str | None = None  # what the code cache did (``submit_load``)
+        self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
         self._cache_dir: str | None = None
         self._digest = b""
         self._entry: list[bytes] = []  # Code frames of the running request
@@ -218,6 +220,7 @@ class Guest:
         self._inflight: deque[_Request] = deque()
         self._load_submitted = False
         self._boot_submitted = False
+        self._forked = False
         self._handshake: asyncio.Future[Any] | None = None
         self._ended: asyncio.Future[Ending] | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -310,15 +313,23 @@ class Guest:
         self,
         process: GuestProcess | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        forked: bool = False,
     ) -> None:
         """Spawn the guest process (or adopt ``process``, spawned earlier; the guest owns it
         from now on) and send Hello, without waiting for anything.
 
         ``loop`` defaults to the running loop. ``GuestStartError`` if no process can be
-        started. ``handshake()`` waits for the guest's Hello.
+        started. ``handshake()`` waits for the guest's Hello. ``forked``: ``process`` was
+        forked from a template (``host.template``), so its module is loaded and booted
+        already, with this guest's configuration: after Hello it is ready for Invoke.
         """
         if self._process is not None or self.state is not GuestState.SPAWNED:
             raise IllegalAction("this guest was already started")
+        if forked:
+            if process is None or self._config is None:
+                raise IllegalAction("a forked guest needs its process and its configuration")
+            self._forked = self._load_submitted = self._boot_submitted = True
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
             try:
@@ -509,6 +520,17 @@ class Guest:
             except TimeoutError:
                 self._terminate(Ending.stopped("did not exit in time; killed"))
         return await self._ended
+
+    async def wait(self) -> Ending:
+        """Wait until the guest has ended and been reaped; how it ended."""
+        if self._ended is None:
+            raise IllegalAction("the guest has not begun")
+        return await asyncio.shield(self._ended)
+
+    def end(self, ending: Ending) -> None:
+        """Kill the guest now, recording ``ending`` (a limit the caller enforces, say)
+        unless something else already decided how it ended."""
+        self._terminate(ending)
 
     async def kill(self, reason: str = "killed by the host") -> Ending:
         """Kill the guest now (``stopped`` unless something else already decided); reap it."""
@@ -765,6 +787,8 @@ class Guest:
             self.timings.update(timings.model_dump())
             future.set_result(timings)
         elif message.type == "Result":
+            if message.fuel is not None:
+                self.fuel_used = message.fuel
             future.set_result(list(message.results))
         elif message.type == "Refused":
             _fail(future, InvokeRefused(message.message))
@@ -787,7 +811,7 @@ class Guest:
         spawn_ns = max(message.ready_ns - self._process.spawned_ns, 0)
         self.timings["spawn_ms"] = round(spawn_ns / 1e6, 3)
         self._inflight.popleft()
-        self._transition(GuestState.CONNECTED)
+        self._transition(GuestState.READY if self._forked else GuestState.CONNECTED)
         self._begin_next(now)
         request.future.set_result(message)
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 GUEST_READ_FD = 3
 GUEST_WRITE_FD = 4
+TEMPLATE_CONTROL_FD = 5
 _HIGH_FD = 10
 PIPE_SIZE = 256 * 1024  # room for a few full console frames in flight
 POLL_INTERVAL = 0.01  # only without pidfd (Linux < 5.3)
@@ -136,8 +137,11 @@ class GuestProcess:
         self._poll_handle: asyncio.TimerHandle | None = None
 
     @classmethod
-    def spawn(cls, launcher: Launcher, extra_args: Sequence[str] = ()) -> GuestProcess:
-        """Start a guest process; ``OSError`` if it cannot be started."""
+    def spawn(
+        cls, launcher: Launcher, extra_args: Sequence[str] = (), control: int | None = None
+    ) -> GuestProcess:
+        """Start a guest process; ``OSError`` if it cannot be started. ``control``: a
+        descriptor the process gets as ``TEMPLATE_CONTROL_FD`` (a template's socket)."""
         host_read = host_write = -1
         child_ends: list[int] = []
         try:
@@ -147,7 +151,14 @@ class GuestProcess:
             child_ends = [guest_read, guest_write]
             with contextlib.suppress(OSError):  # a bigger pipe is a nicety, not a need
                 fcntl.fcntl(host_read, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            argv = [*launcher.argv, *extra_args, str(GUEST_READ_FD), str(GUEST_WRITE_FD)]
+            fds = [str(GUEST_READ_FD), str(GUEST_WRITE_FD)]
+            moves: list[tuple[int, int, int]] = []
+            if control is not None:
+                control = _move_high(os.dup(control))
+                child_ends.append(control)
+                fds.append(str(TEMPLATE_CONTROL_FD))
+                moves.append((os.POSIX_SPAWN_DUP2, control, TEMPLATE_CONTROL_FD))
+            argv = [*launcher.argv, *extra_args, *fds]
             pid = os.posix_spawn(
                 argv[0],
                 argv,
@@ -158,6 +169,7 @@ class GuestProcess:
                     (os.POSIX_SPAWN_DUP2, 1, 2),
                     (os.POSIX_SPAWN_DUP2, guest_read, GUEST_READ_FD),
                     (os.POSIX_SPAWN_DUP2, guest_write, GUEST_WRITE_FD),
+                    *moves,
                 ],
                 setpgroup=0,
             )

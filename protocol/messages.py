@@ -268,10 +268,14 @@ def code(request_id: int, data: bytes) -> Message:
     return {"type": MessageType.CODE, "id": request_id, "data": data}
 
 
-def result(request_id: int, results: list[list[Any]]) -> Message:
+def result(request_id: int, results: list[list[Any]], fuel: int | None = None) -> Message:
     """``results``: ``[type, value]`` pairs, ``type`` one of ``VALUE_TYPES``; integers are the
-    engine's canonical unsigned values, references ``None`` (null) or a short description."""
-    return {"type": MessageType.RESULT, "id": request_id, "results": results}
+    engine's canonical unsigned values, references ``None`` (null) or a short description.
+    ``fuel``: the fuel the instance has used so far, when it is metered."""
+    message = {"type": MessageType.RESULT, "id": request_id, "results": results}
+    if fuel is not None:
+        message["fuel"] = fuel
+    return message
 
 
 def trapped(request_id: int, kind: str, message: str) -> Message:

@@ -152,6 +152,7 @@ class Result(_Message):
 
     type: Literal["Result"]
     results: Annotated[list[ResultValue], Field(max_length=MAX_RESULTS)]
+    fuel: Annotated[int, Field(ge=0, le=1 << 63)] | None = None  # used so far, when metered
 
 
 class Trapped(_Message):

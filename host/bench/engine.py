@@ -649,6 +649,7 @@ def bench_engine_command(
     out: TextIO | None = None,
     err: TextIO | None = None,
     fuel: bool = False,
+    pywasm_timeout: float = PYWASM_TIMEOUT,
 ) -> int:
     """What ``kindling bench engine [FOLDER...] [--size] [--repeat N] [--json]`` does.
 
@@ -671,6 +672,7 @@ def bench_engine_command(
             include_pywasm,
             progress=progress,
             fuel=fuel,
+            pywasm_timeout=pywasm_timeout,
         )
     except (BenchSuiteError, ValueError) as exc:
         err.write(f"kindling bench engine: {exc}\n")

@@ -1,0 +1,169 @@
+"""A template process: a guest that loads and boots a module once, then forks ready guests.
+
+::
+
+    host ── exec python -S -P -m guestproc --template 3 4 5 ──▶ template
+      frames on 3 / 4, as with any guest:  Hello, Load, Boot ──▶ Ready
+      (then every function compiled, gc.freeze(): the shared part is final)
+      control socket on 5 (SOCK_SEQPACKET):
+        {"type": "Fork", "id": n} + two pipe ends (SCM_RIGHTS) ──▶ clone(CLONE_PARENT)
+                                              ◀── {"type": "Forked", "id": n, "pid": p}
+                                                   └─▶ the guest: a child of the *host*
+      a Shutdown frame, or the host closing either channel ──▶ the template exits
+
+A forked guest inherits the instance -- decoded, validated, compiled, instantiated -- copy on
+write, and only has to make the host's pipes its descriptors 3 and 4, tighten its limits and
+say Hello: it is then ready for Invoke at once (no Load or Boot).
+
+Guests are cloned with ``CLONE_PARENT``, so their parent is the host, not the template:
+the host reaps them itself with ``wait4`` (exit status and resource use exact, no relay), a
+template that dies takes no guest with it, and each guest's ``PR_SET_PDEATHSIG`` names the
+host, so every guest dies with the host. ``os.fork`` has no flags argument: ``clone_parent``
+makes the system call itself, wrapped in CPython's own before- and after-fork hooks, which
+is all ``os.fork`` adds. A template never starts threads, so forking it is safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import platform
+import select
+import signal
+import socket
+from typing import TYPE_CHECKING, NoReturn
+
+import msgpack  # type: ignore[import-untyped]
+
+from protocol.messages import GUEST_STATUS_HOST_BROKE_PROTOCOL, GUEST_STATUS_OK, MessageType
+
+from . import sandbox
+from .channel import Channel, HostGone, HostProtocolError
+
+if TYPE_CHECKING:
+    from .session import Session
+from .guest import GUEST_STATUS_ENDED_EARLY, serve
+
+CONTROL_FD = 5
+CONTROL_MESSAGE_CAP = 4096
+
+CLONE_PARENT = 0x00008000
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
+# clone() returns into a copy of this very ctypes call: a PyDLL keeps the GIL held across it,
+# as os.fork does.
+_libc = ctypes.PyDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_python = ctypes.pythonapi
+
+
+def clone_parent() -> int:
+    """``os.fork()``, except that the child's parent is our parent: 0 in the child, the
+    child's pid in the template. ``OSError`` if the kernel refuses."""
+    number = _SYS_CLONE.get(platform.machine())
+    if number is None:
+        raise OSError(f"no clone system call number known for {platform.machine()}")
+    flags = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
+    _python.PyOS_BeforeFork()
+    pid = _libc.syscall(ctypes.c_long(number), flags, None, None, None, None)
+    if pid == 0:
+        _python.PyOS_AfterFork_Child()
+        return 0
+    error = ctypes.get_errno()
+    _python.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(error, f"clone: {os.strerror(error)}")
+    return int(pid)
+
+
+def run(read_fd: int, write_fd: int, control_fd: int) -> int:
+    """Be a template on these descriptors; the process exit status."""
+    sandbox.enter((read_fd, write_fd, control_fd))
+    host = os.getppid()
+    channel = Channel(read_fd, write_fd)
+    from .session import Session
+
+    sandbox.restrict()
+    session = Session(channel)
+    # A start that fails (LoadFailed, a trap in the start function) ends the template as it
+    # would end a guest: the host has its reply.
+    status = serve(channel, session, until=lambda: session.instance is not None)
+    if status == GUEST_STATUS_ENDED_EARLY:
+        return GUEST_STATUS_OK
+    if status != GUEST_STATUS_OK or session.instance is None:
+        return status
+    # Everything a guest will run is compiled here, once, and shared by every fork.
+    session.instance.compile_all()
+    gc.collect()
+    gc.freeze()
+    control = socket.socket(fileno=control_fd)
+    return _fork_on_request(session, control, host)
+
+
+def _fork_on_request(session: Session, control: socket.socket, host: int) -> int:
+    channel = session.channel
+    while True:
+        readable, _, _ = select.select([channel.read_fd, control.fileno()], [], [])
+        if channel.read_fd in readable:
+            try:
+                message = channel.receive()
+            except HostGone:
+                return GUEST_STATUS_OK
+            except HostProtocolError:
+                return GUEST_STATUS_HOST_BROKE_PROTOCOL
+            if message["type"] == MessageType.SHUTDOWN:
+                return GUEST_STATUS_OK
+            return GUEST_STATUS_HOST_BROKE_PROTOCOL  # a template serves no requests
+        if control.fileno() in readable:
+            data, fds, _, _ = socket.recv_fds(control, CONTROL_MESSAGE_CAP, 2)
+            if not data:
+                return GUEST_STATUS_OK  # the host closed the control socket
+            try:
+                request = msgpack.unpackb(data)
+                request_id = request["id"]
+                if request.get("type") != "Fork" or len(fds) != 2:
+                    raise ValueError("not a Fork with two descriptors")
+            except Exception:
+                for fd in fds:
+                    os.close(fd)
+                return GUEST_STATUS_HOST_BROKE_PROTOCOL
+            reply = _fork(session, control, host, request_id, fds)
+            for fd in fds:
+                os.close(fd)
+            control.send(msgpack.packb(reply))
+
+
+def _fork(
+    session: Session, control: socket.socket, host: int, request_id: int, fds: list[int]
+) -> dict[str, object]:
+    try:
+        pid = clone_parent()
+    except OSError as exc:
+        return {"type": "ForkFailed", "id": request_id, "error": str(exc)}
+    if pid == 0:
+        _become_guest(session, control, host, fds)
+    return {"type": "Forked", "id": request_id, "pid": pid}
+
+
+def _become_guest(session: Session, control: socket.socket, host: int, fds: list[int]) -> NoReturn:
+    """The forked child: take the host's pipes as 3 and 4, tighten limits, serve."""
+    status = GUEST_STATUS_HOST_BROKE_PROTOCOL
+    try:
+        sandbox.tie_to_parent()
+        if os.getppid() != host:
+            os._exit(GUEST_STATUS_OK)  # the host died before we could tie ourselves to it
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        control.detach()
+        os.close(CONTROL_FD)
+        channel = session.channel
+        read_fd, write_fd = fds
+        os.dup2(read_fd, channel.read_fd)
+        os.dup2(write_fd, channel.write_fd)
+        os.close(read_fd)
+        os.close(write_fd)
+        sandbox.limit_forked(session.cpu_seconds)
+        status = serve(channel, session)
+    finally:
+        os._exit(status)

@@ -1,0 +1,224 @@
+"""``kindling bench spawn``: how fast templates fork ready guests, and what an idle one costs.
+
+::
+
+    start T templates of MODULE (one per core by default)
+    latency   N_LAT guests one after another: fork request -> the guest's Hello (ready),
+              as the guest timed it (CLOCK_MONOTONIC, the same clock in every process)
+    mass      N guests at once, forks spread over the templates, WINDOW in flight:
+              creation rate, then USS of a sample and memory in use per guest,
+              one invocation each (all must answer), then every guest shut down and reaped
+    check     no child process and no descriptor of this process is left over
+
+Targets (issue 5): p50 <= 2 ms and p99 <= 6 ms template -> ready; >= 800 guests/s; an idle
+guest <= 1.5 MiB USS; 5,000 guests at once, each answering, all reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import psutil  # type: ignore[import-untyped]
+
+from protocol.config import GuestConfig
+
+from ..guest import Guest
+from ..template import Template
+
+MIB = 1024 * 1024
+USS_SAMPLE = 100
+"""Guests whose USS is read (psutil reads smaps_rollup: too slow to do for thousands)."""
+
+
+@dataclass
+class SpawnReport:
+    module: str
+    templates: int
+    guests: int
+    template_start_ms: float = 0.0
+    ready_p50_ms: float = 0.0
+    ready_p99_ms: float = 0.0
+    host_ready_p50_ms: float = 0.0  # fork request -> the host has processed the Hello
+    create_seconds: float = 0.0
+    create_rate: float = 0.0
+    uss_median_mib: float = 0.0
+    uss_max_mib: float = 0.0
+    memory_per_guest_mib: float = 0.0
+    invoked_ok: int = 0
+    invoke_seconds: float = 0.0
+    reap_seconds: float = 0.0
+    leftover_processes: int = 0
+    leftover_fds: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _raise_fd_limit(guests: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = guests * 3 + 256  # two pipes and a pidfd per guest, and room
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
+async def _fork_ready(template: Template) -> tuple[Guest, float]:
+    started = time.perf_counter()
+    guest = await template.fork()
+    await guest.handshake()
+    return guest, (time.perf_counter() - started) * 1000
+
+
+async def measure(
+    module_path: Path, guests: int, latency_samples: int, templates: int, window: int, export: str
+) -> SpawnReport:
+    module = module_path.read_bytes()
+    report = SpawnReport(str(module_path), templates, guests)
+    me = psutil.Process()
+    children_before = {p.pid for p in me.children()}
+    fds_before = set(os.listdir("/proc/self/fd"))
+    _raise_fd_limit(guests)
+    config = GuestConfig()
+    started = time.perf_counter()
+    pool = await asyncio.gather(*(Template.start(module, config) for _ in range(templates)))
+    report.template_start_ms = (time.perf_counter() - started) * 1000
+    live: list[Guest] = []
+    try:
+        # Latency: one at a time, so each fork has the machine to itself.
+        ready, host_ready = [], []
+        for index in range(latency_samples):
+            guest, elapsed = await _fork_ready(pool[index % templates])
+            ready.append(guest.timings["spawn_ms"])
+            host_ready.append(elapsed)
+            await guest.stop()
+        report.ready_p50_ms = statistics.median(ready)
+        report.ready_p99_ms = _percentile(ready, 0.99)
+        report.host_ready_p50_ms = statistics.median(host_ready)
+
+        # Mass creation: WINDOW forks in flight, spread over the templates.
+        memory_before = psutil.virtual_memory().used
+        semaphore = asyncio.Semaphore(window)
+
+        async def create(index: int) -> Guest:
+            async with semaphore:
+                guest, _ = await _fork_ready(pool[index % templates])
+                return guest
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(create(i) for i in range(guests)), return_exceptions=True)
+        report.create_seconds = time.perf_counter() - started
+        live = [g for g in results if isinstance(g, Guest)]
+        failures = [r for r in results if not isinstance(r, Guest)]
+        if failures:
+            report.problems.append(f"{len(failures)} guests failed to start: {failures[0]!r}")
+        report.create_rate = len(live) / report.create_seconds
+        await asyncio.sleep(0.2)  # let the last ones settle into idle
+        step = max(1, len(live) // USS_SAMPLE)
+        uss = []
+        for guest in live[::step][:USS_SAMPLE]:
+            try:
+                uss.append(psutil.Process(guest.pid).memory_full_info().uss / MIB)
+            except psutil.Error:
+                continue
+        if uss:
+            report.uss_median_mib = statistics.median(uss)
+            report.uss_max_mib = max(uss)
+        if live:
+            memory_used = psutil.virtual_memory().used - memory_before
+            report.memory_per_guest_mib = memory_used / len(live) / MIB
+
+        # Every guest answers an invocation.
+        started = time.perf_counter()
+        answers = await asyncio.gather(
+            *(g.invoke(export, [2, 3]) for g in live), return_exceptions=True
+        )
+        report.invoke_seconds = time.perf_counter() - started
+        report.invoked_ok = sum(
+            1 for a in answers if isinstance(a, list) and a and a[0].signed() == 5
+        )
+        if report.invoked_ok != len(live):
+            wrong = next(a for a in answers if not (isinstance(a, list) and a))
+            report.problems.append(
+                f"{len(live) - report.invoked_ok} guests did not answer: {wrong!r}"
+            )
+    finally:
+        started = time.perf_counter()
+        await asyncio.gather(*(g.stop() for g in live), return_exceptions=True)
+        report.reap_seconds = time.perf_counter() - started
+        for template in pool:
+            await template.close()
+    leftover = [p for p in me.children() if p.pid not in children_before]
+    report.leftover_processes = len(leftover)
+    report.leftover_fds = len(set(os.listdir("/proc/self/fd")) - fds_before)
+    if leftover:
+        report.problems.append(f"{len(leftover)} processes left behind")
+    if report.leftover_fds:
+        report.problems.append(f"{report.leftover_fds} descriptors left open")
+    return report
+
+
+def format_report(report: SpawnReport) -> str:
+    rows = [
+        ("templates started (ms, all at once)", f"{report.template_start_ms:.0f}", ""),
+        ("template -> ready p50 (ms)", f"{report.ready_p50_ms:.2f}", "<= 2"),
+        ("template -> ready p99 (ms)", f"{report.ready_p99_ms:.2f}", "<= 6"),
+        ("fork request -> host sees ready, p50 (ms)", f"{report.host_ready_p50_ms:.2f}", ""),
+        ("guests created at once", f"{report.guests}", ""),
+        ("creation rate (guests/s)", f"{report.create_rate:.0f}", ">= 800"),
+        ("time to launch all (s)", f"{report.create_seconds:.2f}", ""),
+        ("USS per idle guest, median (MiB)", f"{report.uss_median_mib:.2f}", "<= 1.5"),
+        ("USS per idle guest, max of sample (MiB)", f"{report.uss_max_mib:.2f}", ""),
+        ("memory in use per guest (MiB)", f"{report.memory_per_guest_mib:.2f}", ""),
+        ("guests that answered an invocation", f"{report.invoked_ok}", f"= {report.guests}"),
+        ("time to invoke all (s)", f"{report.invoke_seconds:.2f}", ""),
+        ("time to stop and reap all (s)", f"{report.reap_seconds:.2f}", ""),
+        (
+            "processes / descriptors left over",
+            f"{report.leftover_processes} / {report.leftover_fds}",
+            "0 / 0",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [f"{'measure'.ljust(width)}  {'value'.rjust(value_width)}  target"]
+    lines.append("-" * len(lines[0]))
+    lines += [f"{a.ljust(width)}  {b.rjust(value_width)}  {c}".rstrip() for a, b, c in rows]
+    lines.append("")
+    lines.append(f"module {report.module}, {report.templates} template(s)")
+    lines += [f"!! {problem}" for problem in report.problems]
+    return "\n".join(lines) + "\n"
+
+
+def bench_spawn_command(
+    module: Path,
+    guests: int,
+    latency_samples: int,
+    templates: int,
+    window: int,
+    export: str,
+    as_json: bool,
+    out: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    report = asyncio.run(measure(module, guests, latency_samples, templates, window, export))
+    if as_json:
+        document: dict[str, Any] = {**asdict(report), "ok": report.ok}
+        out.write(json.dumps(document, indent=1) + "\n")
+    else:
+        out.write(format_report(report))
+    return 0 if report.ok else 1

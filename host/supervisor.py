@@ -1,0 +1,605 @@
+"""The Python API: a ``Host`` that launches supervised guests (``Sandbox``) from templates.
+
+::
+
+    async with Host() as host:
+        sandbox = await host.launch("fn.wasm", memory="5MiB", fuel=10**9, timeout=30)
+        results = await sandbox.invoke("add", 2, 3)        # [5]
+        sandbox.pid, sandbox.state, sandbox.metrics()
+        await sandbox.pause(); await sandbox.resume()
+        ending = await sandbox.stop()                       # graceful, then SIGKILL
+
+    Host ── one template per (module, configuration) ── fork ──▶ guest ◀── Sandbox
+      │                                                                  (lifecycle,
+      └── watchdog: every guest's private memory and CPU, from /proc       restarts, events)
+
+A ``Sandbox`` is one supervised guest: one guest process at a time, forked from the template
+of its module and configuration (started on first use, restarted if it dies), and restarted
+by its ``Restart`` policy when the guest ends (``host.lifecycle``). Every state change is an
+``Event`` delivered to the sandbox's and the host's subscribers.
+
+Limits, outermost first: the host's watchdog polls each guest's private memory (resident
+minus shared, from ``/proc/PID/statm``: cheap enough for thousands of guests) and CPU time,
+and kills a guest over ``memory * 3 + WATCHDOG_MEMORY_MARGIN`` or one second over its CPU
+limit; the wall-clock deadline and the console quota are the guest connection's
+(``host.guest``); the kernel limits and the engine limits are the guest's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protocol.config import GuestConfig, validate_config
+
+from .endings import Ending, Limit
+from .errors import GuestEnded, GuestError, GuestStartError
+from .guest import Guest, GuestState, Number
+from .lifecycle import (
+    TRANSITIONS,
+    Event,
+    LifecycleError,
+    Listener,
+    Restart,
+    RestartCounter,
+    RestartPolicy,
+    State,
+)
+from .stdio import ConsoleSink
+from .template import Template, TemplateError
+from .transport import Launcher
+
+WATCHDOG_INTERVAL = 0.5
+"""Seconds between the watchdog's sweeps (longer when a sweep is slow: see ``_watchdog``)."""
+WATCHDOG_BUDGET = 0.05
+"""The share of one core the watchdog may use."""
+WATCHDOG_MEMORY_MARGIN = 64 * 1024 * 1024
+"""Private memory a guest may have beyond three times its budget (the interpreter's own)."""
+SIGNAL_SETTLE_SECONDS = 1.0
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A sandbox's guest process as the kernel sees it now, and its counters."""
+
+    pid: int | None
+    state: State
+    rss: int | None  # bytes resident
+    uss: int | None  # bytes only this process has (what it would free on exit)
+    cpu_seconds: float | None
+    fuel_used: int | None  # as of its last result, when metered
+    invocations: int
+    restarts: int
+
+
+class Sandbox:
+    """One supervised guest. Made by ``Host.launch``; see the module docstring."""
+
+    def __init__(
+        self,
+        host: Host,
+        name: str,
+        module: bytes,
+        config: GuestConfig,
+        restart: Restart,
+        console: ConsoleSink | None,
+    ) -> None:
+        self.host = host
+        self.name = name
+        self.module = module
+        self.config = config
+        self.restart = restart
+        self.console = console
+        self.state = State.NOT_STARTED
+        self.ending: Ending | None = None  # how the last guest ended
+        self.guest: Guest | None = None
+        self.restarts = 0
+        self.invocations = 0
+        self._counter = RestartCounter(restart)
+        self._listeners: list[Listener] = []
+        self._stopping = False
+        self._program_ending: Ending | None = None  # _start returned: the guest was shut down
+        self._final = asyncio.get_running_loop().create_future()
+        self._running = asyncio.get_running_loop().create_future()
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.name} {self.state.value} pid={self.pid}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.guest.pid if self.guest is not None and self.guest.ending is None else None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(event)`` on every state change of this sandbox."""
+        self._listeners.append(listener)
+
+    def _move(self, new: State, reason: str) -> None:
+        old = self.state
+        if new not in TRANSITIONS[old]:
+            raise LifecycleError(f"sandbox {self.name} cannot go from {old.value} to {new.value}")
+        self.state = new
+        event = Event(self, old, new, reason, time.monotonic())
+        for listener in [*self._listeners, *self.host._listeners]:
+            listener(event)
+        if new is State.RUNNING and not self._running.done():
+            self._running.set_result(None)
+        if new.final and not self._final.done():
+            self._final.set_result(self.ending or Ending.stopped(reason))
+            if not self._running.done():
+                self._running.set_result(None)
+
+    def _require(self, action: str, *allowed: State) -> None:
+        if self.state not in allowed:
+            names = " or ".join(state.value for state in allowed)
+            raise LifecycleError(
+                f"cannot {action} sandbox {self.name}: it is {self.state.value}, not {names}"
+            )
+
+    def _launch(self) -> None:
+        self._move(State.STARTING, "launched")
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        self._supervisor.add_done_callback(self._supervisor_done)
+
+    def _supervisor_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None or self.state.final:
+            return
+        # A bug in the supervision itself: contained, and said, rather than a silent hang.
+        error = task.exception()
+        self.ending = Ending.stopped(f"supervision failed: {type(error).__name__}: {error}")
+        if self.guest is not None:
+            self.guest.terminate("supervision failed")
+        self.state = State.FATAL
+        if not self._final.done():
+            self._final.set_result(self.ending)
+        if not self._running.done():
+            self._running.set_result(None)
+
+    async def _supervise(self) -> None:
+        """Start guests and watch them, as the restart policy says, until a final state."""
+        while True:
+            guest = await self._start_guest()
+            if guest is None:  # the start failed: retry after a backoff, or give up
+                self._counter.failed_starts += 1
+                if self._stopping:
+                    self._move(State.EXITED, "stopped while starting")
+                    return
+                if (
+                    self.restart.policy is RestartPolicy.NEVER
+                    or self._counter.failed_starts > self.restart.start_retries
+                ):
+                    self._move(State.FATAL, f"could not start: {self.ending}")
+                    return
+                if not await self._back_off("start failed"):
+                    return
+                continue
+            self._counter.failed_starts = 0
+            self._program_ending = None
+            ending = await guest.wait()
+            ending = self._program_ending or ending
+            self.ending = ending
+            self.host._forget(guest)
+            if self._stopping:
+                self._move(State.EXITED, f"stopped: {ending}")
+                return
+            if not self.restart.wants_restart(ending, stopped_by_host=False):
+                self._move(State.EXITED, str(ending))
+                return
+            if not self._counter.allow():
+                self._move(
+                    State.FATAL,
+                    f"{ending}; more than {self.restart.max_restarts} restarts "
+                    f"in {self.restart.window:g} s",
+                )
+                return
+            if not await self._back_off(str(ending)):
+                return
+            self.restarts += 1
+
+    async def _back_off(self, reason: str) -> bool:
+        """BACKOFF for the policy's delay, then STARTING; False if stopped meanwhile."""
+        self._move(State.BACKOFF, reason)
+        await asyncio.sleep(self._counter.backoff())
+        if self._stopping:
+            self._move(State.STOPPING, "stopped during backoff")
+            self._move(State.EXITED, "stopped during backoff")
+            return False
+        self._move(State.STARTING, "restarting")
+        return True
+
+    async def _start_guest(self) -> Guest | None:
+        try:
+            template = await self.host._template(self.module, self.config)
+            guest = await template.fork(console=self.console)
+            await guest.handshake()
+        except GuestEnded as exc:  # the module does not load or boot: the template's ending
+            self.ending = exc.ending
+            return None
+        except (GuestStartError, OSError) as exc:
+            self.ending = Ending.stopped(f"could not start: {exc}")
+            return None
+        self.guest = guest
+        self.host._adopt(guest)
+        if self._stopping:
+            await guest.stop()
+            return guest
+        self._move(State.RUNNING, f"guest {guest.pid} ready")
+        return guest
+
+    # -- actions ------------------------------------------------------------------------------
+
+    async def invoke(self, export: str, *args: Number) -> list[int | float | str | None]:
+        """Call an exported function; its results as Python numbers (integers signed).
+
+        ``LifecycleError`` unless the sandbox is running. ``GuestTrapped`` for a trap (the
+        guest goes on), ``InvokeRefused`` for no such export or arguments that do not fit,
+        ``GuestEnded`` when the guest ends meanwhile (its ending names the cause).
+        """
+        self._require("invoke", State.RUNNING)
+        assert self.guest is not None
+        self.invocations += 1
+        results = await self.guest.invoke(export, args)
+        return [value.signed() for value in results]
+
+    async def run(self) -> Ending:
+        """Run the module as a WASI command (its ``_start``); how the program ended. The
+        program is then over, so its guest is too: when ``_start`` returns, it is shut down
+        and the guest's ending is ``exited(0)`` (which the restart policy then sees)."""
+        self._require("run", State.RUNNING)
+        guest = self.guest
+        assert guest is not None
+        self.invocations += 1
+        ending = await guest.run_command()
+        if guest.ending is None and ending.text == "exited(0)":
+            self._program_ending = ending
+            await guest.stop()
+        return ending
+
+    async def pause(self) -> None:
+        """Stop the guest process where it is (SIGSTOP); its wall-clock deadline runs on."""
+        self._require("pause", State.RUNNING)
+        self._signal(signal.SIGSTOP)
+        await self._settle(stopped=True)
+        self._move(State.PAUSED, "paused by the host")
+
+    async def resume(self) -> None:
+        """Let a paused guest go on (SIGCONT)."""
+        self._require("resume", State.PAUSED)
+        self._signal(signal.SIGCONT)
+        await self._settle(stopped=False)
+        self._move(State.RUNNING, "resumed by the host")
+
+    async def _settle(self, stopped: bool) -> None:
+        """Signals arrive asynchronously: wait (briefly) until the kernel shows the guest
+        stopped, or running again, so that ``state`` tells the truth on return."""
+        pid = self.pid
+        deadline = time.monotonic() + SIGNAL_SETTLE_SECONDS
+        while pid is not None and time.monotonic() < deadline:
+            if (_proc_state(pid) in ("T", "t")) == stopped:
+                return
+            await asyncio.sleep(0.001)
+
+    def _signal(self, number: int) -> None:
+        guest = self.guest
+        if guest is not None and guest._process is not None:
+            guest._process.send_signal(number)
+
+    async def stop(self, grace: float = 2.0) -> Ending:
+        """End the sandbox for good: ask an idle guest to shut down, give it ``grace``
+        seconds, then SIGKILL; a busy or paused guest is killed at once. Never restarted.
+        How the last guest ended."""
+        if self.state.final:
+            return await self.wait()
+        self._stopping = True
+        self._stop_backoff()
+        if self.state in (State.RUNNING, State.PAUSED, State.STARTING):
+            paused = self.state is State.PAUSED
+            self._move(State.STOPPING, "stopped by the host")
+            guest = self.guest
+            if guest is not None and guest.ending is None:
+                if paused:
+                    guest.terminate("stopped by the host while paused")
+                await guest.stop(grace)
+        elif self.state is State.NOT_STARTED:
+            self._move(State.EXITED, "never started")
+        return await self.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the guest now and end the sandbox for good (``wait`` for the ending)."""
+        if self.state.final:
+            return
+        self._stopping = True
+        self._stop_backoff()
+        if self.state in (State.RUNNING, State.PAUSED, State.STARTING):
+            self._move(State.STOPPING, "killed by the host")
+        if self.guest is not None:
+            self.guest.terminate("killed by the host")
+
+    def _stop_backoff(self) -> None:
+        """Stopped while waiting to restart: no need to wait out the delay."""
+        if self.state is State.BACKOFF and self._supervisor is not None:
+            self._supervisor.cancel()
+            self._move(State.STOPPING, "stopped during backoff")
+            self._move(State.EXITED, "stopped during backoff")
+
+    async def wait(self) -> Ending:
+        """Wait for a final state (exited or fatal); how the last guest ended."""
+        result: Ending = await asyncio.shield(self._final)
+        return result
+
+    async def wait_running(self) -> None:
+        """Wait until the sandbox is running, or in a final state."""
+        await asyncio.shield(self._running)
+
+    def metrics(self) -> Metrics:
+        """RSS, USS and CPU time of the guest process now; fuel used; counters."""
+        pid = self.pid
+        rss = uss = None
+        cpu = None
+        if pid is not None:
+            import psutil  # type: ignore[import-untyped]
+
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                memory = process.memory_full_info()
+                rss, uss = memory.rss, memory.uss
+                times = process.cpu_times()
+                cpu = times.user + times.system
+        fuel = self.guest.fuel_used if self.guest is not None else None
+        return Metrics(pid, self.state, rss, uss, cpu, fuel, self.invocations, self.restarts)
+
+
+class Host:
+    """Launches and supervises sandboxes; use as ``async with Host() as host``.
+
+    ``cache``: keep compiled code on disk (``host.codecache``). Closing the host stops every
+    sandbox and template; guests never outlive the host process in any case (each dies with
+    it, ``PR_SET_PDEATHSIG``).
+    """
+
+    def __init__(self, *, cache: bool = True, launcher: Launcher | None = None) -> None:
+        self._cache_wanted = cache
+        self._cache_dir: str | None = None
+        self._launcher = launcher
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._templates: dict[tuple[bytes, str], Template] = {}
+        self._starting: dict[tuple[bytes, str], asyncio.Future[Template]] = {}
+        self._guests: dict[int, Guest] = {}  # pid -> live guest
+        self._listeners: list[Listener] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._names = 0
+        self.watchdog_sweeps = 0
+        self.watchdog_seconds = 0.0
+
+    async def __aenter__(self) -> Host:
+        if self._cache_wanted:
+            from .codecache import CacheDirectoryError, prepare
+
+            with contextlib.suppress(CacheDirectoryError):
+                self._cache_dir = prepare()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(event)`` on every state change of every sandbox."""
+        self._listeners.append(listener)
+
+    def guests(self) -> list[Sandbox]:
+        """Every sandbox launched and not yet removed, in launch order."""
+        return list(self._sandboxes.values())
+
+    def __iter__(self) -> Iterator[Sandbox]:
+        return iter(self.guests())
+
+    async def launch(
+        self,
+        module: bytes | str | Path,
+        *,
+        name: str | None = None,
+        memory: int | str | None = None,
+        fuel: int | None = None,
+        timeout: float | None = None,
+        cpu: int | None = None,
+        max_output: int | str | None = None,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        restart: Restart | RestartPolicy | str = RestartPolicy.NEVER,
+        console: ConsoleSink | None = None,
+        wait: bool = True,
+    ) -> Sandbox:
+        """Launch a sandbox for ``module`` (a path, or the module's bytes).
+
+        The limits and inputs are ``GuestConfig``'s (``ConfigError`` names a bad one).
+        With ``wait`` (the default) it returns once the guest is running, and raises
+        ``GuestEnded`` if it could not start (the ending names the cause, e.g.
+        ``load_failure(validation)``); otherwise it returns at once, still ``starting``.
+        """
+        if isinstance(module, str | Path):
+            module = Path(module).read_bytes()
+        values: dict[str, Any] = {"args": list(args), "env": dict(env or {})}
+        for key, value in (
+            ("memory", memory),
+            ("fuel", fuel),
+            ("timeout", timeout),
+            ("cpu", cpu),
+            ("max_output", max_output),
+        ):
+            if value is not None:
+                values[key] = value
+        config = validate_config(values, "Host.launch")
+        if not isinstance(restart, Restart):
+            try:
+                restart = Restart(RestartPolicy(restart))
+            except ValueError:
+                choices = ", ".join(policy.value for policy in RestartPolicy)
+                raise ValueError(f"restart must be one of {choices}, got {restart!r}") from None
+        self._names += 1
+        name = name or f"sandbox-{self._names}"
+        if name in self._sandboxes:
+            raise ValueError(f"a sandbox named {name!r} exists already")
+        sandbox = Sandbox(self, name, bytes(module), config, restart, console)
+        self._sandboxes[name] = sandbox
+        sandbox._launch()
+        if wait:
+            await sandbox.wait_running()
+            if sandbox.state is not State.RUNNING:
+                raise GuestEnded(sandbox.ending or Ending.stopped("could not start"))
+        return sandbox
+
+    def remove(self, sandbox: Sandbox) -> None:
+        """Forget a sandbox in a final state (``guests()`` no longer lists it)."""
+        if not sandbox.state.final:
+            raise LifecycleError(f"sandbox {sandbox.name} is {sandbox.state.value}: stop it first")
+        self._sandboxes.pop(sandbox.name, None)
+
+    async def close(self) -> None:
+        """Stop every sandbox (killing what does not stop at once), then the templates."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+        sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
+        for sandbox in sandboxes:
+            sandbox.kill()
+        await asyncio.gather(*(s.wait() for s in sandboxes), return_exceptions=True)
+        for template in list(self._templates.values()):
+            await template.close()
+        self._templates.clear()
+
+    # -- templates ----------------------------------------------------------------------------
+
+    async def _template(self, module: bytes, config: GuestConfig) -> Template:
+        from protocol.codeentry import module_digest
+
+        key = (module_digest(module), config.model_dump_json())
+        template = self._templates.get(key)
+        if template is not None and template.alive:
+            return template
+        if template is not None:  # it died: its guests live on; a new one forks the next
+            self._templates.pop(key, None)
+            await template.close()
+        starting = self._starting.get(key)
+        if starting is not None:
+            return await asyncio.shield(starting)
+        future: asyncio.Future[Template] = asyncio.get_running_loop().create_future()
+        self._starting[key] = future
+        try:
+            template = await Template.start(
+                module, config, cache_dir=self._cache_dir, launcher=self._launcher
+            )
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            self._starting.pop(key, None)
+        template.known_pid = self._guests.__contains__
+        self._templates[key] = template
+        future.set_result(template)
+        return template
+
+    def templates(self) -> list[Template]:
+        return list(self._templates.values())
+
+    # -- guests and the watchdog --------------------------------------------------------------
+
+    def _adopt(self, guest: Guest) -> None:
+        if guest.pid is not None:
+            self._guests[guest.pid] = guest
+
+    def _forget(self, guest: Guest) -> None:
+        for pid, known in list(self._guests.items()):
+            if known is guest:
+                del self._guests[pid]
+
+    async def _watch(self) -> None:
+        """Sweep every guest's memory and CPU; sleep so that sweeps cost at most
+        ``WATCHDOG_BUDGET`` of a core (with thousands of guests a sweep takes a while)."""
+        while True:
+            started = time.perf_counter()
+            self.sweep()
+            spent = time.perf_counter() - started
+            self.watchdog_sweeps += 1
+            self.watchdog_seconds += spent
+            await asyncio.sleep(max(WATCHDOG_INTERVAL, spent / WATCHDOG_BUDGET))
+
+    def sweep(self) -> int:
+        """One watchdog pass over the running guests; how many it ended."""
+        ended = 0
+        for pid, guest in list(self._guests.items()):
+            if guest.ending is not None or guest.state is GuestState.ENDED:
+                continue
+            usage = _proc_usage(pid)
+            if usage is None:
+                continue
+            private, cpu_seconds = usage
+            config = guest.config
+            memory_cap = config.memory * 3 + WATCHDOG_MEMORY_MARGIN
+            if private > memory_cap:
+                guest.end(
+                    Ending.limit(
+                        Limit.MEMORY,
+                        f"the watchdog saw {private // 1024} KiB of private memory, over "
+                        f"{memory_cap // 1024} KiB",
+                    )
+                )
+                ended += 1
+            elif config.cpu is not None and cpu_seconds > config.cpu + 1:
+                guest.end(
+                    Ending.limit(Limit.CPU, f"the watchdog saw {cpu_seconds:.1f} s of CPU time")
+                )
+                ended += 1
+        return ended
+
+
+def _proc_state(pid: int) -> str:
+    """The kernel's one-letter state of ``pid`` (R, S, T, Z...), or "" if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def _proc_usage(pid: int) -> tuple[int, float] | None:
+    """Private memory (resident minus shared, bytes) and CPU seconds of ``pid``, or None."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            fields = statm.read().split()
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            tail = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    private = (int(fields[1]) - int(fields[2])) * PAGE
+    # Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    cpu = (int(tail[11]) + int(tail[12])) / CLOCK_TICKS
+    return private, cpu
+
+
+__all__ = [
+    "Event",
+    "GuestError",
+    "Host",
+    "LifecycleError",
+    "Metrics",
+    "Restart",
+    "RestartPolicy",
+    "Sandbox",
+    "State",
+    "TemplateError",
+]

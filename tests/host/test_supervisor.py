@@ -1,0 +1,307 @@
+"""The Python API: Host, Sandbox, lifecycle, restart policies, events, watchdog, metrics.
+
+Real templates and guests throughout; ``no_leaks`` (conftest) checks every test for stray
+processes and descriptors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host import supervisor
+from host.errors import GuestEnded, GuestTrapped, InvokeRefused
+from host.lifecycle import (
+    TRANSITIONS,
+    LifecycleError,
+    Restart,
+    RestartCounter,
+    RestartPolicy,
+    State,
+)
+from host.supervisor import Host
+from host.sync import SyncHost
+from protocol.config import ConfigError
+from tests.framework.paths import REPO_ROOT, fixture
+
+EXPORTS = fixture("exports")
+FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
+
+
+def hosted(body: Callable[[Host], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with Host(cache=False) as host:
+            return await body(host)
+
+    return asyncio.run(main())
+
+
+def test_launch_invoke_stop_with_events() -> None:
+    async def body(host: Host) -> None:
+        events: list[tuple[str, str]] = []
+        host.subscribe(lambda e: events.append((e.old.value, e.new.value)))
+        sandbox = await host.launch(EXPORTS, memory="5MiB", fuel=10**6, timeout=30)
+        assert sandbox.state is State.RUNNING and sandbox.pid is not None
+        assert await sandbox.invoke("sub", 3, 5) == [-2]
+        assert host.guests() == [sandbox]
+        assert str(await sandbox.stop()) == "stopped"
+        assert sandbox.state is State.EXITED and sandbox.pid is None
+        assert events == [
+            ("not started", "starting"),
+            ("starting", "running"),
+            ("running", "stopping"),
+            ("stopping", "exited"),
+        ]
+
+    hosted(body)
+
+
+def test_a_module_path_or_bytes_and_one_template_per_configuration() -> None:
+    async def body(host: Host) -> None:
+        first = await host.launch(EXPORTS)
+        second = await host.launch(EXPORTS.read_bytes())
+        third = await host.launch(EXPORTS, memory="1MiB")
+        assert len(host.templates()) == 2  # same module and config share a template
+        assert {await s.invoke("add", 20, 22) == [42] for s in (first, second, third)} == {True}
+
+    hosted(body)
+
+
+def test_illegal_actions_name_the_state() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS)
+        with pytest.raises(LifecycleError, match="cannot resume sandbox sandbox-1: it is running"):
+            await sandbox.resume()
+        await sandbox.pause()
+        assert sandbox.state is State.PAUSED
+        with pytest.raises(LifecycleError, match=r"cannot invoke .* it is paused, not running"):
+            await sandbox.invoke("add", 1, 2)
+        await sandbox.resume()
+        assert await sandbox.invoke("add", 1, 2) == [3]
+        await sandbox.stop()
+        with pytest.raises(LifecycleError, match="it is exited"):
+            await sandbox.invoke("add", 1, 2)
+
+    hosted(body)
+
+
+def process_state(pid: int | None) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+
+
+def test_pause_really_stops_the_process() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS)
+        await sandbox.pause()
+        assert process_state(sandbox.pid) == "T"
+        await sandbox.resume()
+        assert process_state(sandbox.pid) in "SR"
+        # A paused guest stops at once: no shutdown request can reach it.
+        await sandbox.pause()
+        assert str(await sandbox.stop(grace=5)) == "stopped"
+
+    hosted(body)
+
+
+def test_traps_and_refusals_leave_the_sandbox_running() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(fixture("trap_div_zero"))
+        with pytest.raises(GuestTrapped, match="integer divide by zero"):
+            await sandbox.run()
+        with pytest.raises(InvokeRefused, match="nope"):
+            await sandbox.invoke("nope")
+        assert sandbox.state is State.RUNNING
+
+    hosted(body)
+
+
+def test_never_restart_ends_exited_with_the_ending() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(fixture("exit_code"))
+        assert str(await sandbox.run()) == "exited(2)"
+        assert str(await sandbox.wait()) == "exited(2)"
+        assert sandbox.state is State.EXITED and sandbox.restarts == 0
+
+    hosted(body)
+
+
+def test_on_failure_restarts_with_backoff_then_goes_fatal() -> None:
+    async def body(host: Host) -> None:
+        seen: list[str] = []
+        policy = Restart(RestartPolicy.ON_FAILURE, max_restarts=3, window=60, **FAST)
+        sandbox = await host.launch(fixture("exit_code"), restart=policy)
+        sandbox.subscribe(lambda e: seen.append(e.new.value))
+        pids = set()
+        while not sandbox.state.final:
+            if sandbox.state is State.RUNNING and sandbox.guest is not None:
+                pids.add(sandbox.pid)
+                guest = sandbox.guest
+                await sandbox.run()
+                await guest.wait()
+            await asyncio.sleep(0.005)
+        assert sandbox.state is State.FATAL
+        assert sandbox.restarts == 3 and len(pids) == 4  # a new guest process each time
+        assert seen.count("backoff") == 3 and seen[-1] == "fatal"
+        assert str(await sandbox.wait()) == "exited(2)"
+
+    hosted(body)
+
+
+def test_on_failure_does_not_restart_a_clean_exit_but_always_does() -> None:
+    async def body(host: Host) -> None:
+        clean = await host.launch(fixture("hello"), restart="on-failure")
+        assert str(await clean.run()) == "exited(0)"
+        assert str(await clean.wait()) == "exited(0)" and clean.state is State.EXITED
+
+        always = await host.launch(fixture("hello"), restart=Restart(RestartPolicy.ALWAYS, **FAST))
+        first = always.pid
+        assert str(await always.run()) == "exited(0)"
+        while always.state is not State.RUNNING or always.pid == first:
+            await asyncio.sleep(0.005)
+        assert always.restarts == 1
+        assert str(await always.stop()) == "stopped"
+        assert always.state is State.EXITED  # stopped by the host: never restarted
+
+    hosted(body)
+
+
+def test_stop_during_backoff_ends_at_once() -> None:
+    async def body(host: Host) -> None:
+        slow = Restart(RestartPolicy.ALWAYS, initial_backoff=30, max_backoff=30)
+        sandbox = await host.launch(fixture("hello"), restart=slow)
+        await sandbox.run()
+        while sandbox.state is not State.BACKOFF:
+            await asyncio.sleep(0.005)
+        assert str(await asyncio.wait_for(sandbox.stop(), 5)) == "exited(0)"
+        assert sandbox.state is State.EXITED
+
+    hosted(body)
+
+
+def test_a_module_that_cannot_load_raises_with_its_cause() -> None:
+    async def body(host: Host) -> None:
+        with pytest.raises(GuestEnded) as caught:
+            await host.launch(b"\0asm\x01\0\0\0\x03\x02\x01\x05")
+        assert caught.value.ending.text.startswith("load_failure(")
+        (sandbox,) = host.guests()
+        assert sandbox.state is State.FATAL
+
+    hosted(body)
+
+
+def test_bad_limits_are_config_errors() -> None:
+    async def body(host: Host) -> None:
+        with pytest.raises(ConfigError, match="memory"):
+            await host.launch(EXPORTS, memory="lots")
+        with pytest.raises(ValueError, match="restart"):
+            await host.launch(EXPORTS, restart="sometimes")
+        assert host.guests() == []
+
+    hosted(body)
+
+
+def test_a_dead_template_is_replaced_and_its_guests_go_on() -> None:
+    async def body(host: Host) -> None:
+        first = await host.launch(EXPORTS)
+        (template,) = host.templates()
+        assert template.pid is not None
+        os.kill(template.pid, signal.SIGKILL)
+        await template.guest.wait()
+        assert await first.invoke("add", 1, 1) == [2]
+        second = await host.launch(EXPORTS)
+        assert await second.invoke("add", 2, 2) == [4]
+        (replacement,) = host.templates()
+        assert replacement is not template and replacement.alive
+
+    hosted(body)
+
+
+def test_metrics_report_memory_cpu_and_fuel() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS, fuel=10**6)
+        await sandbox.invoke("add", 1, 2)
+        metrics = sandbox.metrics()
+        assert metrics.pid == sandbox.pid and metrics.state is State.RUNNING
+        assert metrics.uss is not None and metrics.rss is not None
+        assert 0 < metrics.uss < metrics.rss
+        assert metrics.cpu_seconds is not None and metrics.cpu_seconds >= 0
+        assert metrics.fuel_used is not None and metrics.fuel_used > 0
+        assert metrics.invocations == 1 and metrics.restarts == 0
+
+    hosted(body)
+
+
+def test_the_watchdog_ends_a_guest_over_its_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS, memory=0)
+        usage = supervisor._proc_usage(sandbox.pid or 0)
+        assert usage is not None and usage[0] > 0
+        # Any guest is over a limit below its private memory: the real kill path runs.
+        monkeypatch.setattr(supervisor, "WATCHDOG_MEMORY_MARGIN", usage[0] // 2)
+        assert host.sweep() == 1
+        ending = await sandbox.wait()
+        assert ending.text == "limit(memory)" and "watchdog" in ending.message
+
+    hosted(body)
+
+
+def test_restart_counter_follows_intensity_and_period() -> None:
+    counter = RestartCounter(Restart(RestartPolicy.ALWAYS, max_restarts=2, window=10))
+    assert counter.allow(100.0) and counter.allow(101.0)
+    assert not counter.allow(102.0)  # three within ten seconds
+    assert counter.allow(111.5)  # the first two have left the window
+    backoff = Restart(RestartPolicy.ALWAYS, initial_backoff=1, max_backoff=5)
+    doubling = RestartCounter(backoff)
+    delays = []
+    for _ in range(5):
+        doubling.failed_starts += 1
+        delays.append(doubling.backoff())
+    assert delays == [2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+def test_the_transition_table_is_closed() -> None:
+    assert set(TRANSITIONS) == set(State)
+    assert all(targets <= set(State) for targets in TRANSITIONS.values())
+    assert TRANSITIONS[State.FATAL] == frozenset()
+    with pytest.raises(ValueError):
+        Restart(initial_backoff=2, max_backoff=1)
+
+
+def test_the_synchronous_facade() -> None:
+    with SyncHost(cache=False) as host:
+        sandbox = host.launch(str(EXPORTS))
+        assert sandbox.invoke("add", 2, 3) == [5]
+        sandbox.pause()
+        assert sandbox.state is State.PAUSED
+        sandbox.resume()
+        assert sandbox.metrics().uss
+        assert [s.name for s in host.guests()] == [sandbox.name]
+        assert str(sandbox.stop()) == "stopped"
+    with pytest.raises(RuntimeError, match="closed"):
+        host.launch(str(EXPORTS))
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    code = re.search(r"## The Python API\n\n```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    done = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "[5]" and "State.RUNNING" in lines[1] and lines[2] == "stopped"
