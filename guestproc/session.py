@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from guestproc import sandbox
+from guestproc import hardening, sandbox
 from guestproc.engine import (
     CompiledModule,
     CompileError,
@@ -121,6 +121,8 @@ class Session:
         self.compiled: CompiledModule | None = None
         self.module_size = 0
         self.module_bytes = b""
+        self.hardening: dict[str, str] = {}  # what each step came to (hardening.harden_loader)
+        self.template = False  # a template: it forks guests after Boot (guestproc.template)
         self.cpu_seconds: int | None = None  # Boot's CPU limit (a forked guest sets it anew)
         self.code_cache = False  # the host keeps compiled code: it sends entries, takes new ones
         self.instance: Instance | None = None
@@ -204,10 +206,16 @@ class Session:
         module_bytes: bytes = message["module"]
         self.module_bytes = module_bytes
         self.module_size = len(module_bytes)
-        # A limit for the loader's work goes on before the first untrusted byte is read.
+        cached: bytes | None = message.get("cached")
+        # The hardening goes on before the first untrusted byte is read; what loading will
+        # import is imported first (as nobody, the interpreter's files may be out of reach).
+        if _looks_like_text(module_bytes) and not module_bytes.startswith(b"\0asm"):
+            from .engine import text  # noqa: F401
+        if cached is not None:
+            from . import codecache  # noqa: F401
+        self.hardening = hardening.harden_loader()
         sandbox.limit_loading(len(module_bytes))
 
-        cached: bytes | None = message.get("cached")
         self.code_cache = cached is not None
         status = "off"
         if cached is not None:
@@ -297,6 +305,8 @@ class Session:
         assert self.compiled is not None
         # The kernel limits for good, before the first instruction of the module runs.
         sandbox.limit_resources(memory_budget, self.module_size, limits["cpu_seconds"])
+        if not self.template:
+            hardening.harden_running()  # a template's guests do this once forked
 
         wasi = WasiEnvironment(
             args, env, write_console=self.console.write, read_stdin=self._read_stdin

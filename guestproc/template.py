@@ -39,7 +39,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import GUEST_STATUS_HOST_BROKE_PROTOCOL, GUEST_STATUS_OK, MessageType
 
-from . import sandbox
+from . import hardening, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
 
     sandbox.restrict()
     session = Session(channel)
+    session.template = True
     # A start that fails (LoadFailed, a trap in the start function) ends the template as it
     # would end a guest: the host has its reply.
     status = serve(channel, session, until=lambda: session.instance is not None)
@@ -164,6 +165,7 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         os.close(read_fd)
         os.close(write_fd)
         sandbox.limit_forked(session.cpu_seconds)
+        hardening.harden_running()
         status = serve(channel, session)
     finally:
         os._exit(status)

@@ -291,6 +291,21 @@ def spec_command(paths: tuple[Path, ...], as_json: bool, jobs: int) -> int:
     return 0 if sums["failed"] == 0 and sums["errors"] == 0 else 1
 
 
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def doctor(as_json: bool) -> int:
+    """Report the isolation this machine allows and what is in force for guests.
+
+    Runs a probe process hardened exactly as a guest is (rlimits, namespaces, uid,
+    no_new_privs, seccomp) and has it try what a guest must not do: write or read a file,
+    fork, exec, open a socket, signal or trace the host, become root, raise a limit.
+    The exit status is 0 when every one of those was blocked.
+    """
+    from host.doctor import doctor_command
+
+    return doctor_command(as_json)
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Measure Kindling: the engine's speed, and (later) spawning."""

@@ -1,0 +1,130 @@
+"""``python -S -P -m guestproc.doctor``: harden a process exactly as a guest is hardened, then
+try what a guest must not be able to do, and print what happened as one JSON line.
+
+``kindling doctor`` runs this (a real, separate process) to report what is in force. Every
+probe should come back ``blocked: ...``; ``ALLOWED`` means that layer is missing here.
+``--step NAME`` applies one step alone and tries what that step by itself forbids (the
+tests use it to prove each layer, not just the sum).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import socket
+import sys
+from collections.abc import Callable
+
+from . import hardening, sandbox
+
+PTRACE_ATTACH = 16
+
+
+def _namespaces() -> dict[str, str]:
+    return {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "ipc", "mnt", "user")}
+
+
+def _probe(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except OSError as exc:
+        return f"blocked: {exc.strerror or exc}"
+    except Exception as exc:
+        return f"blocked: {type(exc).__name__}: {exc}"
+    return "ALLOWED"
+
+
+def _fork() -> None:
+    if os.fork() == 0:
+        os._exit(0)
+
+
+def _ptrace_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.ptrace(PTRACE_ATTACH, os.getppid(), None, None) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+def _raise_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 1, hard + 1))
+
+
+def _write_file() -> None:
+    with open(f"/tmp/kindling-doctor-{os.getpid()}", "w") as file:
+        file.write("escaped")
+
+
+def probe() -> dict[str, object]:
+    before = _namespaces()
+    sandbox.restrict()
+    steps = hardening.harden_loader()
+    after = _namespaces()
+    steps["new namespaces"] = ", ".join(k for k in before if before[k] != after[k]) or "none"
+    steps["no_new_privs"] = hardening.no_new_privs()
+    steps["running filter"] = hardening.harden_running()
+    forbidden = {
+        "write a file": _probe(_write_file),
+        "open a file to read": _probe(lambda: open("/etc/hostname", "rb").close()),
+        "create a process": _probe(_fork),
+        "run a program": _probe(lambda: os.execv("/bin/true", ["true"])),
+        "open a socket": _probe(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
+        "signal the host": _probe(lambda: os.kill(os.getppid(), 0)),
+        "trace the host": _probe(_ptrace_parent),
+        "become root": _probe(lambda: os.setuid(0)),
+        "raise a limit": _probe(_raise_limit),
+    }
+    return {"steps": steps, "forbidden": forbidden, "uid": os.getuid()}
+
+
+def probe_step(step: str) -> dict[str, object]:
+    """Apply one step alone and try what that step (and no other) forbids."""
+    if step == "rlimits":
+        scratch = os.open("/tmp", os.O_TMPFILE | os.O_WRONLY, 0o600)
+        sandbox.restrict()
+        return {"write to an open file": _probe(lambda: os.write(scratch, b"x"))}
+    if step == "namespaces":
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def connect() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                pass
+
+        reachable = _probe(connect)
+        done = hardening.enter_namespaces()
+        return {"step": done, "before": reachable, "reach the host's network": _probe(connect)}
+    if step == "uid":
+        done = hardening.drop_privileges()
+        return {
+            "step": done,
+            "read a root-only file": _probe(lambda: open("/etc/shadow", "rb").close()),
+            "become root": _probe(lambda: os.setuid(0)),
+        }
+    if step == "no_new_privs":
+        return {"step": hardening.no_new_privs()}
+    if step == "seccomp":
+        done = hardening.install_seccomp(hardening.RUNNING)
+        return {
+            "step": done,
+            "open a socket": _probe(lambda: socket.socket()),
+            "create a process": _probe(_fork),
+        }
+    raise SystemExit(f"unknown step {step!r}")
+
+
+def main() -> int:
+    out = os.dup(1)
+    step = sys.argv[2] if sys.argv[1:2] == ["--step"] and len(sys.argv) == 3 else None
+    sandbox.enter((out,))
+    report = probe() if step is None else probe_step(step)
+    os.write(out, (json.dumps(report) + "\n").encode())
+    os._exit(0)  # no interpreter teardown under the running filter
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Hardening beyond rlimits: namespaces, an unprivileged uid, no_new_privs, seccomp.
+
+The steps, in the order they are applied (after ``sandbox.enter`` has closed inherited
+descriptors and put the process in its own group, and ``sandbox.restrict`` has set the
+rlimits)::
+
+    namespaces   unshare: new network (no interfaces but a down loopback), IPC and mount
+                 namespaces; a new user namespace too where the kernel allows it
+    uid          started as root: setgroups([]), setresgid/setresuid to nobody (65534)
+    no_new_privs PR_SET_NO_NEW_PRIVS (already set by ``sandbox.enter``; checked here)
+    seccomp      an allowlist filter: any other system call fails with EPERM
+
+Every step is on where the kernel permits it; what could not be done is recorded, never
+fatal (``kindling doctor`` reports both). Seccomp filters stack: a template installs
+``LOADER`` (it must still import, receive descriptors and fork); each guest forked from it
+adds ``RUNNING``, the few calls a running guest makes -- no open, no socket, no fork or
+exec, no kill or ptrace. A guest started by exec gets both, ``RUNNING`` at Boot.
+
+Only x86_64 has a system call table here; elsewhere the seccomp step reports that it is
+unavailable rather than guess numbers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import signal
+import struct
+
+NOBODY = 65534
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+PR_SET_PDEATHSIG = 1
+PR_GET_NO_NEW_PRIVS = 39
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+_X86_64 = {
+    "read": 0, "write": 1, "close": 3, "fstat": 5, "poll": 7, "lseek": 8, "mmap": 9,
+    "mprotect": 10, "munmap": 11, "brk": 12, "rt_sigaction": 13, "rt_sigprocmask": 14,
+    "rt_sigreturn": 15, "ioctl": 16, "pread64": 17, "readv": 19, "writev": 20, "select": 23,
+    "sched_yield": 24, "mremap": 25, "madvise": 28, "dup": 32, "dup2": 33, "nanosleep": 35,
+    "getitimer": 36, "alarm": 37, "setitimer": 38, "getpid": 39, "sendto": 44,
+    "recvfrom": 45, "sendmsg": 46,
+    "recvmsg": 47, "getsockname": 51, "getsockopt": 55, "clone": 56, "exit": 60, "uname": 63, "fcntl": 72, "getcwd": 79,
+    "readlink": 89, "getrlimit": 97, "getrusage": 98, "sysinfo": 99, "getuid": 102,
+    "getgid": 104, "geteuid": 107, "getegid": 108, "setpgid": 109, "getppid": 110,
+    "sigaltstack": 131, "prctl": 157, "setrlimit": 160, "gettid": 186, "futex": 202,
+    "getdents64": 217, "set_tid_address": 218, "restart_syscall": 219,
+    "clock_gettime": 228, "clock_getres": 229, "clock_nanosleep": 230, "exit_group": 231,
+    "openat": 257, "newfstatat": 262, "pselect6": 270, "ppoll": 271, "set_robust_list": 273,
+    "dup3": 292, "prlimit64": 302, "seccomp": 317, "getrandom": 318, "statx": 332,
+    "rseq": 334, "close_range": 436,
+}  # fmt: skip
+SYSCALLS = {"x86_64": _X86_64}
+AUDIT_ARCH = {"x86_64": 0xC000003E}
+
+RUNNING = frozenset(
+    {
+        "read", "write", "close", "fstat", "newfstatat", "lseek", "mmap", "mprotect",
+        "munmap", "brk", "mremap", "madvise", "rt_sigaction", "rt_sigprocmask",
+        "rt_sigreturn", "sigaltstack", "select", "pselect6", "poll", "ppoll", "getitimer",
+        "setitimer", "alarm", "nanosleep", "clock_nanosleep", "clock_gettime",
+        "clock_getres", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid",
+        "getegid", "futex", "sched_yield", "getrusage", "getrlimit", "prlimit64",
+        "setrlimit", "exit", "exit_group", "restart_syscall", "getrandom", "fcntl",
+    }
+)  # fmt: skip
+"""What a running guest needs: pipes, memory, signals and timers for the console, clocks,
+limits (it only lowers them), exit."""
+
+LOADER = RUNNING | frozenset(
+    {
+        "openat", "getdents64", "statx", "readlink", "getcwd", "ioctl", "pread64", "readv",
+        "writev", "uname", "sysinfo", "dup", "dup2", "dup3", "close_range", "sendmsg",
+        "recvmsg", "sendto", "recvfrom", "getsockname", "getsockopt", "clone", "setpgid", "prctl", "seccomp", "set_tid_address",
+        "set_robust_list", "rseq",
+    }
+)  # fmt: skip
+"""A template, or a guest before Boot: also importing modules (open, list, stat files),
+the control socket (descriptors passed), forking guests, and what a fresh child does."""
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def enter_namespaces() -> str:
+    """New network, IPC and mount namespaces (and a user namespace where that is what makes
+    them possible, or is allowed besides); what was done, or why not."""
+    flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS
+    if os.geteuid() != 0:
+        flags |= CLONE_NEWUSER  # the only way an unprivileged process gets the others
+    try:
+        _call(_libc.unshare(flags), "unshare")
+    except OSError as exc:
+        return f"off: {exc.strerror}"
+    return "on: " + ", ".join(
+        name
+        for name, bit in (
+            ("user", CLONE_NEWUSER),
+            ("net", CLONE_NEWNET),
+            ("ipc", CLONE_NEWIPC),
+            ("mount", CLONE_NEWNS),
+        )
+        if flags & bit
+    )
+
+
+def drop_privileges() -> str:
+    """As root: become nobody (no groups, uid and gid 65534) and, once unprivileged, enter a
+    user namespace of our own too. Credentials changing clears PR_SET_PDEATHSIG, so it is
+    set again."""
+    if os.geteuid() != 0:
+        return f"on: already unprivileged (uid {os.geteuid()})"
+    try:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+    except OSError as exc:
+        return f"off: {exc.strerror}"
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _libc.unshare(CLONE_NEWUSER) == 0:
+        return f"on: uid {NOBODY}, in a user namespace"
+    return f"on: uid {NOBODY}"
+
+
+def no_new_privs() -> str:
+    return "on" if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 else "off"
+
+
+def seccomp_filter(allowed: frozenset[str]) -> bytes:
+    """The BPF program: check the architecture, then allow the listed calls; EPERM else."""
+    machine = platform.machine()
+    table = SYSCALLS[machine]
+    numbers = sorted(table[name] for name in allowed)
+    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    allow, kill, deny = 0x7FFF0000, 0x80000000, 0x00050000 | errno.EPERM
+    program = [
+        (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq_k, 1, 0, AUDIT_ARCH[machine]),
+        (ret_k, 0, 0, kill),  # another ABI (x32, i386): never expected
+        (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    for index, number in enumerate(numbers):
+        remaining = len(numbers) - index - 1
+        # Equal: jump over the remaining tests and the deny, to the allow.
+        program.append((jeq_k, remaining + 1, 0, number))
+    program += [(ret_k, 0, 0, deny), (ret_k, 0, 0, allow)]
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(allowed: frozenset[str]) -> str:
+    """Install an allowlist filter (it stacks on any installed before)."""
+    if platform.machine() not in SYSCALLS:
+        return f"off: no system call table for {platform.machine()}"
+    program = seccomp_filter(allowed)
+    buffer = ctypes.create_string_buffer(program)
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    try:
+        _call(
+            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+            "seccomp",
+        )
+    except OSError as exc:
+        return f"off: {exc.strerror}"
+    return f"on: {len(allowed)} system calls allowed"
+
+
+def harden_loader() -> dict[str, str]:
+    """Namespaces, uid, no_new_privs and the LOADER filter; what each step came to."""
+    return {
+        "namespaces": enter_namespaces(),
+        "uid": drop_privileges(),
+        "no_new_privs": no_new_privs(),
+        "seccomp": install_seccomp(LOADER),
+    }
+
+
+def harden_running() -> str:
+    """The RUNNING filter, stacked on LOADER: from now on, only what a running guest needs."""
+    return install_seccomp(RUNNING)

@@ -1,0 +1,97 @@
+"""``kindling doctor``: what isolation this machine allows, and what is in force for guests.
+
+The first half reads the kernel's settings from the host; the second runs
+``guestproc.doctor`` -- a real process hardened exactly as a guest is -- and reports each step
+it took and the outcome of each forbidden action it then tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from .transport import Launcher
+
+SECCOMP_ARCHES = ("x86_64",)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def available() -> dict[str, str]:
+    """What the kernel and this host process allow, step by step."""
+    userns = _read("/proc/sys/user/max_user_namespaces")
+    actions = _read("/proc/sys/kernel/seccomp/actions_avail") or ""
+    root = os.geteuid() == 0
+    return {
+        "rlimits": "yes",
+        "own process group": "yes",
+        "namespaces": "yes (as root)"
+        if root
+        else ("yes (user namespaces)" if userns and int(userns) > 0 else "no: user namespaces off"),
+        "uid drop": "yes: running as root, guests become nobody"
+        if root
+        else f"not needed: running as uid {os.geteuid()}",
+        "no_new_privs": "yes",
+        "seccomp": "yes"
+        if "errno" in actions and platform.machine() in SECCOMP_ARCHES
+        else f"no: seccomp actions {actions or 'unknown'}, machine {platform.machine()}",
+        "pidfd": "yes" if hasattr(os, "pidfd_open") else "no (exit is polled)",
+    }
+
+
+def in_force(launcher: Launcher | None = None) -> dict[str, Any]:
+    """Run the hardened probe process; its report (steps, forbidden actions, uid)."""
+    base = launcher or Launcher.default()
+    done = subprocess.run(
+        [*base.with_module("guestproc.doctor").argv],
+        env=dict(base.env),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode != 0 or not lines:
+        reason = done.stderr.decode(errors="replace").strip() or f"status {done.returncode}"
+        raise RuntimeError(f"the probe process failed: {reason}")
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+def doctor_command(as_json: bool, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    here = available()
+    try:
+        probe = in_force()
+    except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
+        out.write(f"kindling doctor: {exc}\n")
+        return 1
+    escaped = [action for action, outcome in probe["forbidden"].items() if outcome == "ALLOWED"]
+    if as_json:
+        document = {"available": here, **probe, "all_blocked": not escaped}
+        out.write(json.dumps(document, indent=1) + "\n")
+        return 0 if not escaped else 1
+    lines = ["available on this machine"]
+    lines += [f"  {step:<20} {value}" for step, value in here.items()]
+    lines.append("in force for guests (a probe process hardened as a guest is)")
+    lines += [f"  {step:<20} {value}" for step, value in probe["steps"].items()]
+    lines.append(f"  {'uid now':<20} {probe['uid']}")
+    lines.append("forbidden actions, tried from inside")
+    lines += [f"  {action:<20} {outcome}" for action, outcome in probe["forbidden"].items()]
+    lines.append("")
+    lines.append(
+        "every forbidden action was blocked"
+        if not escaped
+        else f"NOT BLOCKED: {', '.join(escaped)}"
+    )
+    out.write("\n".join(lines) + "\n")
+    return 0 if not escaped else 1

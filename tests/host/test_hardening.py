@@ -1,0 +1,133 @@
+"""Hardening: each step proven on its own by a forbidden action that fails, the whole in force
+in real guests (exec'd and forked), and ``kindling doctor`` reporting it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host.supervisor import Host
+from host.transport import Launcher
+from tests.framework.guest import kindling_command, kindling_environment
+from tests.framework.paths import REPO_ROOT, fixture
+
+from .test_guest_process import while_running
+
+ROOT = os.geteuid() == 0
+
+
+def probe(*args: str) -> dict[str, Any]:
+    base = Launcher.default()
+    done = subprocess.run(
+        [*base.with_module("guestproc.doctor", *args).argv],
+        env=dict(base.env),
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_rlimits_alone_stop_file_writes() -> None:
+    assert probe("--step", "rlimits") == {"write to an open file": "blocked: File too large"}
+
+
+def test_namespaces_alone_cut_the_network() -> None:
+    report = probe("--step", "namespaces")
+    assert report["step"].startswith("on: ")
+    assert report["before"] == "ALLOWED"  # the same connection worked a moment earlier
+    assert report["reach the host's network"].startswith("blocked: ")
+
+
+@pytest.mark.skipif(not ROOT, reason="the uid drop applies only to a host running as root")
+def test_the_uid_drop_alone_stops_root_only_files_and_root() -> None:
+    report = probe("--step", "uid")
+    assert report["step"].startswith("on: uid 65534")
+    assert report["read a root-only file"] == "blocked: Permission denied"
+    assert report["become root"].startswith("blocked: ")
+
+
+def test_seccomp_alone_stops_sockets_and_processes() -> None:
+    report = probe("--step", "seccomp")
+    assert report["step"].startswith("on: ")
+    assert report["open a socket"] == "blocked: Operation not permitted"
+    assert report["create a process"] == "blocked: Operation not permitted"
+
+
+def test_no_new_privs_is_set_by_the_start_up_sandbox() -> None:
+    assert probe("--step", "no_new_privs") == {"step": "on"}
+
+
+def test_everything_together_blocks_every_forbidden_action() -> None:
+    report = probe()
+    assert len(report["forbidden"]) == 9
+    assert all(v.startswith("blocked: ") for v in report["forbidden"].values()), report
+    assert report["steps"]["running filter"].startswith("on: ")
+    assert set(report["steps"]["new namespaces"].split(", ")) >= {"net", "ipc", "mnt"}
+
+
+def guest_status(pid: int) -> dict[str, str]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()[0] if value.split() else ""
+    fields["net"] = os.readlink(f"/proc/{pid}/ns/net")
+    return fields
+
+
+def check_hardened(status: dict[str, str]) -> None:
+    assert status["Seccomp"] == "2"  # filter mode
+    assert int(status["Seccomp_filters"]) >= 2  # loader + running
+    assert status["NoNewPrivs"] == "1"
+    assert status["net"] != os.readlink("/proc/self/ns/net")
+    if ROOT:
+        assert status["Uid"] == "65534"
+
+
+def test_an_execd_guest_is_hardened_while_it_runs() -> None:
+    check_hardened(while_running(lambda p: guest_status(p.pid)))
+
+
+def test_a_forked_guest_is_hardened_while_it_runs() -> None:
+    async def main() -> dict[str, str]:
+        async with Host(cache=False) as host:
+            sandbox = await host.launch(fixture("exports"))
+            assert sandbox.pid is not None
+            status = guest_status(sandbox.pid)
+            assert await sandbox.invoke("add", 1, 2) == [3]  # and still works
+            return status
+
+    check_hardened(asyncio.run(main()))
+
+
+def test_kindling_doctor_reports_availability_and_what_is_in_force() -> None:
+    done = subprocess.run(
+        [*kindling_command(), "doctor", "--json"],
+        capture_output=True,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["all_blocked"] is True
+    assert set(document["available"]) >= {"namespaces", "uid drop", "no_new_privs", "seccomp"}
+    assert set(document["steps"]) >= {"namespaces", "uid", "no_new_privs", "seccomp"}
+    table = subprocess.run(
+        [*kindling_command(), "doctor"],
+        capture_output=True,
+        text=True,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert table.returncode == 0
+    assert "every forbidden action was blocked" in table.stdout
+    assert "signal the host" in table.stdout and "trace the host" in table.stdout
