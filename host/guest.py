@@ -573,6 +573,8 @@ class Guest:
             if status.signal == signal.SIGXCPU or (
                 status.signal == signal.SIGKILL and cpu is not None and status.cpu_seconds >= cpu
             ):
+                if cpu is None:
+                    return Ending.limit(Limit.CPU, "got SIGXCPU, the CPU-time limit's signal")
                 return Ending.limit(Limit.CPU, f"used more than its {cpu} s of CPU time")
             return Ending.signalled(status.signal)
         if status.code == msg.GUEST_STATUS_OUT_OF_MEMORY:
