@@ -33,18 +33,24 @@ import platform
 import select
 import signal
 import socket
+import time
 from typing import TYPE_CHECKING, NoReturn
 
 import msgpack  # type: ignore[import-untyped]
 
-from protocol.messages import GUEST_STATUS_HOST_BROKE_PROTOCOL, GUEST_STATUS_OK, MessageType
+from protocol.messages import (
+    GUEST_STATUS_HOST_BROKE_PROTOCOL,
+    GUEST_STATUS_OK,
+    MessageType,
+    hello,
+)
 
 from . import hardening, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 
 if TYPE_CHECKING:
     from .session import Session
-from .guest import GUEST_STATUS_ENDED_EARLY, serve
+from .guest import GUEST_STATUS_ENDED_EARLY, serve, serve_requests
 
 CONTROL_FD = 5
 CONTROL_MESSAGE_CAP = 4096
@@ -166,6 +172,12 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         os.close(write_fd)
         sandbox.limit_forked(session.cpu_seconds)
         hardening.harden_running()
-        status = serve(channel, session)
+        # The template and the host checked each other's versions: say Hello and serve.
+        try:
+            channel.send(hello(time.monotonic_ns()))
+        except HostGone:
+            status = GUEST_STATUS_OK
+        else:
+            status = serve_requests(channel, session)
     finally:
         os._exit(status)

@@ -27,6 +27,26 @@ def _read(path: str) -> str | None:
         return None
 
 
+_UNSHARE_PROBE = """
+import ctypes, os, sys
+flags = 0x40000000 | 0x08000000 | 0x00020000  # net, ipc, mount
+if os.geteuid() != 0:
+    flags |= 0x10000000  # and user, which makes the others possible unprivileged
+libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(0 if libc.unshare(flags) == 0 else ctypes.get_errno())
+"""
+
+
+def _try_unshare(root: bool, userns: str | None) -> str:
+    """Whether a process started here may enter new namespaces: tried, in a throwaway one."""
+    done = subprocess.run([sys.executable, "-c", _UNSHARE_PROBE], capture_output=True, timeout=30)
+    if done.returncode == 0:
+        return "yes (as root)" if root else "yes (through a user namespace)"
+    if not root and userns is not None and int(userns or 0) == 0:
+        return "no: user namespaces are off (user.max_user_namespaces = 0)"
+    return f"no: unshare failed ({os.strerror(done.returncode)})"
+
+
 def available() -> dict[str, str]:
     """What the kernel and this host process allow, step by step."""
     userns = _read("/proc/sys/user/max_user_namespaces")
@@ -35,9 +55,7 @@ def available() -> dict[str, str]:
     return {
         "rlimits": "yes",
         "own process group": "yes",
-        "namespaces": "yes (as root)"
-        if root
-        else ("yes (user namespaces)" if userns and int(userns) > 0 else "no: user namespaces off"),
+        "namespaces": _try_unshare(root, userns),
         "uid drop": "yes: running as root, guests become nobody"
         if root
         else f"not needed: running as uid {os.geteuid()}",

@@ -343,7 +343,11 @@ class Guest:
         if self._config is not None:
             self._arm_deadline()
         self._timers.append(loop.call_later(self._handshake_timeout, self._on_handshake_timeout))
-        self._handshake = self._send(MessageType.HELLO, msg.hello())
+        if self._forked:
+            # The template checked our versions already; its guests only say they are ready.
+            self._handshake = self._expect(MessageType.HELLO, 0)
+        else:
+            self._handshake = self._send(MessageType.HELLO, msg.hello())
         self._spawn(self._watch_exit())
         self._connection.resume_reading()
 
@@ -391,6 +395,13 @@ class Guest:
         elif kind in _WORKING_STATE:
             self._transition(_WORKING_STATE[kind])  # CONNECTED -> BOOTING, READY -> RUNNING
         self._connection.send(message)
+        return future
+
+    def _expect(self, kind: MessageType, request_id: int) -> asyncio.Future[Any]:
+        """A request the guest answers without being sent one (a forked guest's Hello)."""
+        assert self._loop is not None
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._inflight.append(_Request(request_id, kind, future, time.perf_counter()))
         return future
 
     def _next_id(self) -> int:

@@ -22,6 +22,24 @@ from .test_guest_process import while_running
 ROOT = os.geteuid() == 0
 
 
+def _kernel_allows(step: str) -> str | None:
+    """None when this machine's kernel allows ``step`` (per ``kindling doctor``), else why not."""
+    from host.doctor import available
+
+    verdict = available()[step]
+    return None if verdict.startswith("yes") else verdict
+
+
+NO_NAMESPACES = _kernel_allows("namespaces")
+NO_SECCOMP = _kernel_allows("seccomp")
+needs_namespaces = pytest.mark.skipif(
+    NO_NAMESPACES is not None, reason=f"the kernel allows no new namespaces: {NO_NAMESPACES}"
+)
+needs_seccomp = pytest.mark.skipif(
+    NO_SECCOMP is not None, reason=f"seccomp filters are unavailable: {NO_SECCOMP}"
+)
+
+
 def probe(*args: str) -> dict[str, Any]:
     base = Launcher.default()
     done = subprocess.run(
@@ -39,6 +57,7 @@ def test_rlimits_alone_stop_file_writes() -> None:
     assert probe("--step", "rlimits") == {"write to an open file": "blocked: File too large"}
 
 
+@needs_namespaces
 def test_namespaces_alone_cut_the_network() -> None:
     report = probe("--step", "namespaces")
     assert report["step"].startswith("on: ")
@@ -54,6 +73,7 @@ def test_the_uid_drop_alone_stops_root_only_files_and_root() -> None:
     assert report["become root"].startswith("blocked: ")
 
 
+@needs_seccomp
 def test_seccomp_alone_stops_sockets_and_processes() -> None:
     report = probe("--step", "seccomp")
     assert report["step"].startswith("on: ")
@@ -65,6 +85,8 @@ def test_no_new_privs_is_set_by_the_start_up_sandbox() -> None:
     assert probe("--step", "no_new_privs") == {"step": "on"}
 
 
+@needs_namespaces
+@needs_seccomp
 def test_everything_together_blocks_every_forbidden_action() -> None:
     report = probe()
     assert len(report["forbidden"]) == 9
@@ -91,10 +113,14 @@ def check_hardened(status: dict[str, str]) -> None:
         assert status["Uid"] == "65534"
 
 
+@needs_namespaces
+@needs_seccomp
 def test_an_execd_guest_is_hardened_while_it_runs() -> None:
     check_hardened(while_running(lambda p: guest_status(p.pid)))
 
 
+@needs_namespaces
+@needs_seccomp
 def test_a_forked_guest_is_hardened_while_it_runs() -> None:
     async def main() -> dict[str, str]:
         async with Host(cache=False) as host:
@@ -107,6 +133,8 @@ def test_a_forked_guest_is_hardened_while_it_runs() -> None:
     check_hardened(asyncio.run(main()))
 
 
+@needs_namespaces
+@needs_seccomp
 def test_kindling_doctor_reports_availability_and_what_is_in_force() -> None:
     done = subprocess.run(
         [*kindling_command(), "doctor", "--json"],
