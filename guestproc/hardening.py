@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import platform
 import signal
@@ -139,6 +140,7 @@ def no_new_privs() -> str:
     return "on" if _libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 else "off"
 
 
+@functools.cache
 def seccomp_filter(allowed: frozenset[str]) -> bytes:
     """The BPF program: check the architecture, then allow the listed calls; EPERM else."""
     machine = platform.machine()

@@ -100,8 +100,11 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
         return GUEST_STATUS_OK
     if status != GUEST_STATUS_OK or session.instance is None:
         return status
-    # Everything a guest will run is compiled here, once, and shared by every fork.
+    # Everything a guest will run is compiled here, once, and shared by every fork; so is
+    # the seccomp program each guest installs.
     session.instance.compile_all()
+    if platform.machine() in hardening.SYSCALLS:
+        hardening.seccomp_filter(hardening.RUNNING)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
