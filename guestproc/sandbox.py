@@ -99,6 +99,11 @@ def limit_forked(cpu_seconds: int | None) -> None:
     template's limit allowed for its own start-up); no process may be created."""
     if cpu_seconds is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    limit_processes()
+
+
+def limit_processes() -> None:
+    """RLIMIT_NPROC 0: no new process (the kernel exempts root; seccomp stops it anyway)."""
     _set_limit(resource.RLIMIT_NPROC, 0)
 
 

@@ -305,8 +305,9 @@ class Session:
         assert self.compiled is not None
         # The kernel limits for good, before the first instruction of the module runs.
         sandbox.limit_resources(memory_budget, self.module_size, limits["cpu_seconds"])
-        if not self.template:
-            hardening.harden_running()  # a template's guests do this once forked
+        if not self.template:  # a template's guests do this once forked
+            sandbox.limit_processes()
+            hardening.harden_running()
 
         wasi = WasiEnvironment(
             args, env, write_console=self.console.write, read_stdin=self._read_stdin

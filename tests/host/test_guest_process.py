@@ -68,6 +68,7 @@ def test_rlimits_and_process_group() -> None:
             "nofile": proc_limit(p.pid, "Max open files"),
             "data": proc_limit(p.pid, "Max data size"),
             "cpu": proc_limit(p.pid, "Max cpu time"),
+            "nproc": proc_limit(p.pid, "Max processes"),
             "pgid": os.getpgid(p.pid),
             "pid": p.pid,
             "no_new_privs": _status_field(p.pid, "NoNewPrivs"),
@@ -84,6 +85,7 @@ def test_rlimits_and_process_group() -> None:
     assert found["data_now"] + 3 * 5 * 1024 * 1024 < soft < found["data_now"] + 512 * 1024 * 1024
     cpu_soft, cpu_hard = found["cpu"]
     assert 30 <= cpu_soft <= 32 and cpu_hard == cpu_soft + 1
+    assert found["nproc"] == (0, 0)
     assert found["pgid"] == found["pid"]
     assert found["no_new_privs"] == "1"
 

@@ -17,7 +17,7 @@ from host.transport import Launcher
 from tests.framework.guest import kindling_command, kindling_environment
 from tests.framework.paths import REPO_ROOT, fixture
 
-from .test_guest_process import while_running
+from .test_guest_process import proc_limit, while_running
 
 ROOT = os.geteuid() == 0
 
@@ -101,6 +101,8 @@ def guest_status(pid: int) -> dict[str, str]:
         key, _, value = line.partition(":")
         fields[key] = value.split()[0] if value.split() else ""
     fields["net"] = os.readlink(f"/proc/{pid}/ns/net")
+    fields["nproc"] = str(proc_limit(pid, "Max processes"))
+    fields["fsize"] = str(proc_limit(pid, "Max file size"))
     return fields
 
 
@@ -108,6 +110,7 @@ def check_hardened(status: dict[str, str]) -> None:
     assert status["Seccomp"] == "2"  # filter mode
     assert int(status["Seccomp_filters"]) >= 2  # loader + running
     assert status["NoNewPrivs"] == "1"
+    assert status["nproc"] == status["fsize"] == "(0, 0)"
     assert status["net"] != os.readlink("/proc/self/ns/net")
     if ROOT:
         assert status["Uid"] == "65534"
