@@ -544,7 +544,7 @@ class Host:
         for pid, guest in list(self._guests.items()):
             if guest.ending is not None or guest.state is GuestState.ENDED:
                 continue
-            usage = _proc_usage(pid)
+            usage = proc_usage(pid)
             if usage is None:
                 continue
             private, cpu_seconds = usage
@@ -576,7 +576,7 @@ def _proc_state(pid: int) -> str:
         return ""
 
 
-def _proc_usage(pid: int) -> tuple[int, float] | None:
+def proc_usage(pid: int) -> tuple[int, float] | None:
     """Private memory (resident minus shared, bytes) and CPU seconds of ``pid``, or None."""
     try:
         with open(f"/proc/{pid}/statm", "rb") as statm:

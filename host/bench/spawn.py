@@ -32,6 +32,7 @@ import psutil  # type: ignore[import-untyped]
 from protocol.config import GuestConfig
 
 from ..guest import Guest
+from ..supervisor import proc_usage
 from ..template import Template
 
 MIB = 1024 * 1024
@@ -52,7 +53,8 @@ class SpawnReport:
     create_rate: float = 0.0
     uss_median_mib: float = 0.0
     uss_max_mib: float = 0.0
-    memory_per_guest_mib: float = 0.0
+    memory_per_guest_mib: float = 0.0  # the drop in the system's available memory, per guest
+    watchdog_sweep_ms: float = 0.0  # one pass of the host's watchdog over every guest
     invoked_ok: int = 0
     invoke_seconds: float = 0.0
     reap_seconds: float = 0.0
@@ -111,7 +113,7 @@ async def measure(
         report.host_ready_p50_ms = statistics.median(host_ready)
 
         # Mass creation: WINDOW forks in flight, spread over the templates.
-        memory_before = psutil.virtual_memory().used
+        available_before = psutil.virtual_memory().available
         semaphore = asyncio.Semaphore(window)
 
         async def create(index: int) -> Guest:
@@ -139,8 +141,16 @@ async def measure(
             report.uss_median_mib = statistics.median(uss)
             report.uss_max_mib = max(uss)
         if live:
-            memory_used = psutil.virtual_memory().used - memory_before
+            memory_used = available_before - psutil.virtual_memory().available
             report.memory_per_guest_mib = memory_used / len(live) / MIB
+            sweeps = []
+            for _ in range(3):
+                started = time.perf_counter()
+                seen = [proc_usage(g.pid) for g in live if g.pid is not None]
+                sweeps.append((time.perf_counter() - started) * 1000)
+                if None in seen:
+                    report.problems.append("the watchdog could not read a live guest")
+            report.watchdog_sweep_ms = statistics.median(sweeps)
 
         # Every guest answers an invocation.
         started = time.perf_counter()
@@ -184,6 +194,7 @@ def format_report(report: SpawnReport) -> str:
         ("USS per idle guest, median (MiB)", f"{report.uss_median_mib:.2f}", "<= 1.5"),
         ("USS per idle guest, max of sample (MiB)", f"{report.uss_max_mib:.2f}", ""),
         ("memory in use per guest (MiB)", f"{report.memory_per_guest_mib:.2f}", ""),
+        ("watchdog sweep over all guests (ms)", f"{report.watchdog_sweep_ms:.0f}", ""),
         ("guests that answered an invocation", f"{report.invoked_ok}", f"= {report.guests}"),
         ("time to invoke all (s)", f"{report.invoke_seconds:.2f}", ""),
         ("time to stop and reap all (s)", f"{report.reap_seconds:.2f}", ""),

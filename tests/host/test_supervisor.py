@@ -243,7 +243,7 @@ def test_metrics_report_memory_cpu_and_fuel() -> None:
 def test_the_watchdog_ends_a_guest_over_its_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     async def body(host: Host) -> None:
         sandbox = await host.launch(EXPORTS, memory=0)
-        usage = supervisor._proc_usage(sandbox.pid or 0)
+        usage = supervisor.proc_usage(sandbox.pid or 0)
         assert usage is not None and usage[0] > 0
         # Any guest is over a limit below its private memory: the real kill path runs.
         monkeypatch.setattr(supervisor, "WATCHDOG_MEMORY_MARGIN", usage[0] // 2)
