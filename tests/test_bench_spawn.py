@@ -1,0 +1,31 @@
+"""``kindling bench spawn``: forks, invocations and reaping, measured through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import psutil
+
+
+def test_spawn_bench_measures_and_leaves_nothing_behind() -> None:
+    command = [sys.executable, "-m", "host.cli", "bench", "spawn", "--guests", "40"]
+    done = subprocess.run([*command, "--latency", "20", "--json"], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["problems"] == []
+    assert report["guests"] == report["invoked_ok"] == 40
+    assert 0 < report["ready_p50_ms"] <= report["ready_p99_ms"]
+    assert report["create_rate"] > 0 and report["uss_median_mib"] > 0
+    assert report["leftover_processes"] == report["leftover_fds"] == 0
+    assert not [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+
+    table = subprocess.run(
+        [*command, "--latency", "5", "--templates", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert table.returncode == 0, table.stderr
+    assert "template -> ready p99 (ms)" in table.stdout and "1 template(s)" in table.stdout
