@@ -344,6 +344,9 @@ The exit status is 0 when every program ran and printed what it should.
     metavar="SECONDS",
     help="Stop a pywasm run after this long (its ratio is then a lower bound).",
 )
+@click.option(
+    "--program", "programs", multiple=True, metavar="NAME", help="Only this program (repeatable)."
+)
 def bench_engine(
     folders: tuple[Path, ...],
     size: str,
@@ -352,11 +355,19 @@ def bench_engine(
     pywasm: bool | None,
     fuel: bool,
     pywasm_timeout: float,
+    programs: tuple[str, ...],
 ) -> int:
     from host.bench.engine import bench_engine_command
 
     return bench_engine_command(
-        list(folders), size, repeat, as_json, pywasm, fuel=fuel, pywasm_timeout=pywasm_timeout
+        list(folders),
+        size,
+        repeat,
+        as_json,
+        pywasm,
+        fuel=fuel,
+        pywasm_timeout=pywasm_timeout,
+        programs=programs or None,
     )
 
 
@@ -413,6 +424,13 @@ reaps them all and checks that no process or descriptor is left over.
     help="Forks in flight at once while creating --guests.",
 )
 @click.option("--export", default="add", show_default=True)
+@click.option(
+    "--churn",
+    type=click.IntRange(0, 1_000_000),
+    default=5000,
+    show_default=True,
+    help="Guests created, invoked once and stopped, at most 256 alive: the sustained rate.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def bench_spawn(
     module: Path | None,
@@ -421,12 +439,15 @@ def bench_spawn(
     templates: int,
     window: int,
     export: str,
+    churn: int,
     as_json: bool,
 ) -> int:
     from host.bench.spawn import bench_spawn_command
 
     chosen = module or Path(__file__).resolve().parent.parent / "tests/fixtures/wasm/exports.wasm"
-    return bench_spawn_command(chosen, guests, latency, templates, window, export, as_json)
+    return bench_spawn_command(
+        chosen, guests, latency, templates, window, export, as_json, churn=churn
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -650,6 +650,7 @@ def bench_engine_command(
     err: TextIO | None = None,
     fuel: bool = False,
     pywasm_timeout: float = PYWASM_TIMEOUT,
+    programs: Collection[str] | None = None,
 ) -> int:
     """What ``kindling bench engine [FOLDER...] [--size] [--repeat N] [--json]`` does.
 
@@ -673,6 +674,7 @@ def bench_engine_command(
             progress=progress,
             fuel=fuel,
             pywasm_timeout=pywasm_timeout,
+            programs=programs,
         )
     except (BenchSuiteError, ValueError) as exc:
         err.write(f"kindling bench engine: {exc}\n")
