@@ -209,10 +209,15 @@ class Session:
         cached: bytes | None = message.get("cached")
         # The hardening goes on before the first untrusted byte is read; what loading will
         # import is imported first (as nobody, the interpreter's files may be out of reach).
+        # Those imports are part of decoding and of loading from the cache: timed as such.
+        started = time.perf_counter()
         if _looks_like_text(module_bytes) and not module_bytes.startswith(b"\0asm"):
             from .engine import text  # noqa: F401
+        parser_ms = _ms(started)
+        started = time.perf_counter()
         if cached is not None:
             from . import codecache  # noqa: F401
+        cache_ms = _ms(started)
         self.hardening = hardening.harden_loader()
         sandbox.limit_loading(len(module_bytes))
 
@@ -223,16 +228,18 @@ class Session:
             compiled, status = self._from_cache(cached, metered=False)
             if compiled is not None:
                 self.compiled = compiled
-                timings = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": _ms(started)}
+                loading = round(cache_ms + _ms(started), 3)
+                timings = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": loading}
                 self._reply(msg.loaded(self.request_id, timings, status))
                 return
         compiled, timings = self._compile(module_bytes, metered=False)
+        timings["decode_ms"] = round(timings["decode_ms"] + parser_ms, 3)
         self.compiled = compiled
         if self.code_cache:
             # The entry holds every function, so there is nothing left to translate ahead.
             started = time.perf_counter()
             self._send_entry(compiled)
-            timings["compile_ms"] = round(timings["compile_ms"] + _ms(started), 3)
+            timings["compile_ms"] = round(timings["compile_ms"] + cache_ms + _ms(started), 3)
         else:
             self.precompiler = Precompiler(compiled)
         self._reply(msg.loaded(self.request_id, timings, status))
