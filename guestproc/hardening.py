@@ -26,7 +26,6 @@ import ctypes
 import errno
 import functools
 import os
-import platform
 import signal
 import struct
 
@@ -143,7 +142,7 @@ def no_new_privs() -> str:
 @functools.cache
 def seccomp_filter(allowed: frozenset[str]) -> bytes:
     """The BPF program: check the architecture, then allow the listed calls; EPERM else."""
-    machine = platform.machine()
+    machine = os.uname().machine
     table = SYSCALLS[machine]
     numbers = sorted(table[name] for name in allowed)
     ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
@@ -168,8 +167,8 @@ class _SockFprog(ctypes.Structure):
 
 def install_seccomp(allowed: frozenset[str]) -> str:
     """Install an allowlist filter (it stacks on any installed before)."""
-    if platform.machine() not in SYSCALLS:
-        return f"off: no system call table for {platform.machine()}"
+    if os.uname().machine not in SYSCALLS:
+        return f"off: no system call table for {os.uname().machine}"
     program = seccomp_filter(allowed)
     buffer = ctypes.create_string_buffer(program)
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))

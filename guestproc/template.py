@@ -29,7 +29,6 @@ import contextlib
 import ctypes
 import gc
 import os
-import platform
 import select
 import signal
 import socket
@@ -67,9 +66,9 @@ _python = ctypes.pythonapi
 def clone_parent() -> int:
     """``os.fork()``, except that the child's parent is our parent: 0 in the child, the
     child's pid in the template. ``OSError`` if the kernel refuses."""
-    number = _SYS_CLONE.get(platform.machine())
+    number = _SYS_CLONE.get(os.uname().machine)
     if number is None:
-        raise OSError(f"no clone system call number known for {platform.machine()}")
+        raise OSError(f"no clone system call number known for {os.uname().machine}")
     flags = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
     _python.PyOS_BeforeFork()
     pid = _libc.syscall(ctypes.c_long(number), flags, None, None, None, None)
@@ -103,7 +102,7 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # Everything a guest will run is compiled here, once, and shared by every fork; so is
     # the seccomp program each guest installs.
     session.instance.compile_all()
-    if platform.machine() in hardening.SYSCALLS:
+    if os.uname().machine in hardening.SYSCALLS:
         hardening.seccomp_filter(hardening.RUNNING)
     gc.collect()
     gc.freeze()
