@@ -165,16 +165,34 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_kept: list[object] = []  # the buffers behind cached program pointers stay alive
+
+
+@functools.cache
+def _program_pointer(allowed: frozenset[str]) -> ctypes.c_void_p:
+    """A pointer to the ``sock_fprog`` for ``allowed``, built once (a template builds the
+    guests' before forking, so each guest only makes the system call)."""
+    program = seccomp_filter(allowed)
+    buffer = ctypes.create_string_buffer(program)
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    _kept.extend((buffer, fprog))
+    return ctypes.c_void_p(ctypes.addressof(fprog))
+
+
+def prepare_running() -> None:
+    """Build what ``harden_running`` needs, ahead of forking guests."""
+    if os.uname().machine in SYSCALLS:
+        _program_pointer(RUNNING)
+    _libc.prctl  # noqa: B018  (looked up now: ctypes caches the function on the library)
+
+
 def install_seccomp(allowed: frozenset[str]) -> str:
     """Install an allowlist filter (it stacks on any installed before)."""
     if os.uname().machine not in SYSCALLS:
         return f"off: no system call table for {os.uname().machine}"
-    program = seccomp_filter(allowed)
-    buffer = ctypes.create_string_buffer(program)
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
     try:
         _call(
-            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+            _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, _program_pointer(allowed), 0, 0),
             "seccomp",
         )
     except OSError as exc:

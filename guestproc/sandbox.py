@@ -24,10 +24,12 @@ at the budget); these kernel limits catch whatever gets past them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import resource
 import signal
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -75,11 +77,22 @@ def tie_to_parent() -> None:
     privileges through exec. A host killed with SIGKILL cannot clean up: without this, a
     guest in an endless loop would outlive it. (If the host died even before this call,
     the guest's first write, its Hello, fails and it exits then.)"""
+    set_parent_death_signal()
+    _prctl()(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def set_parent_death_signal() -> None:
+    """SIGKILL when the parent dies (a forked guest's parent is the host)."""
+    _prctl()(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@functools.cache
+def _prctl() -> Any:
+    """libc's prctl, looked up once: a template looks it up before forking, so its guests
+    do not each write to the pages that a fresh ctypes lookup touches."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    return ctypes.CDLL(None, use_errno=True).prctl
 
 
 def restrict() -> None:

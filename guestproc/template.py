@@ -102,8 +102,8 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # Everything a guest will run is compiled here, once, and shared by every fork; so is
     # the seccomp program each guest installs.
     session.instance.compile_all()
-    if os.uname().machine in hardening.SYSCALLS:
-        hardening.seccomp_filter(hardening.RUNNING)
+    hardening.prepare_running()
+    sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
@@ -159,7 +159,7 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
     """The forked child: take the host's pipes as 3 and 4, tighten limits, serve."""
     status = GUEST_STATUS_HOST_BROKE_PROTOCOL
     try:
-        sandbox.tie_to_parent()
+        sandbox.set_parent_death_signal()  # no_new_privs is inherited
         if os.getppid() != host:
             os._exit(GUEST_STATUS_OK)  # the host died before we could tie ourselves to it
         with contextlib.suppress(OSError):
