@@ -415,7 +415,13 @@ reaps them all and checks that no process or descriptor is left over.
 )
 @click.option("--guests", type=click.IntRange(1, 20000), default=1000, show_default=True)
 @click.option("--latency", type=click.IntRange(1, 100000), default=300, show_default=True)
-@click.option("--templates", type=click.IntRange(1, 64), default=os.cpu_count() or 1)
+@click.option(
+    "--templates",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Templates of MODULE to fork from (the Host API keeps one per module and config).",
+)
 @click.option(
     "--window",
     type=click.IntRange(1, 10000),
@@ -429,7 +435,7 @@ reaps them all and checks that no process or descriptor is left over.
     type=click.IntRange(0, 1_000_000),
     default=5000,
     show_default=True,
-    help="Guests created, invoked once and stopped, at most 256 alive: the sustained rate.",
+    help="Guests created and stopped (then as many invoked once too), at most 256 alive.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def bench_spawn(
