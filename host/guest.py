@@ -538,6 +538,11 @@ class Guest:
             raise IllegalAction("the guest has not begun")
         return await asyncio.shield(self._ended)
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the guest process (nothing happens once it has been reaped)."""
+        if self._process is not None:
+            self._process.send_signal(sig)
+
     def end(self, ending: Ending) -> None:
         """Kill the guest now, recording ``ending`` (a limit the caller enforces, say)
         unless something else already decided how it ended."""

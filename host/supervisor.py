@@ -291,9 +291,8 @@ class Sandbox:
             await asyncio.sleep(0.001)
 
     def _signal(self, number: int) -> None:
-        guest = self.guest
-        if guest is not None and guest._process is not None:
-            guest._process.send_signal(number)
+        if self.guest is not None:
+            self.guest.send_signal(number)
 
     async def stop(self, grace: float = 2.0) -> Ending:
         """End the sandbox for good: ask an idle guest to shut down, give it ``grace``
