@@ -121,7 +121,6 @@ class Session:
         self.compiled: CompiledModule | None = None
         self.module_size = 0
         self.module_bytes = b""
-        self.hardening: dict[str, str] = {}  # what each step came to (hardening.harden_loader)
         self.template = False  # a template: it forks guests after Boot (guestproc.template)
         self.cpu_seconds: int | None = None  # Boot's CPU limit (a forked guest sets it anew)
         self.code_cache = False  # the host keeps compiled code: it sends entries, takes new ones
@@ -218,7 +217,7 @@ class Session:
         if cached is not None:
             from . import codecache  # noqa: F401
         cache_ms = _ms(started)
-        self.hardening = hardening.harden_loader()
+        hardening.harden_loader()  # what it could not do, kindling doctor reports
         sandbox.limit_loading(len(module_bytes))
 
         self.code_cache = cached is not None
