@@ -117,34 +117,27 @@ class Template:
         if not self.alive:
             raise TemplateError(f"the template is gone: {self._broken or self.guest.ending}")
         guest_read = host_write = host_read = guest_write = -1
+        self._last_id += 1
+        request_id = self._last_id
+        requested = time.monotonic_ns()
         try:
             guest_read, host_write = os.pipe2(os.O_CLOEXEC)
             host_read, guest_write = os.pipe2(os.O_CLOEXEC)
-            self._last_id += 1
-            request_id = self._last_id
-            future: asyncio.Future[int] = self._loop.create_future()
-            self._pending[request_id] = future
-            requested = time.monotonic_ns()
             message = msgpack.packb({"type": "Fork", "id": request_id})
             socket.send_fds(self._control, [message], [guest_read, guest_write])
         except OSError as exc:
-            for fd in (guest_read, host_write, host_read, guest_write):
-                if fd >= 0:
-                    os.close(fd)
+            _close(host_read, host_write)
             raise TemplateError(f"cannot ask the template to fork: {exc}") from exc
         finally:
-            for fd in (guest_read, guest_write):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            _close(guest_read, guest_write)  # the template holds its own copies now
+        # No await since the send: the reply cannot have been read before this is pending.
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._pending[request_id] = future
         try:
             pid = await asyncio.wait_for(future, FORK_TIMEOUT)
         except BaseException:
-            os.close(host_read)
-            os.close(host_write)
+            _close(host_read, host_write)
             self._pending.pop(request_id, None)
-            if isinstance(future, asyncio.Future) and not future.done():
-                future.cancel()
             raise
         os.set_blocking(host_read, False)
         os.set_blocking(host_write, False)
@@ -221,6 +214,12 @@ class Template:
         for future in self._pending.values():
             _fail(future, TemplateError("the template was closed"))
         self._pending.clear()
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _fail(future: asyncio.Future[int], error: BaseException) -> None:

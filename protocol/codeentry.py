@@ -34,14 +34,10 @@ class EntryError(Exception):
     """An entry that cannot be used; the text says why."""
 
 
+@cache
 def engine_key() -> bytes:
     """A digest of everything compiled code depends on: the engine's sources, the
     interpreter's version and its marshal format (host side: it imports ``hashlib``)."""
-    return _engine_key()
-
-
-@cache
-def _engine_key() -> bytes:
     import hashlib
     import marshal
     import sys
