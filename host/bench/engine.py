@@ -61,6 +61,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .table import render
+
 SIZES = ("small", "large")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 900.0
@@ -604,15 +606,7 @@ def format_table(rows: Sequence[Row]) -> str:
             "",
         ]
     )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = []
-    for index, line in enumerate(table):
-        cells = [line[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0 or index == len(table) - 2:
-            lines.append("-" * len(lines[0]))
+    lines = render(table, rules_after=(0, len(table) - 2))
     first = rows[0]
     notes = [
         f"size {first.size}, median of {first.repeats} run(s), run phase only "

@@ -37,6 +37,7 @@ from protocol.config import GuestConfig
 from ..guest import Guest
 from ..supervisor import proc_usage
 from ..template import Template
+from .table import render
 
 MIB = 1024 * 1024
 USS_SAMPLE = 100
@@ -251,11 +252,7 @@ def format_report(report: SpawnReport) -> str:
             "0 / 0",
         ),
     ]
-    width = max(len(r[0]) for r in rows)
-    value_width = max(len(r[1]) for r in rows)
-    lines = [f"{'measure'.ljust(width)}  {'value'.rjust(value_width)}  target"]
-    lines.append("-" * len(lines[0]))
-    lines += [f"{a.ljust(width)}  {b.rjust(value_width)}  {c}".rstrip() for a, b, c in rows]
+    lines = render([("measure", "value", "target"), *rows])
     lines.append("")
     lines.append(f"module {report.module}, {report.templates} template(s)")
     lines += [f"!! {problem}" for problem in report.problems]

@@ -25,6 +25,8 @@ from typing import Any, TextIO
 
 from host.guest import Guest
 
+from .table import render
+
 COLD_TARGET_MS = 100.0
 CACHED_TARGET_MS = 10.0
 
@@ -103,15 +105,7 @@ def format_table(rows: list[StartupRow]) -> str:
                 "ok" if r.ok else "FAILED",
             ]
         )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            [line[0].ljust(widths[0])]
-            + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
-        )
-        for line in table
-    ]
-    lines.insert(1, "-" * len(lines[0]))
+    lines = render(table)
     repeats = rows[0].repeats if rows else 0
     lines += [
         "",
