@@ -5,16 +5,25 @@
   tests/fixtures/build.sh fails here, with no compiler needed.
 - With the recorded toolchain installed, build.sh --check rebuilds everything byte for byte.
 - The instruction each fixture exists to exercise is really in its binary (wasm-objdump).
+- The build does not depend on what else is on PATH (clang 14 runs any wasm-opt it finds).
 - README.md opens with exactly the two documented set-up commands, and .ci/run runs the
-  same test command.
+  same test command in a venv it creates anew.
+- Every third-party module the tests import is declared in pyproject.toml, with an upper
+  bound: a fresh venv gets everything the suite needs, and nothing newer than it was run with.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +105,42 @@ def test_build_reproduces_committed_binaries() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+WASM_OPT_TRAP = """#!/bin/sh
+echo "wasm-opt was run: $*" >&2
+exit 1
+"""
+
+
+def test_build_ignores_a_wasm_opt_on_path(tmp_path: Path) -> None:
+    """clang 14 runs binaryen's wasm-opt after an optimised link when it finds one, which
+    rewrites the code and drops the name section; wasi-cc must never let it."""
+    missing = [tool for tool in ("clang", "wasm-ld") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (Debian: clang lld wasi-libc)")
+    trap_dir = tmp_path / "bin"
+    trap_dir.mkdir()
+    (trap_dir / "wasm-opt").write_text(WASM_OPT_TRAP)
+    (trap_dir / "wasm-opt").chmod(0o755)
+    built = tmp_path / "hello.wasm"
+    result = subprocess.run(
+        [
+            "bash",
+            str(FIXTURES_DIR / "wasi-cc"),
+            str(built),
+            "examples/hello.c",
+            "-Wl,--strip-debug",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": f"{trap_dir}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wasm-opt was run" not in result.stderr
+    assert b"\x04name" in built.read_bytes(), "the name section is gone"
+
+
 # fixture -> (function whose body must contain it, instructions); None means anywhere.
 INSTRUCTIONS = {
     "trap_unreachable": ("__original_main", ["unreachable"]),
@@ -172,13 +217,63 @@ def test_demo_module_is_committed() -> None:
     assert (EXAMPLES_DIR / "hello.wasm").is_file()
 
 
-def test_ci_runs_the_readme_test_command() -> None:
+def test_ci_runs_the_readme_commands_in_a_new_venv() -> None:
     script = (REPO_ROOT / ".ci" / "run").read_text()
     assert script.startswith("#!/usr/bin/env bash\n")
     assert "set -euo pipefail" in script
-    commands = [line.strip() for line in script.splitlines()]
-    assert any(TEST_COMMAND in line for line in commands if not line.startswith("#"))
+    commands = [line.strip() for line in script.splitlines() if not line.strip().startswith("#")]
+    assert any(line.startswith("python3 -m venv --clear ") for line in commands)
+    assert DEMO_COMMAND in commands
+    assert TEST_COMMAND in " ".join(commands).split()
     subprocess.run(["bash", "-n", str(REPO_ROOT / ".ci" / "run")], check=True)
+
+
+def declared_requirements() -> dict[str, str]:
+    """Distribution name (normalised) -> its requirement, from dependencies and the test extra."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    declared = {}
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+        declared[normalised(name)] = requirement
+    return declared
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def imported_top_level_modules(folder: Path) -> set[str]:
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_third_party_import_is_declared() -> None:
+    ours = {"host", "guestproc", "protocol", "tests", "benchmarks"}
+    distributions = importlib.metadata.packages_distributions()
+    declared = declared_requirements()
+    undeclared = []
+    for folder in ("host", "guestproc", "protocol", "tests", "benchmarks"):
+        for module in imported_top_level_modules(REPO_ROOT / folder):
+            if module in ours or module in sys.stdlib_module_names:
+                continue
+            names = {normalised(n) for n in distributions.get(module, [module])}
+            if not names & declared.keys():
+                undeclared.append(f"{folder}: {module}")
+    assert undeclared == [], "imported but not in pyproject.toml: " + ", ".join(sorted(undeclared))
+
+
+def test_every_test_requirement_has_an_upper_bound() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    unbounded = [
+        r for r in project["optional-dependencies"]["test"] if "<" not in r and "==" not in r
+    ]
+    assert unbounded == []
 
 
 def test_readme_has_a_changelog() -> None:

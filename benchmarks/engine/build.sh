@@ -5,7 +5,8 @@
 #   benchmarks/engine/build.sh --check  rebuild into a scratch directory and fail unless every
 #                                       module comes out byte for byte as committed
 #
-# C: clang --target=wasm32-wasi -O2 -s (Debian bookworm: clang-14, lld, wasi-libc,
+# C: clang --target=wasm32-wasi -O2 -s through tests/fixtures/wasi-cc, which keeps wasm-opt out
+# (Debian bookworm: clang-14, lld, wasi-libc,
 # libclang-rt-14-dev-wasm32); WAT: wat2wasm (wabt 1.0.32). These are the versions the
 # committed modules were built with (the same as /work/shared/bench and tests/fixtures);
 # another version may produce different, equally valid bytes, which --check reports.
@@ -16,7 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CC=${CC:-clang}
 WAT2WASM=${WAT2WASM:-wat2wasm}
-CFLAGS=(--target=wasm32-wasi -O2 -s -Wall -Wextra)
+WASI_CC=$here/../../tests/fixtures/wasi-cc
 
 mode=build
 case "${1:-}" in
@@ -43,7 +44,7 @@ fi
 built=()
 for src in c/*.c; do
   name=$(basename "$src" .c)
-  "$CC" "${CFLAGS[@]}" -o "$out/$name.wasm" "$src"
+  CC=$CC "$WASI_CC" "$out/$name.wasm" "$src" -s
   chmod 644 "$out/$name.wasm"  # wasm-ld marks its output executable; these are data
   built+=("$name.wasm")
 done

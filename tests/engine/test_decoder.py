@@ -689,7 +689,7 @@ def spec_binary_cases() -> Iterator[Any]:
                 yield pytest.param(command, data, expected, id=f"{path.name}:{index}:{command}")
 
 
-@pytest.mark.parametrize(("command", "data", "expected"), spec_binary_cases())
+@pytest.mark.parametrize(("command", "data", "expected"), list(spec_binary_cases()))
 def test_spec_binary_module(command: str, data: bytes, expected: str | None) -> None:
     """Every binary module of the spec suite: malformed ones fail to decode with the
     suite's message, invalid ones fail validation with its message, the rest are accepted."""
