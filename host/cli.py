@@ -405,7 +405,10 @@ fixture, which adds numbers), then forks --latency guests one at a time
 (template -> ready, p50 and p99, as each guest timed it), then --guests
 guests at once (creation rate, USS per idle guest, memory in use per
 guest), has every one answer an invocation of --export 2 3, stops and
-reaps them all and checks that no process or descriptor is left over.
+reaps them all. Then --burst launches are issued at once through the Host
+API (time to all ready, p50 and p99 per launch, as many invocations at
+once, descriptors per guest, time to leave the Host). Last, it checks that
+no process or descriptor is left over.
 """
 
 
@@ -437,6 +440,13 @@ reaps them all and checks that no process or descriptor is left over.
     show_default=True,
     help="Guests created and stopped (then as many invoked once too), at most 256 alive.",
 )
+@click.option(
+    "--burst",
+    type=click.IntRange(0, 20000),
+    default=1000,
+    show_default=True,
+    help="Host.launch calls issued at once, then as many invocations (0: skip).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
 def bench_spawn(
     module: Path | None,
@@ -446,13 +456,14 @@ def bench_spawn(
     window: int,
     export: str,
     churn: int,
+    burst: int,
     as_json: bool,
 ) -> int:
     from host.bench.spawn import bench_spawn_command
 
     chosen = module or Path(__file__).resolve().parent.parent / "tests/fixtures/wasm/exports.wasm"
     return bench_spawn_command(
-        chosen, guests, latency, templates, window, export, as_json, churn=churn
+        chosen, guests, latency, templates, window, export, as_json, churn=churn, burst=burst
     )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -382,6 +383,7 @@ class Host:
         self.watchdog_seconds = 0.0
 
     async def __aenter__(self) -> Host:
+        raise_descriptor_limit()
         if self._cache_wanted:
             from .codecache import CacheDirectoryError, prepare
 
@@ -564,6 +566,16 @@ class Host:
                 )
                 ended += 1
         return ended
+
+
+def raise_descriptor_limit() -> None:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit: the host holds three
+    descriptors per guest (two pipe ends and a pidfd), and the usual soft limit of 1,024
+    would stop it at about 330 guests."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _proc_state(pid: int) -> str:

@@ -11,10 +11,14 @@
     mass      N guests at once, forks spread over the templates, WINDOW in flight:
               creation rate, then USS of a sample and memory in use per guest,
               one invocation each (all must answer), then every guest shut down and reaped
+    burst     BURST launches at once through the Host API, unpaced (``bench.burst``):
+              time to all ready, p50 / p99 per launch, BURST invocations at once,
+              descriptors per guest, time to leave the Host
     check     no child process and no descriptor of this process is left over
 
 Targets (issue 5): p50 <= 2 ms and p99 <= 6 ms template -> ready; >= 800 guests/s; an idle
-guest <= 1.5 MiB USS; 5,000 guests at once, each answering, all reaped.
+guest <= 1.5 MiB USS; 5,000 guests at once, each answering, all reaped. Issue 10: 5,000
+launches issued at once all become ready and answer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -35,8 +38,9 @@ import psutil  # type: ignore[import-untyped]
 from protocol.config import GuestConfig
 
 from ..guest import Guest
-from ..supervisor import proc_usage
+from ..supervisor import proc_usage, raise_descriptor_limit
 from ..template import Template
+from .burst import BurstReport, measure_burst, percentile
 from .table import render
 
 MIB = 1024 * 1024
@@ -65,6 +69,7 @@ class SpawnReport:
     invoked_ok: int = 0
     invoke_seconds: float = 0.0
     reap_seconds: float = 0.0
+    burst: BurstReport = field(default_factory=BurstReport)
     leftover_processes: int = 0
     leftover_fds: int = 0
     problems: list[str] = field(default_factory=list)
@@ -72,18 +77,6 @@ class SpawnReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def _raise_fd_limit(guests: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = guests * 3 + 256  # two pipes and a pidfd per guest, and room
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 async def _fork_ready(template: Template) -> tuple[Guest, float]:
@@ -126,13 +119,14 @@ async def measure(
     window: int,
     export: str,
     churn: int = 0,
+    burst: int = 0,
 ) -> SpawnReport:
     module = module_path.read_bytes()
     report = SpawnReport(str(module_path), templates, guests)
     me = psutil.Process()
     children_before = {p.pid for p in me.children()}
     fds_before = set(os.listdir("/proc/self/fd"))
-    _raise_fd_limit(guests)
+    raise_descriptor_limit()
     config = GuestConfig()
     started = time.perf_counter()
     pool = await asyncio.gather(*(Template.start(module, config) for _ in range(templates)))
@@ -147,7 +141,7 @@ async def measure(
             host_ready.append(elapsed)
             await guest.stop()
         report.ready_p50_ms = statistics.median(ready)
-        report.ready_p99_ms = _percentile(ready, 0.99)
+        report.ready_p99_ms = percentile(ready, 0.99)
         report.host_ready_p50_ms = statistics.median(host_ready)
 
         if churn:
@@ -217,6 +211,9 @@ async def measure(
         report.reap_seconds = time.perf_counter() - started
         for template in pool:
             await template.close()
+    if burst:
+        report.burst = await measure_burst(module, burst, export)
+        report.problems += [f"burst: {problem}" for problem in report.burst.problems]
     leftover = [p for p in me.children() if p.pid not in children_before]
     report.leftover_processes = len(leftover)
     report.leftover_fds = len(set(os.listdir("/proc/self/fd")) - fds_before)
@@ -246,6 +243,7 @@ def format_report(report: SpawnReport) -> str:
         ("guests that answered an invocation", f"{report.invoked_ok}", f"= {report.guests}"),
         ("time to invoke all (s)", f"{report.invoke_seconds:.2f}", ""),
         ("time to stop and reap all (s)", f"{report.reap_seconds:.2f}", ""),
+        *_burst_rows(report.burst),
         (
             "processes / descriptors left over",
             f"{report.leftover_processes} / {report.leftover_fds}",
@@ -259,6 +257,22 @@ def format_report(report: SpawnReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _burst_rows(burst: BurstReport) -> list[tuple[str, str, str]]:
+    if not burst.launches:
+        return []
+    return [
+        ("Host.launch issued at once (burst)", f"{burst.launches}", ""),
+        ("launches ready", f"{burst.ready}", f"= {burst.launches}"),
+        ("time to all ready (s)", f"{burst.all_ready_seconds:.2f}", ""),
+        ("launch -> ready p50 (ms)", f"{burst.launch_p50_ms:.0f}", ""),
+        ("launch -> ready p99 (ms)", f"{burst.launch_p99_ms:.0f}", ""),
+        ("invocations issued at once, answered", f"{burst.answered}", f"= {burst.launches}"),
+        ("time to all answered (s)", f"{burst.all_answered_seconds:.2f}", ""),
+        ("host descriptors per guest (templates' too)", f"{burst.fds_per_guest:.2f}", ""),
+        ("time to leave the Host (s)", f"{burst.close_seconds:.2f}", ""),
+    ]
+
+
 def bench_spawn_command(
     module: Path,
     guests: int,
@@ -269,9 +283,12 @@ def bench_spawn_command(
     as_json: bool,
     out: TextIO | None = None,
     churn: int = 0,
+    burst: int = 0,
 ) -> int:
     out = out or sys.stdout
-    report = asyncio.run(measure(module, guests, latency_samples, templates, window, export, churn))
+    report = asyncio.run(
+        measure(module, guests, latency_samples, templates, window, export, churn, burst)
+    )
     if as_json:
         document: dict[str, Any] = {**asdict(report), "ok": report.ok}
         out.write(json.dumps(document, indent=1) + "\n")

@@ -305,3 +305,22 @@ def test_the_readme_example_runs() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "[5]" and "State.RUNNING" in lines[1] and lines[2] == "stopped"
+
+
+def test_a_burst_of_launches_all_become_ready_and_answer() -> None:
+    """Issue 10: 1,000 launches at once hung the host (500 did not). All become ready, and
+    as many invocations issued at once all answer."""
+    count = 1500
+
+    async def body(host: Host) -> None:
+        sandboxes = await asyncio.wait_for(
+            asyncio.gather(*(host.launch(EXPORTS) for _ in range(count))), 120
+        )
+        assert len({s.pid for s in sandboxes}) == count
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(s.invoke("add", i, 1) for i, s in enumerate(sandboxes))), 60
+        )
+        assert answers == [[i + 1] for i in range(count)]
+        assert len(host.templates()) == 1
+
+    hosted(body)

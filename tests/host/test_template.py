@@ -182,3 +182,26 @@ def test_no_guest_outlives_a_killed_host() -> None:
         time.sleep(0.02)
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     assert alive == []
+
+
+def test_a_template_that_stops_reading_does_not_block_the_host() -> None:
+    """Forks beyond the socket's room wait in the host; the event loop keeps running (before
+    issue 10 the host blocked in sendmsg inside the loop and never read again)."""
+
+    async def body(template: Template) -> None:
+        assert template.pid is not None
+        os.kill(template.pid, signal.SIGSTOP)
+        try:
+            forks = [asyncio.ensure_future(template.fork()) for _ in range(200)]
+            started = time.monotonic()
+            await asyncio.sleep(0.2)
+            assert time.monotonic() - started < 1.0, "the event loop was blocked"
+            assert not any(fork.done() for fork in forks)
+        finally:
+            os.kill(template.pid, signal.SIGCONT)
+        guests = await asyncio.gather(*forks)
+        answers = await asyncio.gather(*(g.invoke("add", [i, 1]) for i, g in enumerate(guests)))
+        assert [a[0].signed() for a in answers] == [i + 1 for i in range(200)]
+        await asyncio.gather(*(g.stop() for g in guests))
+
+    with_template(body)
