@@ -386,6 +386,7 @@ class Session:
             self._reply(
                 msg.refused(
                     self.request_id,
+                    msg.RefusalReason.NO_EXPORT,
                     f"the module {what} named {export!r}{kind}{hint}; "
                     f"its functions: {shown or 'none'}",
                 )
@@ -394,7 +395,7 @@ class Session:
         try:
             args = convert_arguments(func, export, message["args"])
         except ArgumentError as exc:
-            self._reply(msg.refused(self.request_id, str(exc)))
+            self._reply(msg.refused(self.request_id, msg.RefusalReason.ARGUMENTS, str(exc)))
             return
         try:
             raw = invoke(func, args)

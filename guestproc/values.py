@@ -31,19 +31,20 @@ def _to_f32(value: float) -> float:
         return float("inf") if value > 0 else float("-inf")
 
 
-def convert_argument(valtype: ValType, value: Any, position: int) -> Any:
+def convert_argument(valtype: ValType, value: Any, name: str) -> Any:
     """``value`` as a canonical value of ``valtype``; ``ArgumentError`` if it cannot be.
+    ``name`` says which parameter it is, for the error.
 
     Integers may be given signed or unsigned (``-1`` and ``4294967295`` are the same i32);
     floats accept ints; references cannot be passed.
     """
-    name = f"argument {position} ({valtype.text})"
     if valtype in _BITS:
         bits = _BITS[valtype]
         if isinstance(value, bool) or not isinstance(value, int):
             raise ArgumentError(f"{name} must be an integer, got {value!r}")
         if not -(1 << (bits - 1)) <= value < (1 << bits):
-            raise ArgumentError(f"{name} is out of range: {value}")
+            low, high = -(1 << (bits - 1)), (1 << bits) - 1
+            raise ArgumentError(f"{name} is out of range: {value} (it takes {low} to {high})")
         return value & ((1 << bits) - 1)
     if valtype in (ValType.F32, ValType.F64):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -59,7 +60,8 @@ def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[
         wanted = ", ".join(p.text for p in params) or "nothing"
         raise ArgumentError(f"{export} takes {len(params)} arguments ({wanted}), got {len(args)}")
     return [
-        convert_argument(t, v, i + 1) for i, (t, v) in enumerate(zip(params, args, strict=True))
+        convert_argument(valtype, value, f"{export}'s parameter {index} ({valtype.text})")
+        for index, (valtype, value) in enumerate(zip(params, args, strict=True), start=1)
     ]
 
 

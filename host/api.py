@@ -9,7 +9,8 @@
 The run's ending is how the *program* ended: ``exited(0)`` when ``_start`` returns or an
 invoked export returns, ``exited(n)`` for ``proc_exit(n)``, ``trapped(kind)``,
 ``load_failure(stage)`` (``export`` when there is no such function to call), a limit,
-``protocol_error``, ``signalled(n)``, or ``stopped`` (interrupted). The guest is always
+``protocol_error``, ``signalled(n)``, or ``stopped`` (interrupted, or the call was refused
+because the arguments do not fit the export: then ``refused`` says why). The guest is always
 stopped and reaped before ``run_guest`` returns, whatever happened.
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.config import GuestConfig
+from protocol.messages import RefusalReason
 from protocol.models import ResultValue
 
 from .endings import Ending
@@ -53,6 +55,7 @@ class RunReport:
     cpu_seconds: float | None = None
     output_bytes: int = 0
     code_cache: str | None = None
+    refused: str | None = None  # the arguments did not fit the export: why, naming which
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--report`` object: ending, exit code, CLI status, reason, timings, memory."""
@@ -94,6 +97,7 @@ async def run_guest(
     """
     run_ending: Ending | None = None
     results: list[ResultValue] | None = None
+    refused: str | None = None
     try:
         # Pipelined: the guest works through these in order while we wait for the answers.
         if not guest.started:
@@ -111,7 +115,11 @@ async def run_guest(
     except (GuestEnded, GuestTrapped) as exc:
         run_ending = exc.ending
     except InvokeRefused as exc:
-        run_ending = Ending.load_failure("export", str(exc))
+        if exc.reason is RefusalReason.ARGUMENTS:
+            refused = str(exc)
+            run_ending = Ending.stopped(f"the call was refused: {exc}")
+        else:
+            run_ending = Ending.load_failure("export", str(exc))
     finally:
         final = await guest.stop()
     status = guest.exit_status
@@ -123,6 +131,7 @@ async def run_guest(
         cpu_seconds=status.cpu_seconds if status is not None else None,
         output_bytes=guest.output_bytes,
         code_cache=guest.code_cache,
+        refused=refused,
     )
 
 

@@ -59,7 +59,8 @@ How the guest ended decides the exit status:
   trapped(kind)         121  e.g. integer_divide_by_zero, unreachable
   limit(memory)         122  --memory budget or the process backstop
   limit(cpu)            123  --cpu seconds of CPU time
-  limit(wall)           124  --timeout seconds of wall-clock time
+  limit(wall)           124  --timeout seconds of wall-clock time, or
+                             --load-timeout seconds of loading
   limit(fuel)           125  --fuel instructions executed
   limit(output)         126  --max-output bytes of console output
   protocol_error        127  the guest broke the frame protocol
@@ -80,13 +81,14 @@ peak RSS of the guest process), cpu_ms (its CPU time), output_bytes.
 
 \b
 Options given here override the --config file (TOML with the keys
-memory, timeout, cpu, fuel, max_output, args, env; unknown keys are
-errors).
+memory, timeout, load_timeout, cpu, fuel, max_output, args, env; unknown
+keys are errors).
 """
 
 _OPTION_NAMES = {
     "memory": "--memory",
     "timeout": "--timeout",
+    "load_timeout": "--load-timeout",
     "cpu": "--cpu",
     "fuel": "--fuel",
     "max_output": "--max-output",
@@ -111,6 +113,12 @@ def cli() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--memory", metavar="SIZE", help="Linear memory budget, e.g. 5MiB (default), 64MiB.")
 @click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
+@click.option(
+    "--load-timeout",
+    type=float,
+    metavar="SECONDS",
+    help="Wall-clock limit on loading the module (default 60).",
+)
 @click.option("--cpu", type=int, metavar="SECONDS", help="CPU-time limit (default: none).")
 @click.option(
     "--fuel",
@@ -142,6 +150,7 @@ def run_command(
     args: tuple[str, ...],
     memory: str | None,
     timeout: float | None,
+    load_timeout: float | None,
     cpu: int | None,
     fuel: int | None,
     max_output: str | None,
@@ -157,6 +166,7 @@ def run_command(
         for key, value in (
             ("memory", memory),
             ("timeout", timeout),
+            ("load_timeout", load_timeout),
             ("cpu", cpu),
             ("fuel", fuel),
             ("max_output", max_output),

@@ -10,7 +10,7 @@ ending                      meaning                                             
 ``load_failure(stage)``     the module could not be loaded: ``decode`` (malformed),    120
                             ``validation`` (invalid), ``link`` (an import is missing
                             or mismatched), ``compile``, ``export`` (no such export
-                            to call, or arguments that do not fit it)
+                            to call; arguments that do not fit it are a usage error)
 ``trapped(kind)``           a Wasm trap: ``unreachable``, ``integer_divide_by_zero``,  121
                             ``out_of_bounds_memory``, ``call_stack_exhausted``, ...
 ``limit(memory)``           the memory budget or the process's memory backstop         122

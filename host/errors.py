@@ -12,14 +12,17 @@
     │                           limit, exited, failed to load, was stopped)
     ├── GuestTrapped            the call trapped; ``ending`` is ``trapped(kind)``; the guest
     │                           lives on and may be invoked again
-    └── InvokeRefused           the guest cannot make this call (no such export, arguments
-                                that do not fit); the guest lives on
+    └── InvokeRefused           the guest cannot make this call; ``reason`` says whether
+                                there is no such export or the arguments do not fit (the
+                                text names the parameter); the guest lives on
 
 A guest never raises anything else through the API: frames that break the protocol, crashes
 and limits all become a ``GuestEnded`` with the matching ending.
 """
 
 from __future__ import annotations
+
+from protocol.messages import RefusalReason
 
 from .endings import Ending
 
@@ -53,4 +56,10 @@ class GuestTrapped(GuestError):
 
 
 class InvokeRefused(GuestError):
-    """The guest refused the call: no such exported function, or arguments that do not fit."""
+    """The guest refused the call: no such exported function (``RefusalReason.NO_EXPORT``),
+    or arguments that do not fit (``ARGUMENTS``: wrong count, not an integer, out of range;
+    the text names the parameter)."""
+
+    def __init__(self, message: str, reason: RefusalReason) -> None:
+        self.reason = reason
+        super().__init__(message)

@@ -58,7 +58,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from protocol import messages as msg
-from protocol.messages import CONSOLE_CHUNK, MAX_MODULE_BYTES, PROTOCOL_VERSION, MessageType
+from protocol.messages import (
+    CONSOLE_CHUNK,
+    DEFAULT_LOAD_TIMEOUT,
+    MAX_MODULE_BYTES,
+    PROTOCOL_VERSION,
+    MessageType,
+)
 
 from . import codecache
 from .connection import GuestConnection
@@ -224,6 +230,8 @@ class Guest:
         self._handshake: asyncio.Future[Any] | None = None
         self._ended: asyncio.Future[Ending] | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        self._load_deadline: asyncio.TimerHandle | None = None  # until Load is answered
+        self._load_sent = 0.0  # loop time
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stdin_outstanding = False
         self._draining = False
@@ -266,6 +274,8 @@ class Guest:
         self._config = config
         if self._loop is not None:
             self._arm_deadline()
+        if self._load_deadline is not None:  # Load went out before the config was known
+            self._arm_load_deadline()
 
     def _arm_deadline(self) -> None:
         assert self._loop is not None
@@ -430,7 +440,31 @@ class Guest:
             self._digest = codecache.module_digest(module)
             cached = codecache.read(cache_dir, self._digest, metered=False)
         message = msg.load(self._next_id(), bytes(module), cached)
-        return self._send(MessageType.LOAD, message)
+        future = self._send(MessageType.LOAD, message)
+        assert self._loop is not None
+        self._load_sent = self._loop.time()
+        self._arm_load_deadline()
+        return future
+
+    def _arm_load_deadline(self) -> None:
+        """``limit(wall)`` unless Load is answered ``load_timeout`` seconds after it went out
+        (the default until the configuration is known)."""
+        assert self._loop is not None
+        if self._load_deadline is not None:
+            self._load_deadline.cancel()
+        seconds = DEFAULT_LOAD_TIMEOUT if self._config is None else self._config.load_timeout
+        self._load_deadline = self._loop.call_at(
+            self._load_sent + seconds, self._on_load_deadline, seconds
+        )
+
+    def _on_load_deadline(self, seconds: float) -> None:
+        self._terminate(
+            Ending.limit(
+                Limit.WALL,
+                f"still loading the module (decode, validate, compile) after its load "
+                f"timeout of {seconds:g} s",
+            )
+        )
 
     def submit_boot(self, program_name: str = "module.wasm") -> asyncio.Future[Any]:
         """Send Boot now (after Load, possibly before it is answered): the configuration's
@@ -570,6 +604,8 @@ class Guest:
         self.state = GuestState.ENDED  # every state may end
         for timer in self._timers:
             timer.cancel()
+        if self._load_deadline is not None:
+            self._load_deadline.cancel()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
@@ -767,6 +803,9 @@ class Guest:
             elapsed = round((now - request.started) * 1000, 3)
             self.timings["run_ms"] = round(self.timings.get("run_ms", 0.0) + elapsed, 3)
         self._inflight.popleft()
+        if request.kind is MessageType.LOAD and self._load_deadline is not None:
+            self._load_deadline.cancel()
+            self._load_deadline = None
         finished = self._finished_ending(message, request.kind)
         if finished is not None:
             # The guest process exits by itself now; give it a moment, then insist.
@@ -809,7 +848,7 @@ class Guest:
                 self.fuel_used = message.fuel
             future.set_result(list(message.results))
         elif message.type == "Refused":
-            _fail(future, InvokeRefused(message.message))
+            _fail(future, InvokeRefused(message.message, message.reason))
         else:
             trap = cast("Trapped", message)
             _fail(future, GuestTrapped(Ending.trapped(trap.kind, trap.message)))

@@ -87,6 +87,10 @@ def run_cli(
         console.close()  # writes what is still queued
         loop.close()
         process.close()  # already reaped and closed by the guest; this makes sure
+    if run_report.refused is not None:
+        # The command line's numbers do not fit the export: a usage error, like a word
+        # where a number belongs (only the guest knows the signature).
+        raise click.BadParameter(run_report.refused, param_hint="ARGS")
     if run_report.results is not None:
         sys.stdout.write("[" + ", ".join(r.display() for r in run_report.results) + "]\n")
         sys.stdout.flush()

@@ -41,7 +41,7 @@ from typing import Any
 from protocol.config import GuestConfig, validate_config
 
 from .endings import Ending, Limit
-from .errors import GuestEnded, GuestError, GuestStartError
+from .errors import GuestEnded, GuestError, GuestStartError, GuestTrapped
 from .guest import Guest, GuestState, Number
 from .lifecycle import (
     TRANSITIONS,
@@ -254,18 +254,29 @@ class Sandbox:
         return [value.signed() for value in results]
 
     async def run(self) -> Ending:
-        """Run the module as a WASI command (its ``_start``); how the program ended. The
-        program is then over, so its guest is too: when ``_start`` returns, it is shut down
-        and the guest's ending is ``exited(0)`` (which the restart policy then sees)."""
+        """Run the module as a WASI command (its ``_start``); how the program ended
+        (``exited(n)``, a limit...). The program is then over, and so is its guest: the
+        guest is shut down, the sandbox's ending is the program's, and the restart policy
+        decides what follows, as for any ending. A trap raises ``GuestTrapped`` after the
+        same; ``InvokeRefused`` (no ``_start``) leaves the guest as it was."""
         self._require("run", State.RUNNING)
         guest = self.guest
         assert guest is not None
         self.invocations += 1
-        ending = await guest.run_command()
-        if guest.ending is None and ending.text == "exited(0)":
+        try:
+            ending = await guest.run_command()
+        except GuestTrapped as trapped:
+            await self._program_over(guest, trapped.ending)
+            raise
+        await self._program_over(guest, ending)
+        return ending
+
+    async def _program_over(self, guest: Guest, ending: Ending) -> None:
+        """The program ended while its guest lives on (``_start`` returned or trapped):
+        shut the guest down, and let supervision see the program's ending, not ``stopped``."""
+        if guest.ending is None:
             self._program_ending = ending
             await guest.stop()
-        return ending
 
     async def pause(self) -> None:
         """Stop the guest process where it is (SIGSTOP); its wall-clock deadline runs on."""
@@ -374,7 +385,8 @@ class Host:
         self._launcher = launcher
         self._sandboxes: dict[str, Sandbox] = {}
         self._templates: dict[tuple[bytes, str], Template] = {}
-        self._starting: dict[tuple[bytes, str], asyncio.Future[Template]] = {}
+        # templates still loading and starting their module, and the task doing it
+        self._starting: dict[tuple[bytes, str], tuple[Template, asyncio.Task[None]]] = {}
         self._guests: dict[int, Guest] = {}  # pid -> live guest
         self._listeners: list[Listener] = []
         self._watchdog: asyncio.Task[None] | None = None
@@ -414,6 +426,7 @@ class Host:
         memory: int | str | None = None,
         fuel: int | None = None,
         timeout: float | None = None,
+        load_timeout: float | None = None,
         cpu: int | None = None,
         max_output: int | str | None = None,
         args: Sequence[str] = (),
@@ -436,6 +449,7 @@ class Host:
             ("memory", memory),
             ("fuel", fuel),
             ("timeout", timeout),
+            ("load_timeout", load_timeout),
             ("cpu", cpu),
             ("max_output", max_output),
         ):
@@ -477,9 +491,12 @@ class Host:
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:
             sandbox.kill()
+        # A template still starting (a start function that loops, say) is killed, so that
+        # the launches waiting for it fail and their sandboxes end.
+        for template, _ in list(self._starting.values()):
+            template.guest.terminate("the host is closing")
         await asyncio.gather(*(s.wait() for s in sandboxes), return_exceptions=True)
-        for template in list(self._templates.values()):
-            await template.close()
+        await asyncio.gather(*(t.close() for t in self._templates.values()))
         self._templates.clear()
 
     # -- templates ----------------------------------------------------------------------------
@@ -495,24 +512,25 @@ class Host:
             self._templates.pop(key, None)
             await template.close()
         starting = self._starting.get(key)
-        if starting is not None:
-            return await asyncio.shield(starting)
-        future: asyncio.Future[Template] = asyncio.get_running_loop().create_future()
-        self._starting[key] = future
-        try:
-            template = await Template.start(
-                module, config, cache_dir=self._cache_dir, launcher=self._launcher
-            )
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            self._starting.pop(key, None)
-        template.known_pid = self._guests.__contains__
-        self._templates[key] = template
-        future.set_result(template)
-        return template
+        if starting is None:
+            template = Template(config, cache_dir=self._cache_dir, launcher=self._launcher)
+            booting = asyncio.get_running_loop().create_task(template.boot(module))
+            starting = self._starting[key] = (template, booting)
+            booting.add_done_callback(lambda task: self._started(key, template, task))
+        await asyncio.shield(starting[1])
+        return starting[0]
+
+    def _started(
+        self, key: tuple[bytes, str], template: Template, booting: asyncio.Task[None]
+    ) -> None:
+        """A template's boot ended: keep it if it is ready. A failure reaches every launch
+        that waited for it through ``booting``; it is marked seen here, as there may be none."""
+        self._starting.pop(key, None)
+        if not booting.cancelled():
+            booting.exception()
+        if template.alive:
+            template.known_pid = self._guests.__contains__
+            self._templates[key] = template
 
     def templates(self) -> list[Template]:
         return list(self._templates.values())

@@ -2,9 +2,10 @@
 
 ::
 
-    Template.start(module, config)
+    Template(config)  then  template.boot(module)        (Template.start: both)
         spawn python -m guestproc --template 3 4 5     (a socketpair end as 5)
-        Hello, Load, Boot over the frame pipes          (a Guest does the talking)
+        Hello, Load, Boot over the frame pipes          (a Guest does the talking),
+        within the launch's timeout, fuel and CPU limits (the start function is module code)
     template.fork()
         two new pipes; Fork + the guest's ends ──control socket──▶ template clones
         ◀── Forked(pid): the guest is *our* child (CLONE_PARENT): pidfd, wait4, signals
@@ -38,6 +39,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol.config import GuestConfig
 
+from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError
 from .guest import Guest
 from .stdio import ConsoleSink, StdinSource
@@ -63,33 +65,18 @@ class Template:
     makes guests. ``close`` shuts the template down; forked guests are not affected.
     """
 
-    def __init__(self, guest: Guest, control: socket.socket, config: GuestConfig) -> None:
-        self.guest = guest
-        self.config = config
-        self._control = control
-        control.setblocking(False)
-        self._loop = asyncio.get_running_loop()
-        self._slots = asyncio.Semaphore(FORKS_IN_FLIGHT)
-        self._writable: asyncio.Future[None] | None = None
-        self._pending: dict[int, asyncio.Future[int]] = {}
-        self._last_id = 0
-        self._broken: str | None = None
-        self.forked = 0
-        self.known_pid: Callable[[int], bool] = lambda _pid: False
-        self._loop.add_reader(control.fileno(), self._on_control)
-
-    @classmethod
-    async def start(
-        cls,
-        module: bytes,
+    def __init__(
+        self,
         config: GuestConfig,
         *,
         cache_dir: str | None = None,
         launcher: Launcher | None = None,
-    ) -> Template:
-        """Start a template and load and boot ``module`` in it; ``GuestEnded`` if the module
-        cannot be loaded or booted (the template's ending says why), ``GuestStartError`` if
-        no process can be started."""
+    ) -> None:
+        """Spawn the template process (``GuestStartError`` if that fails); ``boot`` then
+        loads and starts the module in it. From here on ``guest`` can be ended."""
+        self.config = config
+        self._cache_dir = cache_dir
+        self._loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             base = launcher or Launcher.default()
@@ -101,19 +88,68 @@ class Template:
             raise GuestStartError(f"cannot start a template process: {exc}") from exc
         finally:
             theirs.close()
-        # The template itself has no deadline or output; its guests have the real config.
-        template_config = config.model_copy(update={"timeout": None})
-        guest = Guest(template_config)
+        # The template lives on after its start: the launch's wall-clock limit applies only
+        # until it is ready (``boot``); its guests get the real config.
+        self.guest = Guest(config.model_copy(update={"timeout": None}))
+        self.guest.begin(process, self._loop)
+        self._control = ours
+        ours.setblocking(False)
+        self._slots = asyncio.Semaphore(FORKS_IN_FLIGHT)
+        self._writable: asyncio.Future[None] | None = None
+        self._pending: dict[int, asyncio.Future[int]] = {}
+        self._last_id = 0
+        self._broken: str | None = None
+        self._ready = False
+        self.forked = 0
+        self.known_pid: Callable[[int], bool] = lambda _pid: False
+
+    @classmethod
+    async def start(
+        cls,
+        module: bytes,
+        config: GuestConfig,
+        *,
+        cache_dir: str | None = None,
+        launcher: Launcher | None = None,
+    ) -> Template:
+        """A template with ``module`` loaded and started: ``Template(...)``, then ``boot``."""
+        template = cls(config, cache_dir=cache_dir, launcher=launcher)
+        await template.boot(module)
+        return template
+
+    async def boot(self, module: bytes) -> None:
+        """Load and start ``module`` in the template, held to the launch's limits: its fuel
+        and CPU time (set by the template on itself at Boot) and its wall-clock ``timeout``,
+        which here covers loading and the start function together.
+
+        ``GuestEnded`` if the module cannot be loaded or started; the template's ending says
+        why (``load_failure(...)``, ``limit(wall)``, ``limit(cpu)``, ``limit(fuel)``,
+        ``trapped(...)``, or ``stopped`` when the host closed meanwhile) and it is gone.
+        """
+        guest = self.guest
+        deadline = None
+        if self.config.timeout is not None:
+            timeout = self.config.timeout
+            ending = Ending.limit(
+                Limit.WALL,
+                f"not started after its timeout of {timeout:g} s "
+                "(loading the module and running its start function)",
+            )
+            deadline = self._loop.call_later(timeout, guest.end, ending)
         try:
-            guest.begin(process)
             await guest.handshake()
-            guest.submit_load(module, cache_dir)
+            guest.submit_load(module, self._cache_dir)
             await guest.submit_boot()
         except BaseException:
-            ours.close()
+            self._broken = "it could not start the module"
+            self._control.close()
             await guest.stop()
             raise
-        return cls(guest, ours, config)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+        self._ready = True
+        self._loop.add_reader(self._control.fileno(), self._on_control)
 
     @property
     def pid(self) -> int | None:
@@ -121,7 +157,8 @@ class Template:
 
     @property
     def alive(self) -> bool:
-        return self._broken is None and self.guest.ending is None
+        """Ready to fork: booted, and neither broken, closed nor dead."""
+        return self._ready and self._broken is None and self.guest.ending is None
 
     async def fork(
         self, console: ConsoleSink | None = None, stdin: StdinSource | None = None
@@ -254,7 +291,8 @@ class Template:
             self._on_writable()
         with contextlib.suppress(GuestEnded):
             await self.guest.stop()
-        self._control.close()
+        if self._control.fileno() >= 0:
+            self._control.close()
         for future in self._pending.values():
             _fail(future, TemplateError("the template was closed"))
         self._pending.clear()

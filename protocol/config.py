@@ -4,6 +4,7 @@ A TOML file holds any of these keys (all optional)::
 
     memory = "5MiB"        # linear memory budget: memory.grow past it returns -1
     timeout = 10           # seconds of wall-clock time; then SIGKILL -> limit(wall)
+    load_timeout = 60      # seconds loading (decode, validate, compile) may take -> limit(wall)
     cpu = 5                # seconds of CPU time (RLIMIT_CPU); then SIGXCPU -> limit(cpu)
     fuel = 1000000000      # Wasm instructions the guest may execute; then limit(fuel)
     max_output = "8MiB"    # console bytes (stdout + stderr); more -> limit(output)
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .messages import DEFAULT_LOAD_TIMEOUT
 
 PAGE_SIZE = 65536
 MAX_MEMORY_BYTES = 65536 * PAGE_SIZE  # 4 GiB: all a 32-bit memory can address
@@ -85,7 +88,8 @@ def _no_nul(text: str, what: str) -> str:
 
 class GuestConfig(BaseModel):
     """Limits and program inputs for one guest. Defaults: 5 MiB memory, no wall-clock or CPU
-    limit, no fuel budget, 8 MiB of console output, no arguments, an empty environment."""
+    limit (but 60 s to load the module), no fuel budget, 8 MiB of console output, no
+    arguments, an empty environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,6 +99,10 @@ class GuestConfig(BaseModel):
     )
     timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="wall-clock seconds before the guest is killed: limit(wall)"
+    )
+    load_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        default=DEFAULT_LOAD_TIMEOUT,
+        description="wall-clock seconds loading the module may take: limit(wall)",
     )
     cpu: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
         default=None, description="CPU seconds (RLIMIT_CPU) before SIGXCPU: limit(cpu)"

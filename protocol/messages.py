@@ -109,6 +109,12 @@ FINAL_REPLIES = REPLIES - {MessageType.CONSOLE, MessageType.STDIN_REQUEST, Messa
 MAX_MODULE_BYTES = 64 * 1024 * 1024
 """The largest module the host sends in ``Load``."""
 
+DEFAULT_LOAD_TIMEOUT = 60.0
+"""Seconds a guest may take to load a module (decode, validate, compile) unless configured
+otherwise (``load_timeout``); then it ends ``limit(wall)``. Loading is linear in the module's
+size, about 4 ms per KiB cold, so this covers modules of about 15 MiB; the code cache makes
+later loads far quicker."""
+
 MAX_ENTRY_BYTES = 32 * 1024 * 1024
 """The largest code cache entry (``protocol.codeentry``) a guest may send or the host may
 keep: compiled code takes about 7 bytes per byte of module, so this covers modules of
@@ -163,6 +169,13 @@ limits, plus ``internal_error``. Running out of fuel or host memory is a ``Limit
 
 LIMIT_RESOURCES = frozenset({"memory", "fuel"})
 """What ``LimitReached.resource`` may be: the limits a guest detects itself."""
+
+
+class RefusalReason(enum.StrEnum):
+    """Why the guest refused an ``Invoke`` (``Refused.reason``)."""
+
+    NO_EXPORT = "no_export"  # the module exports no function by that name
+    ARGUMENTS = "arguments"  # the numbers do not fit the function's parameters
 
 
 class LoadStage(enum.StrEnum):
@@ -309,9 +322,14 @@ def load_failed(request_id: int, stage: LoadStage, message: str) -> Message:
     }
 
 
-def refused(request_id: int, message: str) -> Message:
+def refused(request_id: int, reason: RefusalReason, message: str) -> Message:
     """The guest cannot do what the request asks (no such export, wrong arguments)."""
-    return {"type": MessageType.REFUSED, "id": request_id, "message": message[:MAX_TEXT]}
+    return {
+        "type": MessageType.REFUSED,
+        "id": request_id,
+        "reason": reason.value,
+        "message": message[:MAX_TEXT],
+    }
 
 
 def console(request_id: int, stream: int, data: bytes) -> Message:

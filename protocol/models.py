@@ -24,6 +24,7 @@ from .messages import (
     MAX_TEXT,
     PROTOCOL_NAME,
     TRAP_KINDS,
+    RefusalReason,
 )
 
 U32_MAX = 0xFFFFFFFF
@@ -196,6 +197,7 @@ class Refused(_Message):
     """The guest cannot do what the request asked (no such export, wrong arguments)."""
 
     type: Literal["Refused"]
+    reason: Annotated[RefusalReason, Field(strict=False)]  # strict wants an enum instance
     message: Text
 
 

@@ -175,9 +175,14 @@ def test_invoke_floats_print_as_python_repr(tmp_path: Path) -> None:
     ("args", "words"),
     [
         (["--invoke", "add", fixture("exports"), "two", "3"], "not a number"),
+        # Only the guest knows the signature; what does not fit is still a usage error.
+        (["--invoke", "add", fixture("exports"), "3"], "add takes 2 arguments (i32, i32), got 1"),
+        (["--invoke", "add", fixture("exports"), "3", "1.5"], "add's parameter 2 (i32)"),
+        (["--invoke", "add", fixture("exports"), "3", "0x1_0000_0000"], "out of range"),
         (["--memory", "lots", fixture("hello")], "--memory"),
         (["--env", "NOEQUALS", fixture("hello")], "KEY=VALUE"),
         (["--timeout", "-1", fixture("hello")], "--timeout"),
+        (["--load-timeout", "0", fixture("hello")], "--load-timeout"),
         (["--bogus", fixture("hello")], "--bogus"),
         ([], ""),
     ],
@@ -187,6 +192,47 @@ def test_usage_errors_exit_2(args: list[Any], words: str) -> None:
     assert done.returncode == 2, done.stderr
     assert words.encode() in done.stderr + done.stdout
     assert b"Traceback" not in done.stderr
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _vector(items: list[bytes]) -> bytes:
+    return _uleb(len(items)) + b"".join(items)
+
+
+def _section(number: int, payload: bytes) -> bytes:
+    return bytes([number]) + _uleb(len(payload)) + payload
+
+
+def big_module(functions: int, pairs: int) -> bytes:
+    """``functions`` functions of ``pairs`` (i32.const 1; drop) each, and an export "_init"."""
+    body = b"\x00" + b"\x41\x01\x1a" * pairs + b"\x0b"
+    return (
+        b"\0asm\x01\0\0\0"
+        + _section(1, _vector([b"\x60\x00\x00"]))
+        + _section(3, _vector([b"\x00"] * functions))
+        + _section(7, _vector([b"\x05_init\x00\x00"]))
+        + _section(10, _vector([_uleb(len(body)) + body] * functions))
+    )
+
+
+def test_loading_has_a_deadline_and_the_ending_says_so(tmp_path: Path) -> None:
+    """A 3.6 MB module takes seconds to decode and validate; --load-timeout cuts it short."""
+    module = tmp_path / "big.wasm"
+    module.write_bytes(big_module(2000, 600))
+    done = kindling("run", "--no-cache", "--report", "--load-timeout", "0.3", module)
+    assert done.returncode == 124, done.stderr
+    report = report_of(done)
+    assert report["ending"] == "limit(wall)"
+    assert "loading the module" in report["reason"] and "0.3 s" in report["reason"]
+    assert report["total_ms"] < 0.3 * 1000 + 2000
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:
@@ -204,7 +250,7 @@ def test_config_file_unknown_key(tmp_path: Path) -> None:
     done = kindling("run", "--config", config, fixture("hello"))
     assert done.returncode == 2
     assert (
-        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, fuel, max_output, memory, timeout)".encode()
+        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, fuel, load_timeout, max_output, memory, timeout)".encode()
         in done.stderr
     )
 

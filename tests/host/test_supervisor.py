@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from host.lifecycle import (
 from host.supervisor import Host
 from host.sync import SyncHost
 from protocol.config import ConfigError
+from protocol.messages import RefusalReason
 from tests.framework.paths import REPO_ROOT, fixture
 
 EXPORTS = fixture("exports")
@@ -112,14 +114,55 @@ def test_pause_really_stops_the_process() -> None:
     hosted(body)
 
 
-def test_traps_and_refusals_leave_the_sandbox_running() -> None:
+def test_refusals_and_traps_in_invoke_leave_the_sandbox_running() -> None:
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(fixture("exports"))
+        with pytest.raises(InvokeRefused, match="nope") as no_export:
+            await sandbox.invoke("nope")
+        assert no_export.value.reason is RefusalReason.NO_EXPORT
+        with pytest.raises(
+            InvokeRefused, match="sub's parameter 2 \\(i32\\) is out of range"
+        ) as bad:
+            await sandbox.invoke("sub", 1, 1 << 40)
+        assert bad.value.reason is RefusalReason.ARGUMENTS
+        with pytest.raises(GuestTrapped, match="integer divide by zero"):
+            await sandbox.invoke("divmod", 1, 0)
+        assert sandbox.state is State.RUNNING
+        assert await sandbox.invoke("sub", 3, 5) == [-2]
+
+    hosted(body)
+
+
+def test_a_command_that_traps_ends_its_sandbox() -> None:
+    """Issue 10: run() raised but left the sandbox running, so wait() never returned."""
+
     async def body(host: Host) -> None:
         sandbox = await host.launch(fixture("trap_div_zero"))
         with pytest.raises(GuestTrapped, match="integer divide by zero"):
             await sandbox.run()
-        with pytest.raises(InvokeRefused, match="nope"):
-            await sandbox.invoke("nope")
-        assert sandbox.state is State.RUNNING
+        ending = await asyncio.wait_for(sandbox.wait(), 10)
+        assert ending.text == "trapped(integer_divide_by_zero)"
+        assert sandbox.state is State.EXITED and sandbox.pid is None
+        with pytest.raises(LifecycleError, match="exited"):
+            await sandbox.run()
+
+    hosted(body)
+
+
+def test_on_failure_restarts_a_command_that_trapped() -> None:
+    async def body(host: Host) -> None:
+        policy = Restart(RestartPolicy.ON_FAILURE, max_restarts=2, window=60, **FAST)
+        sandbox = await host.launch(fixture("trap_div_zero"), restart=policy)
+        pids = set()
+        while not sandbox.state.final:
+            if sandbox.state is State.RUNNING and sandbox.guest is not None:
+                pids.add(sandbox.pid)
+                with pytest.raises(GuestTrapped):
+                    await sandbox.run()
+            await asyncio.sleep(0.005)
+        assert sandbox.restarts == 2 and len(pids) == 3
+        assert sandbox.state is State.FATAL
+        assert (await sandbox.wait()).text == "trapped(integer_divide_by_zero)"
 
     hosted(body)
 
@@ -324,3 +367,55 @@ def test_a_burst_of_launches_all_become_ready_and_answer() -> None:
         assert len(host.templates()) == 1
 
     hosted(body)
+
+
+START_LOOP = b"""(module
+  (func $spin (loop $again (br $again)))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (start $spin))"""
+
+
+def test_a_launch_whose_start_function_loops_raises_within_its_timeout() -> None:
+    """The start function runs while the template starts: the launch's timeout holds there
+    too (before issue 10 this launch was still pending after 25 s and the host hung)."""
+
+    async def body(host: Host) -> float:
+        started = time.monotonic()
+        with pytest.raises(GuestEnded) as raised:
+            await asyncio.wait_for(host.launch(START_LOOP, timeout=1.5), 30)
+        elapsed = time.monotonic() - started
+        assert raised.value.ending.text == "limit(wall)"
+        assert "start function" in raised.value.ending.reason()
+        assert host.templates() == []
+        return elapsed
+
+    started = time.monotonic()
+    elapsed = hosted(body)
+    assert elapsed < 1.5 + 1.0
+    assert time.monotonic() - started < elapsed + 3.0  # the host closed promptly too
+
+
+def test_a_launch_whose_start_function_loops_ends_at_its_cpu_limit() -> None:
+    async def body(host: Host) -> None:
+        with pytest.raises(GuestEnded) as raised:
+            await asyncio.wait_for(host.launch(START_LOOP, cpu=1), 30)
+        assert raised.value.ending.text == "limit(cpu)"
+
+    hosted(body)
+
+
+def test_leaving_the_host_ends_templates_that_are_still_starting() -> None:
+    """No limit at all: the start function would loop for ever, but leaving the Host kills
+    the template and ends the sandboxes waiting for it."""
+
+    async def body(host: Host) -> list[supervisor.Sandbox]:
+        sandboxes = [await host.launch(START_LOOP, wait=False) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        assert {s.state for s in sandboxes} == {State.STARTING}
+        return sandboxes
+
+    started = time.monotonic()
+    sandboxes = hosted(body)
+    assert time.monotonic() - started < 0.5 + 3.0
+    assert {s.state for s in sandboxes} == {State.EXITED}
+    assert {str(s.ending) for s in sandboxes} == {"stopped"}

@@ -30,7 +30,7 @@ VALID_REPLIES: list[dict[str, Any]] = [
     m.exited(2, 2**32 - 1),
     m.limit_reached(1, "memory", "too big"),
     m.load_failed(1, m.LoadStage.VALIDATION, "type mismatch"),
-    m.refused(2, "no such export"),
+    m.refused(2, m.RefusalReason.NO_EXPORT, "no such export"),
     m.console(2, m.STDOUT, b"hello\n"),
     m.console(2, m.STDERR, b"\x00\xff"),
     m.stdin_request(2, 4096),
