@@ -28,11 +28,12 @@ from .errors import Trap, TrapCode
 FUEL_WINDOW = 1 << 29
 """The most fuel the counter cell holds at once (well below 2**30, see the docstring)."""
 
-# Measured with ``kindling bench fuel`` (CPython 3.11, 2 cores): ordinary programs cost
-# 5-50 ns of CPU per unit, 17 ns in the median. A bulk operation's call costs 0.3-0.6 us
-# whatever its length (BULK_BASE); then, per unit of length, the slowest operation of each
-# kind: memory.init (0.15 ns a byte, from 1 MiB on), a table.copy of 64 Ki elements (10 ns an
-# element), memory.grow (0.5 ns a byte of new memory: the kernel faults each page in).
+# Measured with ``kindling bench fuel`` (CPython 3.11, 2 cores): the benchmark programs cost
+# 0.005-0.052 us of CPU per unit, 0.014 in the median. A bulk operation's call costs 0.3-0.6
+# us whatever its length (BULK_BASE); per unit of length, the slowest operation of each kind
+# sets the rate: memory.init (0.1 ns a byte from 1 MiB on), a table.copy of 64 Ki elements
+# (10 ns an element), memory.grow (0.6 ns a byte of new memory: the kernel faults each page
+# in). With these rates the bulk loops cost 0.004-0.049 us per unit, 0.021 in the median.
 BULK_BASE = 8
 """Units every bulk operation pays on top of its instruction's one, whatever its length."""
 

@@ -95,6 +95,9 @@ def test_unmetered_code_does_not_mention_fuel() -> None:
     compiled = _load(OWN_BENCH / "interp.wasm", fuel=False)
     for index in range(compiled.imported_functions, len(compiled.info.func_types)):
         assert "FUEL" not in compiled.source(index)
+    bulk = CompiledModule(parse_module(BULK), fuel=False)
+    for index in bulk.defined_indices():
+        assert "FUEL" not in bulk.source(index) and "PAY" not in bulk.source(index)
 
 
 @pytest.mark.skipif(bench_dir() is None, reason="the shared bench folder is not present")
