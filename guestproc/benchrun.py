@@ -171,7 +171,7 @@ def run_module(
         instance.compile_all()
         memory = instance.exports.get("memory")
         if isinstance(memory, Memory):
-            wasi.bind(memory)
+            wasi.bind(memory, instance.pay_bytes)
     except (EngineError, WasiExit) as exc:
         raise BenchRunError(f"{name}: {stage} failed: {exc}") from exc
     func = instance.exports.get(export or "_start")

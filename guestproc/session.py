@@ -349,7 +349,7 @@ class Session:
         timings["precompiled"] = precompiler.done if precompiler else 0
         memory = instance.exports.get("memory")
         if isinstance(memory, Memory):
-            wasi.bind(memory)
+            wasi.bind(memory, instance.pay_bytes)
         self.instance = instance
         self._reply(msg.ready(self.request_id, timings, cache_status))
 

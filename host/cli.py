@@ -477,6 +477,61 @@ def bench_spawn(
     )
 
 
+BENCH_FUEL_HELP = """Measure the CPU time one unit of fuel buys, and the worst case.
+
+\b
+Without FOLDER, Kindling's own suite (benchmarks/engine); FOLDERs laid out
+like it (e.g. the shared bench folder) can be given instead or as well.
+Each program runs metered with a budget it never reaches; then a loop of
+each bulk operation (memory.fill/copy/init, table.fill/copy/init,
+memory.grow, table.grow; WASI random_get, fd_write with many iovecs,
+clock_time_get) at a few lengths spends --bulk-fuel units. Every run is a hardened guest with its
+code already in the code cache; the table shows the fuel used, the CPU
+seconds from boot to exit, and us per unit (CPU seconds per million
+units), medians of --repeat runs, and names the worst row: a budget of N
+units is at most about N times its figure of CPU.
+"""
+
+
+@bench_group.command("fuel", help=BENCH_FUEL_HELP)
+@click.argument("folders", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True)
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--bulk-fuel",
+    type=click.IntRange(1000, 1 << 50),
+    default=20_000_000,
+    show_default=True,
+    metavar="UNITS",
+    help="Fuel each bulk loop spends.",
+)
+@click.option("--bulk/--no-bulk", default=True, help="Measure the bulk loops (default: yes).")
+@click.option(
+    "--program", "programs", multiple=True, metavar="NAME", help="Only this program (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def bench_fuel(
+    folders: tuple[Path, ...],
+    size: str,
+    repeat: int,
+    bulk_fuel: int,
+    bulk: bool,
+    programs: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    from host.bench.fuel import bench_fuel_command
+
+    return bench_fuel_command(
+        list(folders),
+        size,
+        repeat,
+        as_json,
+        programs=programs or None,
+        bulk=bulk,
+        bulk_fuel=bulk_fuel,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script: run the CLI and return its exit status.
 

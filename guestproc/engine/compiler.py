@@ -266,6 +266,10 @@ class FunctionCompiler:
         # A function entry or loop head whose check waits for its block's cost: (line, text).
         self.open_check: tuple[int, str] | None = None
         self.fuel_plan = FuelPlan(self.body, fuel_shortcuts) if fuel else None
+        # Metered bulk operations also pay for their length (``fuel``): one more argument.
+        self.pay_bytes, self.pay_elements, self.pay_pages = (
+            (", PAY_BYTES", ", PAY_ELEMENTS", ", PAY_PAGES") if fuel else ("", "", "")
+        )
         self.if_charges: dict[int, IfCharge] = self.fuel_plan.ifs if self.fuel_plan else {}
         self.discount = 0  # already paid of the block being counted (see ``fuelplan``)
         self.chain: list[int] = []  # charges of the blocks ahead already paid (``fuelplan``)
@@ -789,7 +793,9 @@ class FunctionCompiler:
             self._push_value("len(M) >> 16", _EMPTY, may_trap=True)
         elif code == op.MEMORY_GROW:
             delta = stack.pop()
-            self._push_value(f"MEMORY_GROW({delta.expr}) & 0xFFFFFFFF", _EMPTY, may_trap=True)
+            self._push_value(
+                f"MEMORY_GROW({delta.expr}{self.pay_pages}) & 0xFFFFFFFF", _EMPTY, may_trap=True
+            )
         elif code == op.REF_NULL:
             stack.append(Operand("None"))
         elif code == op.REF_IS_NULL:
@@ -810,33 +816,45 @@ class FunctionCompiler:
             delta = stack.pop()
             init = stack.pop()
             self._push_value(
-                f"TB{arg}.grow({delta.expr}, {init.expr}) & 0xFFFFFFFF", _EMPTY, may_trap=True
+                f"TB{arg}.grow({delta.expr}, {init.expr}{self.pay_elements}) & 0xFFFFFFFF",
+                _EMPTY,
+                may_trap=True,
             )
         elif code == op.TABLE_FILL:
             n, value, start = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"TABLE_FILL(E{arg}, {start.expr}, {value.expr}, {n.expr})")
+            self._line(
+                f"TABLE_FILL(E{arg}, {start.expr}, {value.expr}, {n.expr}{self.pay_elements})"
+            )
         elif code == op.TABLE_COPY:
             dst_table, src_table = arg
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"TABLE_COPY(E{dst_table}, E{src_table}, {dst.expr}, {src.expr}, {n.expr})")
+            self._line(
+                f"TABLE_COPY(E{dst_table}, E{src_table}, {dst.expr}, {src.expr}, {n.expr}"
+                f"{self.pay_elements})"
+            )
         elif code == op.TABLE_INIT:
             segment, table = arg
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"TABLE_INIT(E{table}, ES[{segment}], {dst.expr}, {src.expr}, {n.expr})")
+            self._line(
+                f"TABLE_INIT(E{table}, ES[{segment}], {dst.expr}, {src.expr}, {n.expr}"
+                f"{self.pay_elements})"
+            )
         elif code == op.ELEM_DROP:
             self._line(f"ES[{arg}] = ()")
         elif code == op.MEMORY_INIT:
             segment = arg[0]
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"MEMORY_INIT(M, DS[{segment}], {dst.expr}, {src.expr}, {n.expr})")
+            self._line(
+                f"MEMORY_INIT(M, DS[{segment}], {dst.expr}, {src.expr}, {n.expr}{self.pay_bytes})"
+            )
         elif code == op.DATA_DROP:
             self._line(f"DS[{arg}] = b''")
         elif code == op.MEMORY_COPY:
             n, src, dst = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"MEMORY_COPY(M, {dst.expr}, {src.expr}, {n.expr})")
+            self._line(f"MEMORY_COPY(M, {dst.expr}, {src.expr}, {n.expr}{self.pay_bytes})")
         elif code == op.MEMORY_FILL:
             n, value, dst = stack.pop(), stack.pop(), stack.pop()
-            self._line(f"MEMORY_FILL(M, {dst.expr}, {value.expr}, {n.expr})")
+            self._line(f"MEMORY_FILL(M, {dst.expr}, {value.expr}, {n.expr}{self.pay_bytes})")
         else:
             raise CompileError(
                 f"function {self.func_index}: unsupported instruction {op.NAMES.get(code, hex(code))}"
@@ -1105,7 +1123,8 @@ def compile_function(
     """The Python source of ``def f<func_index>(...)`` for a defined function.
 
     With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
-    executed and traps with "all fuel consumed" when it runs out.
+    executed, and bulk operations their length too (``fuel.FuelTank.pay_bytes``), and traps
+    with "all fuel consumed" when it runs out.
     """
     try:
         return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()

@@ -58,7 +58,9 @@ class EngineLimits:
     - ``fuel``: when set, execution traps with "all fuel consumed" once about this many
       instructions have run (one unit per Wasm instruction, charged per basic block, checked
       at loop heads and function entries, so a run may overshoot by one loop-free stretch
-      of code). Needs a module compiled with ``fuel=True``.
+      of code). Bulk operations also pay for their length, before they act, and one that
+      the rest of the budget cannot pay traps without acting (see ``fuel``). Needs a
+      module compiled with ``fuel=True``.
     """
 
     memory_pages: int | None = None
@@ -196,8 +198,9 @@ class CompiledModule:
 def compile_module(module: Module, fuel: bool = False) -> CompiledModule:
     """Prepare a validated module for instantiation (functions compile on first use).
 
-    With ``fuel`` the code meters itself (about one unit per instruction executed); its
-    instances then need ``EngineLimits.fuel``. Without it the code has no metering at all.
+    With ``fuel`` the code meters itself (about one unit per instruction executed, and bulk
+    operations by their length); its instances then need ``EngineLimits.fuel``. Without it
+    the code has no metering at all.
     """
     return CompiledModule(module, fuel)
 
@@ -272,6 +275,12 @@ class Instance:
         # The fuel counter is a cell that every compiled function of this instance closes over.
         self.fuel = FuelTank(limits.fuel if limits.fuel is not None else UNLIMITED_FUEL)
         ns["REFUEL"] = self.fuel.refuel
+        # Metered instances: what host functions (WASI's) call to pay for the bytes they move.
+        self.pay_bytes: Callable[[int], None] | None = None
+        if compiled.fuel:
+            ns["PAY_BYTES"] = self.pay_bytes = self.fuel.pay_bytes
+            ns["PAY_ELEMENTS"] = self.fuel.pay_elements
+            ns["PAY_PAGES"] = self.fuel.pay_pages
         self._ready: set[int] = set()
 
         functions: list[Function] = []

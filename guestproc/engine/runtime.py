@@ -66,13 +66,19 @@ class Memory:
     def pages(self) -> int:
         return len(self.data) // PAGE_SIZE
 
-    def grow(self, delta: int) -> int:
-        """Grow by ``delta`` pages; return the old size in pages, or -1 past the limit."""
+    def grow(self, delta: int, pay: Callable[[int], object] | None = None) -> int:
+        """Grow by ``delta`` pages; return the old size in pages, or -1 past the limit.
+
+        Metered code passes ``pay`` (``FuelTank.pay_pages``): a growth within the limit pays
+        for its new pages before it happens, and the fuel trap it may raise leaves the memory
+        as it was."""
         old = len(self.data) // PAGE_SIZE
         if delta == 0:
             return old
         if old + delta > self.max_pages:
             return -1
+        if pay is not None:
+            pay(delta)
         try:
             self.data.extend(bytes(delta * PAGE_SIZE))
         except MemoryError:
@@ -133,11 +139,18 @@ class Table:
     def size(self) -> int:
         return len(self.elements)
 
-    def grow(self, delta: int, init: Value = None) -> int:
-        """Grow by ``delta`` elements set to ``init``; return the old size, or -1 past the limit."""
+    def grow(
+        self, delta: int, init: Value = None, pay: Callable[[int], object] | None = None
+    ) -> int:
+        """Grow by ``delta`` elements set to ``init``; return the old size, or -1 past the limit.
+
+        ``pay`` (``FuelTank.pay_elements``, from metered code) pays for the new elements
+        first, as ``Memory.grow`` pays for its pages."""
         old = len(self.elements)
         if old + delta > self.max_size:
             return -1
+        if pay is not None:
+            pay(delta)
         try:
             self.elements.extend([init] * delta)
         except MemoryError:

@@ -10,13 +10,13 @@
                                               args, environ, clocks, random_get, poll_oneoff
 
 The guest process builds one ``WasiEnvironment`` per guest, passes ``imports()`` to
-``CompiledModule.instantiate``, and hands the instance's exported ``memory`` to ``bind``
-before running guest code::
+``CompiledModule.instantiate``, and hands the instance's exported ``memory`` (and, when it
+is metered, what pays for bulk work) to ``bind`` before running guest code::
 
     wasi = WasiEnvironment([b"prog", b"arg"], [b"KEY=value"],
                            write_console=send_console_frame, read_stdin=request_stdin)
     instance = compiled.instantiate(wasi.imports(), limits)
-    wasi.bind(instance.exports["memory"])
+    wasi.bind(instance.exports["memory"], instance.pay_bytes)
     try:
         invoke(instance.exports["_start"], [])
         code = 0

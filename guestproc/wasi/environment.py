@@ -77,6 +77,15 @@ MAX_IO_BYTES = 1 << 20
 stdio retries) and the most one ``fd_read`` asks ``read_stdin`` for. Bounds the memory a
 guest can make the host allocate with many iovecs that point at the same bytes."""
 
+ENTRY_COST = 1024
+"""With fuel: what reading one iovec, poll subscription or argument pointer costs, in bytes
+of bulk work. ``kindling bench fuel`` measures an iovec at 150 ns, about what a memory copy
+does in 1 KiB, and what eight units of ordinary instructions cost."""
+
+RANDOM_BYTE_COST = 16
+"""With fuel: one byte from ``random_get`` costs as much as this many bytes of bulk work
+(``os.urandom`` makes about 0.3 bytes a nanosecond: 3 ns a byte)."""
+
 DEFAULT_MAX_SLEEP_NS = 60 * 1_000_000_000
 """The longest one ``poll_oneoff`` sleeps; see ``WasiEnvironment``."""
 
@@ -161,6 +170,15 @@ class WasiEnvironment:
     Exceptions from any callable propagate unchanged through the engine.
     Call ``bind`` with the instance's exported memory before running guest code; until then
     every address is out of bounds (functions that need memory answer ``FAULT``).
+
+    With fuel metering, ``bind`` also takes the instance's ``pay_bytes``, and the functions
+    whose work grows with their arguments pay for it as bulk memory instructions do (in bytes
+    of such work, see ``ENTRY_COST`` and ``RANDOM_BYTE_COST``), before they do it:
+    ``fd_write`` and ``fd_read`` for their iovecs once the array is in bounds, then for the
+    bytes (``fd_read``: those that arrived, before they are copied in); ``random_get``,
+    ``args_get`` and ``environ_get`` for what they copy; ``poll_oneoff`` for its
+    subscriptions. A budget that cannot pay raises the engine's fuel trap, which propagates
+    like any exception from a callable.
     """
 
     def __init__(
@@ -201,6 +219,7 @@ class WasiEnvironment:
         self._stdin_at_end = False
         self._memory: Memory | None = None
         self._data = bytearray()  # the guest's linear memory once bound; empty until then
+        self._pay: Callable[[int], object] | None = None  # see ``bind``
         self._imports = {
             (MODULE_NAME, name): host_function(
                 func_type, getattr(self, name), f"{MODULE_NAME}.{name}"
@@ -218,10 +237,12 @@ class WasiEnvironment:
         """
         return dict(self._imports)
 
-    def bind(self, memory: Memory) -> None:
-        """Give the functions the instance's exported ``memory``; call after instantiation."""
+    def bind(self, memory: Memory, pay_bytes: Callable[[int], object] | None = None) -> None:
+        """Give the functions the instance's exported ``memory``; call after instantiation.
+        A metered instance's ``pay_bytes`` makes the functions pay for the bytes they move."""
         self._memory = memory
         self._data = memory.data
+        self._pay = pay_bytes
 
     @property
     def memory(self) -> Memory | None:
@@ -254,6 +275,8 @@ class WasiEnvironment:
     def _strings_get(self, offsets: list[int], blob: bytes, array_ptr: int, buf_ptr: int) -> int:
         if not (self._fits(array_ptr, 4 * len(offsets)) and self._fits(buf_ptr, len(blob))):
             return FAULT
+        if self._pay is not None:
+            self._pay(len(blob) + ENTRY_COST * len(offsets))
         data = self._data
         # A pointer that would wrap past 4 GiB cannot be in bounds, so no masking is needed.
         for index, offset in enumerate(offsets):
@@ -284,6 +307,8 @@ class WasiEnvironment:
     def random_get(self, buf_ptr: int, buf_len: int) -> int:
         if not self._fits(buf_ptr, buf_len):
             return FAULT
+        if self._pay is not None:
+            self._pay(buf_len * RANDOM_BYTE_COST)
         payload = self._random_bytes(buf_len)
         if len(payload) != buf_len:
             raise ValueError(f"random_bytes({buf_len}) returned {len(payload)} bytes")
@@ -311,6 +336,8 @@ class WasiEnvironment:
         size = len(data)
         if iovs_ptr + _CIOVEC_SIZE * iovs_len > size or nwritten_ptr + 4 > size:
             return FAULT
+        if self._pay is not None:
+            self._pay(ENTRY_COST * iovs_len)
         chunks = []
         total = 0
         for buf, buf_len in CIOVEC.iter_unpack(data[iovs_ptr : iovs_ptr + _CIOVEC_SIZE * iovs_len]):
@@ -321,6 +348,8 @@ class WasiEnvironment:
                 chunks.append(data[buf : buf + take])
                 total += take
         if total:
+            if self._pay is not None:
+                self._pay(total)
             self._write_console(descriptor.stream.value, b"".join(chunks))
         U32.pack_into(data, nwritten_ptr, total)
         return SUCCESS
@@ -335,6 +364,8 @@ class WasiEnvironment:
         size = len(data)
         if iovs_ptr + _CIOVEC_SIZE * iovs_len > size or nread_ptr + 4 > size:
             return FAULT
+        if self._pay is not None:
+            self._pay(ENTRY_COST * iovs_len)
         iovecs = list(CIOVEC.iter_unpack(data[iovs_ptr : iovs_ptr + _CIOVEC_SIZE * iovs_len]))
         wanted = 0
         for buf, buf_len in iovecs:
@@ -348,6 +379,8 @@ class WasiEnvironment:
             if len(payload) > wanted:
                 raise ValueError(f"read_stdin({wanted}) returned {len(payload)} bytes")
             self._stdin_at_end = not payload
+            if self._pay is not None:
+                self._pay(len(payload))
         position = 0
         for buf, buf_len in iovecs:
             if position == len(payload):
@@ -598,6 +631,8 @@ class WasiEnvironment:
             and self._fits(nevents_ptr, 4)
         ):
             return FAULT
+        if self._pay is not None:
+            self._pay(ENTRY_COST * nsubscriptions)
         # In subscription order: (userdata, event type, nbytes, flags, nanoseconds until due).
         # Console events are due now; clock events when their timeout passes.
         pending: list[tuple[int, int, int, int, int]] = []

@@ -235,6 +235,18 @@ CASES: tuple[Case, ...] = (
         stdout_check=_check_grow_bomb,
         differential=False,
     ),
+    # 5 MiB per operation, forever: the budget must end them, and soon (test_cli times them).
+    *(
+        Case(
+            id=loop,
+            fixture=loop,
+            extra_options=("--fuel", "100000"),
+            ending="limit(fuel)",
+            stdout=b"",
+            differential=False,
+        )
+        for loop in ("bulk_fill_loop", "bulk_copy_loop")
+    ),
     Case(
         id="infinite_loop",
         fixture="infinite_loop",

@@ -125,6 +125,18 @@ def test_fuel_budget_stops_a_runaway_and_spares_a_program_within_it() -> None:
     assert done.stdout == kindling("run", fixture("hello")).stdout
 
 
+@pytest.mark.parametrize("loop", ["bulk_fill_loop", "bulk_copy_loop"])
+def test_fuel_bounds_the_time_of_bulk_operations(loop: str) -> None:
+    """Each pass of these loops moves 5 MiB; 100,000 units used to buy half a minute of CPU."""
+    done = kindling("run", "--report", "--fuel", "100000", fixture(loop))
+    assert done.returncode == 125, done.stderr
+    report = report_of(done)
+    assert report["ending"] == "limit(fuel)"
+    # CPU time, not wall time: the machine may be busy. Loading the module is in it too.
+    assert report["cpu_ms"] < 1000, report
+    assert report["run_ms"] < 1000, report
+
+
 def test_exit_code_above_255() -> None:
     done = kindling("run", "--report", fixture("exit_code"), "exit", "300")
     assert done.returncode == 255
