@@ -124,7 +124,8 @@ def cli() -> None:
     "--fuel",
     type=int,
     metavar="N",
-    help="Fuel budget: Wasm instructions the guest may execute (default: unmetered).",
+    help="Fuel budget: about one unit per Wasm instruction, bulk work by its length "
+    "(default: unmetered).",
 )
 @click.option(
     "--max-output", metavar="SIZE", help="Console output quota, stdout+stderr (default 8MiB)."
