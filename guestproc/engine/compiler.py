@@ -28,6 +28,7 @@ nothing from the module's names or strings reaches it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import SupportsIndex
 
 from . import opcodes as op
 from .errors import CompileError
@@ -40,9 +41,18 @@ from .types import FuncType, ValType
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
 MAX_INDENT = 90  # CPython's tokenizer: 100 levels
 MAX_REGION_INDENT = 40  # label regions nest; past this, flat guards (see _enter_label)
+# Label regions chained with ``elif``: CPython's compiler recurses once per ``elif`` (a chain
+# of about 2,500 fails with RecursionError), and each region of a chain carries the labels
+# the earlier ones may have left, so a chain's cost grows with its square. Longer chains
+# start again with ``if``.
+MAX_ELIF_CHAIN = 200
 FUEL_MAKER = "_fuel_f"
 """With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
+MAX_UNSETTLED = 64
+"""A ``local.set`` looks for lazy operands reading the local among at most this many operands
+at the top of the stack; past that it evaluates every lazy operand at once (no real code keeps
+so many values on the stack, and a deep stack must not make each ``local.set`` costly)."""
 SHIFTS = frozenset({op.BY_NAME["i32.shl"], op.BY_NAME["i64.shl"]})  # the count enters masked
 
 _EMPTY: frozenset[int] = frozenset()
@@ -88,6 +98,38 @@ class Operand:
 
     def condition(self) -> str:
         return self.cond if self.cond is not None else self.expr
+
+
+class OperandStack(list[Operand]):
+    """The compile-time operand stack, with a height ``clean`` below which no operand reads a
+    local (nothing there needs evaluating before a ``local.set`` or at a block boundary).
+
+    Operands below ``clean`` only ever leave by being popped, and a pop lowers ``clean`` to
+    the new height, so the mark stays true whatever pushes follow. Code that scans for lazy
+    operands starts at the mark: scanning from the bottom would make a deep stack (or deep
+    nesting with a value on the stack at every level) cost quadratic time.
+    """
+
+    __slots__ = ("clean",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clean = 0
+
+    def pop(self, index: SupportsIndex = -1) -> Operand:
+        value = super().pop(index)
+        if index != -1:
+            self.clean = 0  # not used by the compiler; positions above ``index`` moved
+        elif len(self) < self.clean:
+            self.clean = len(self)
+        return value
+
+    def __delitem__(self, key: SupportsIndex | slice) -> None:
+        super().__delitem__(key)
+        if not isinstance(key, slice) or key.stop is not None or key.step is not None:
+            self.clean = 0  # not a suffix (the compiler only cuts suffixes)
+        elif len(self) < self.clean:
+            self.clean = len(self)
 
 
 class Frame:
@@ -141,7 +183,7 @@ class Frame:
         self.pending_then: set[int] = set()
         self.param_operands: list[Operand] = []
         self.start = -1  # index of the opening instruction
-        self.exit_aliases: set[int] = set()  # loops: see _prescan
+        self.exit_aliases: dict[int, int] = {}  # loops: see _prescan
 
     @property
     def label_arity(self) -> int:
@@ -155,7 +197,15 @@ class NestingTooDeep(CompileError):
 class Suite:
     """A run of Python statements at one indentation (a function body, loop or if arm)."""
 
-    __slots__ = ("chain_pending", "guard_open", "has_lines", "indent", "pending", "region_of")
+    __slots__ = (
+        "chain",
+        "chain_pending",
+        "guard_open",
+        "has_lines",
+        "indent",
+        "pending",
+        "region_of",
+    )
 
     def __init__(self, indent: int, region_of: Frame | None = None) -> None:
         self.indent = indent
@@ -168,17 +218,19 @@ class Suite:
         # For a region chained with ``elif``: labels the earlier regions of the chain may have
         # left in ``_t`` (their code ran, so the rest of the chain will not be tested).
         self.chain_pending: set[int] = set()
+        self.chain = 1  # its place in the ``elif`` chain
 
 
-def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int, set[int]]]:
+def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int, dict[int, int]]]:
     """Find which block/loop/if instructions some branch targets, and loop exit aliases.
 
     A loop's exit aliases are the result-less blocks and ifs whose ``end`` directly follows
     the loop's ``end``: a branch from the loop's own ``while`` to one of them is a plain
-    ``break``. Both maps are keyed by instruction index.
+    ``break``. Both maps are keyed by instruction index; a loop's aliases map to how many
+    ``end``s there are from its own (excluded) to theirs (included).
     """
     targeted: set[int] = set()
-    aliases: dict[int, set[int]] = {}
+    aliases: dict[int, dict[int, int]] = {}
     open_at: list[int] = [-1]
     for index, instr in enumerate(body):
         code = instr.op
@@ -187,7 +239,7 @@ def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int,
         elif code == op.END:
             start = open_at.pop()
             if start >= 0 and body[start].op == op.LOOP:
-                found: set[int] = set()
+                found: dict[int, int] = {}
                 depth = len(open_at) - 1
                 follow = index + 1
                 while follow < len(body) and body[follow].op == op.END and depth >= 1:
@@ -195,7 +247,7 @@ def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int,
                     kind = body[enclosing].op
                     if kind == op.LOOP or module.block_type(body[enclosing].arg).results:
                         break
-                    found.add(enclosing)
+                    found[enclosing] = follow - index
                     depth -= 1
                     follow += 1
                 aliases[start] = found
@@ -251,11 +303,12 @@ class FunctionCompiler:
         defined = module.functions[func_index - (len(info.func_types) - len(module.functions))]
         self.body = defined.body
         self.type: FuncType = info.func_types[func_index]
-        self.local_types = (*self.type.params, *defined.locals)
+        self.declared_locals = defined.locals
+        self.read_locals: set[int] = set()  # the locals some reachable ``local.get`` reads
         self.out: list[str] = []
         self.suites: list[Suite] = [Suite(1)]
         self.frames: list[Frame] = []
-        self.stack: list[Operand] = []
+        self.stack = OperandStack()
         self.temps = 0
         self.next_label = 1
         self.uses_t = False
@@ -268,14 +321,17 @@ class FunctionCompiler:
         self.fuel_plan = FuelPlan(self.body, fuel_shortcuts) if fuel else None
         self.if_charges: dict[int, IfCharge] = self.fuel_plan.ifs if self.fuel_plan else {}
         self.discount = 0  # already paid of the block being counted (see ``fuelplan``)
-        self.chain: list[int] = []  # charges of the blocks ahead already paid (``fuelplan``)
+        # Charges of the blocks ahead already paid (``fuelplan``), the next one last, and their
+        # total (kept as it goes: summing the list at each block is quadratic on long chains).
+        self.chain: list[int] = []
+        self.chain_total = 0
         self.refund = 0  # what a taken forward br_if gives back of the chain
         self.while_depth = 0
-        self.aliases: dict[int, set[int]] = {}
+        self.aliases: dict[int, dict[int, int]] = {}
         self._index = 0
         # Where the last label region ended: (len(self.out) then, its indent, labels it may
         # have left in ``_t``); an ``elif`` may follow it directly.
-        self.region_closed: tuple[int, int, set[int]] | None = None
+        self.region_closed: tuple[int, int, set[int], int] | None = None
         self.regions = regions
 
     # --- emission ---------------------------------------------------------------------------
@@ -349,6 +405,7 @@ class FunctionCompiler:
             and closed[0] == len(self.out)
             and closed[1] == s.indent
             and ident not in closed[2]
+            and closed[3] < MAX_ELIF_CHAIN
         )
         self._raw(s.indent, f"{'elif' if chain else 'if'} _t == {ident}:")
         self._raw(s.indent + 1, "_t = 0")
@@ -356,6 +413,7 @@ class FunctionCompiler:
         region.has_lines = True
         if chain and closed is not None:
             region.chain_pending = closed[2]
+            region.chain = closed[3] + 1
         self.suites.append(region)
 
     def _close_region(self, frame: Frame) -> None:
@@ -364,7 +422,7 @@ class FunctionCompiler:
         while self.suite.region_of is frame:
             region = self.suites.pop()
             left = region.chain_pending | region.pending
-            self.region_closed = (len(self.out), region.indent - 1, left)
+            self.region_closed = (len(self.out), region.indent - 1, left, region.chain)
             self._absorb_pending(region.pending)
 
     def _absorb_pending(self, labels: set[int]) -> None:
@@ -424,15 +482,24 @@ class FunctionCompiler:
         return values
 
     def _flush_local(self, index: int) -> None:
-        for i, operand in enumerate(self.stack):
+        """Before ``local.set index``: evaluate the lazy slots that read the local."""
+        stack = self.stack
+        if len(stack) - stack.clean > MAX_UNSETTLED:
+            self._settle_stack()
+            return
+        for i in range(stack.clean, len(stack)):
+            operand = stack[i]
             if index in operand.deps:
-                self.stack[i] = self._evaluate(operand)
+                stack[i] = self._evaluate(operand)
 
     def _settle_stack(self) -> None:
         """Before control flow splits or repeats, no lazy slot may read a local."""
-        for i, operand in enumerate(self.stack):
+        stack = self.stack
+        for i in range(stack.clean, len(stack)):
+            operand = stack[i]
             if operand.deps:
-                self.stack[i] = self._evaluate(operand)
+                stack[i] = self._evaluate(operand)
+        stack.clean = len(stack)
 
     # --- frames and branches ----------------------------------------------------------------------
 
@@ -441,10 +508,10 @@ class FunctionCompiler:
         return self.frames[-1]
 
     def _level(self) -> Frame:
-        for frame in reversed(self.frames):
-            if frame.kind == FUNC or (frame.kind == LOOP and frame.has_while):
-                return frame
-        raise AssertionError("no function frame")
+        """The innermost open ``while`` loop, or the function (each frame knows its parent's,
+        so this takes the same time at any nesting depth)."""
+        top = self.frames[-1]
+        return top if top.kind == FUNC or (top.kind == LOOP and top.has_while) else top.level
 
     def _new_frame(self, kind: str, functype: FuncType, targeted: bool) -> Frame:
         frame = Frame(kind, self.next_label, functype.params, functype.results)
@@ -452,7 +519,7 @@ class FunctionCompiler:
         frame.targeted = targeted
         frame.level = self._level()
         frame.start = self._index
-        frame.exit_aliases = self.aliases.get(self._index, set())
+        frame.exit_aliases = self.aliases.get(self._index, {})
         return frame
 
     def _assign(self, names: list[str], values: list[Operand]) -> str:
@@ -492,11 +559,13 @@ class FunctionCompiler:
         plan = self.fuel_plan
         assert plan is not None
         if self.chain:
-            cost -= self.chain.pop(0)
-            self.refund = sum(self.chain)
+            paid = self.chain.pop()
+            cost -= paid
+            self.chain_total -= paid
+            self.refund = self.chain_total
         elif self._index in plan.forward and self.body[self._index].op == op.BR_IF:
-            self.chain = plan.chain_from(self._index + 1)
-            self.refund = sum(self.chain)
+            self.chain = plan.chain_from(self._index + 1)[::-1]
+            self.refund = self.chain_total = sum(self.chain)
             cost += self.refund
         else:
             self.refund = 0
@@ -529,11 +598,9 @@ class FunctionCompiler:
             lines.append(f"_t = {target.id}")
             return lines, {target.id}
         self.uses_t = True
-        for frame in reversed(self.frames):
-            if frame is stop:
-                break
-            if frame.kind == LOOP and frame.has_while:
-                frame.escapes.add(target.id)
+        while current is not stop:  # the ``while`` loops the branch leaves, innermost first
+            current.escapes.add(target.id)
+            current = current.level
         lines += [f"_t = {target.id}", "break"]
         return lines, set()
 
@@ -550,9 +617,7 @@ class FunctionCompiler:
         function = Frame(FUNC, 0, (), self.type.results)
         self.frames.append(function)
         module = self.info.module
-        if self.fuel:
-            self._raw(1, "@FUEL@")
-            self._open_check("if (FUEL := FUEL - {}) < 0: REFUEL()")
+        self._enter_function()
         dead_depth = 0
         for index, instr in enumerate(body):
             code = instr.op
@@ -585,15 +650,31 @@ class FunctionCompiler:
                 ) from exc
         return self._assemble()
 
+    def _enter_function(self) -> None:
+        if self.fuel:
+            self._fuel_check()
+
+    def _fuel_check(self) -> None:
+        """A fuel check at a function entry (or, flattened, a loop head): it subtracts the
+        cost of the block it opens, filled in when that block ends."""
+        self._raw(self.suite.indent, "@FUEL@")
+        self._open_check("if (FUEL := FUEL - {}) < 0: REFUEL()")
+
     def _assemble(self) -> str:
+        return self._wrap(self._header() + self.out)
+
+    def _header(self) -> list[str]:
+        """The ``def`` line and the statements that set the function's variables up."""
         params = [f"l{i}" for i in range(len(self.type.params))]
         params += [f"{name}={value}" for name, value in self.defaults.items()]
         header = [f"def f{self.func_index}({', '.join(params)}):"]
         if self.assigned_globals:
             header.append("    global " + ", ".join(f"g{i}" for i in sorted(self.assigned_globals)))
-        declared = range(len(self.type.params), len(self.local_types))
-        for i in declared:
-            valtype = self.local_types[i]
+        # Only the declared locals that are read need their zero: a function may declare
+        # 50,000 locals in a few bytes, and the source must stay proportional to the body.
+        first = len(self.type.params)
+        for i in sorted(x for x in self.read_locals if x >= first):
+            valtype = self.declared_locals[i - first]
             zero = (
                 "0"
                 if valtype in (ValType.I32, ValType.I64)
@@ -606,7 +687,10 @@ class FunctionCompiler:
             header.append("    _t = 0")
         if self.open_check is not None:  # pragma: no cover - every body ends with `end`
             self._charge()
-        lines = header + self.out
+        return header
+
+    def _wrap(self, lines: list[str]) -> str:
+        """The source: the function, inside its fuel maker when metered."""
         if len(lines) == 1:
             lines.append("    pass")
         if self.fuel:
@@ -625,6 +709,7 @@ class FunctionCompiler:
     # --- one handler per kind of instruction (``DISPATCH`` maps opcodes to them) -------------
 
     def _local_get(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self.read_locals.add(instr.arg)
         self.stack.append(Operand(f"l{instr.arg}", frozenset((instr.arg,))))
 
     def _local_set(self, instr: Instr, targeted: bool, module: Module) -> None:
@@ -853,54 +938,11 @@ class FunctionCompiler:
         if code not in (op.BLOCK, op.UNREACHABLE):
             self._charge()  # every other control instruction ends a basic block
         if code == op.BLOCK:
-            self._settle_stack()
-            frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            if targeted:
-                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
-            self.frames.append(frame)
+            self._block(instr, targeted, module)
         elif code == op.LOOP:
-            self._settle_stack()
-            frame = self._new_frame(LOOP, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            if targeted:
-                frame.has_while = True
-                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.params))]
-                params = self._pop(len(frame.params))
-                if params:
-                    self._line(self._assign(frame.vars, params))
-                indent = self._begin_statement()
-                frame.if_indent = indent
-                if self.fuel:
-                    # `while` re-tests its condition on every `continue`; REFUEL returns
-                    # True when it could top the counter up, and traps otherwise.
-                    self._raw(indent, "while @FUEL@:")
-                    self._open_check("(FUEL := FUEL - {}) >= 0 or REFUEL()")
-                else:
-                    self._raw(indent, "while True:")
-                self.while_depth += 1
-                if self.while_depth > MAX_WHILE_NESTING:
-                    raise CompileError(
-                        f"function {self.func_index} nests loops too deeply for the compiler"
-                    )
-                self.suites.append(Suite(indent + 1))
-                stack.extend(Operand(v) for v in frame.vars)
-            self.frames.append(frame)
+            self._loop(instr, targeted, module)
         elif code == op.IF:
-            cond = stack.pop()
-            self._settle_stack()
-            frame = self._new_frame(IF, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
-            frame.param_operands = stack[frame.height :]
-            indent = self._begin_statement()
-            self._raw(indent, f"if {cond.condition()}:")
-            frame.if_indent = indent
-            self.suites.append(Suite(indent + 1))
-            self.frames.append(frame)
-            if if_charge is not None:
-                frame.fuel_paid = if_charge
-                self.discount = if_charge.hoist
+            self._if(instr, targeted, module, if_charge)
         elif code == op.ELSE:
             self._else()
         elif code == op.END:
@@ -937,6 +979,70 @@ class FunctionCompiler:
         elif code == op.UNREACHABLE:
             self._line("UNREACHABLE()")
             self.frame.unreachable = True
+
+    def _block(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._settle_stack()
+        frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
+        frame.height = len(self.stack) - len(frame.params)
+        if targeted:
+            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+        self.frames.append(frame)
+
+    def _open_loop(self, instr: Instr, targeted: bool, module: Module) -> Frame:
+        """A loop's frame; if a branch targets it, its parameters moved into its variables."""
+        self._settle_stack()
+        frame = self._new_frame(LOOP, module.block_type(instr.arg), targeted)
+        frame.height = len(self.stack) - len(frame.params)
+        if targeted:
+            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.params))]
+            params = self._pop(len(frame.params))
+            if params:
+                self._line(self._assign(frame.vars, params))
+        return frame
+
+    def _loop(self, instr: Instr, targeted: bool, module: Module) -> None:
+        frame = self._open_loop(instr, targeted, module)
+        if targeted:
+            frame.has_while = True
+            indent = self._begin_statement()
+            frame.if_indent = indent
+            if self.fuel:
+                # `while` re-tests its condition on every `continue`; REFUEL returns
+                # True when it could top the counter up, and traps otherwise.
+                self._raw(indent, "while @FUEL@:")
+                self._open_check("(FUEL := FUEL - {}) >= 0 or REFUEL()")
+            else:
+                self._raw(indent, "while True:")
+            self.while_depth += 1
+            if self.while_depth > MAX_WHILE_NESTING:
+                raise NestingTooDeep(
+                    f"function {self.func_index} nests loops too deeply for the compiler"
+                )
+            self.suites.append(Suite(indent + 1))
+            self.stack.extend(Operand(v) for v in frame.vars)
+        self.frames.append(frame)
+
+    def _open_if(self, instr: Instr, targeted: bool, module: Module) -> tuple[Frame, Operand]:
+        """An if's frame, and its condition."""
+        stack = self.stack
+        cond = stack.pop()
+        self._settle_stack()
+        frame = self._new_frame(IF, module.block_type(instr.arg), targeted)
+        frame.height = len(stack) - len(frame.params)
+        frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+        frame.param_operands = stack[frame.height :]
+        return frame, cond
+
+    def _if(self, instr: Instr, targeted: bool, module: Module, if_charge: IfCharge | None) -> None:
+        frame, cond = self._open_if(instr, targeted, module)
+        indent = self._begin_statement()
+        self._raw(indent, f"if {cond.condition()}:")
+        frame.if_indent = indent
+        self.suites.append(Suite(indent + 1))
+        self.frames.append(frame)
+        if if_charge is not None:
+            frame.fuel_paid = if_charge
+            self.discount = if_charge.hoist
 
     def _br_table(self, instr: Instr) -> None:
         labels, default = instr.arg
@@ -1051,7 +1157,8 @@ class FunctionCompiler:
                 self.stack.extend(results)
             reachable = not frame.unreachable or frame.branched
             if frame.fuel_join:
-                self.chain = list(frame.fuel_join)
+                self.chain = frame.fuel_join[::-1]
+                self.chain_total = sum(self.chain)
         if parent is not None and not reachable:
             parent.unreachable = True
 
@@ -1097,18 +1204,3 @@ DISPATCH: dict[int, Handler] = {
     op.NOP: FunctionCompiler._nop,
 }
 """How each opcode is translated; anything else goes to ``FunctionCompiler._other``."""
-
-
-def compile_function(
-    info: ModuleInfo, func_index: int, fuel: bool = False, fuel_shortcuts: bool = True
-) -> str:
-    """The Python source of ``def f<func_index>(...)`` for a defined function.
-
-    With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
-    executed and traps with "all fuel consumed" when it runs out.
-    """
-    try:
-        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()
-    except NestingTooDeep:
-        # Label regions indent; flat guards do not. Valid code must always compile.
-        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts, regions=False).compile()

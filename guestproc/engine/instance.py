@@ -28,9 +28,10 @@ from typing import Any
 
 from . import numeric, support
 from . import opcodes as op
-from .compiler import FUEL_MAKER, ModuleInfo, compile_function
+from .compiler import FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
 from .fuel import FuelTank
+from .lowering import compile_function
 from .module import Instr, Module, SegmentMode
 from .runtime import (
     Function,

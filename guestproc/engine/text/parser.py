@@ -32,6 +32,7 @@ from ..module import (
     Global,
     Import,
     Instr,
+    LocalTypes,
     Module,
     SegmentMode,
 )
@@ -249,7 +250,7 @@ class ModuleParser(InstructionParser):
         body = self.expression()
         self.close()
         self.locals = {}
-        self.module.functions.append(Function(use.index, tuple(local_types), body, body_at))
+        self.module.functions.append(Function(use.index, LocalTypes.of(local_types), body, body_at))
 
     def _take_index(self, kind: ExternKind) -> int:
         """The index of the import or definition of ``kind`` being parsed."""
