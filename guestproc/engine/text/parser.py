@@ -448,8 +448,7 @@ def parse_fields(tokens: Tokens, pos: int, end: int) -> Module:
     parser = ModuleParser(tokens, pos, end)
     try:
         return parser.parse()
-    except RecursionError:
-        # A backstop only: folded nesting is capped well below Python's limit.
+    except RecursionError:  # pragma: no cover - a backstop: nesting is read without recursion
         raise parser.error("instructions nested too deeply") from None
 
 
