@@ -27,7 +27,11 @@ nothing from the module's names or strings reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import builtins
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import CodeType, MappingProxyType
 from typing import SupportsIndex
 
 from . import opcodes as op
@@ -47,8 +51,16 @@ MAX_REGION_INDENT = 40  # label regions nest; past this, flat guards (see _enter
 # start again with ``if``.
 MAX_ELIF_CHAIN = 200
 FUEL_MAKER = "_fuel_f"
-"""With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
+"""With fuel, the source of function N defines ``_fuel_fN()``, which returns function N
+(``_wrap``: the maker of a function named X is ``_fuel_X``)."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
+# A br_table with more runs of targets than this picks its target from a tuple when every
+# target's jump differs only in a number (``_t = N``, or flattened ``_b = N``). Measured
+# (a jump per index): 16 targets, 107 ns by the tree of tests and 90 ns by the tuple; 512
+# targets, 256 and 100 ns. And the tree's source grows as n log n and costs CPython's
+# compiler about 3 KiB per line: 8,000 targets needed over 90 MiB to compile.
+TABLE_DISPATCH_RUNS = 8
+_NUMBERED_JUMP = re.compile(r"(_[tb]) = (\d+)(.*)")
 MAX_UNSETTLED = 64
 """A ``local.set`` looks for lazy operands reading the local among at most this many operands
 at the top of the stack; past that it evaluates every lazy operand at once (no real code keeps
@@ -56,6 +68,7 @@ so many values on the stack, and a deep stack must not make each ``local.set`` c
 SHIFTS = frozenset({op.BY_NAME["i32.shl"], op.BY_NAME["i64.shl"]})  # the count enters masked
 
 _EMPTY: frozenset[int] = frozenset()
+_NO_ALIASES: Mapping[int, int] = MappingProxyType({})
 _NOT_CONST = object()
 
 FUNC, BLOCK, LOOP, IF = "function", "block", "loop", "if"
@@ -166,24 +179,26 @@ class Frame:
         self.params = params
         self.results = results
         self.height = 0
-        self.vars: list[str] = []
+        # Only what a frame of its kind needs is made for it: a function nesting 40,000 blocks
+        # has that many frames alive, and every container more is work for the collector.
+        self.vars: Sequence[str] = ()
         self.has_while = False
         self.targeted = False
         self.branched = False
         self.unreachable = False
         self.level: Frame = self  # innermost enclosing while-loop (or the function)
-        self.escapes: set[int] = set()
+        self.escapes: set[int]  # a while-loop's only: set by ``_loop``
         self.if_indent = 0
         self.fuel_paid: IfCharge | None = None
         self.plain_exits = False  # reached by a while's plain `break`, with `_t` left at 0
         # Paid for the chain after this block's end by the one branch that leads there.
-        self.fuel_join: list[int] = []
+        self.fuel_join: Sequence[int] = ()
         self.seen_else = False
         self.then_reachable = False
-        self.pending_then: set[int] = set()
-        self.param_operands: list[Operand] = []
+        self.pending_then: set[int]  # an if's, once its else starts: set by ``_else``
+        self.param_operands: Sequence[Operand] = ()
         self.start = -1  # index of the opening instruction
-        self.exit_aliases: dict[int, int] = {}  # loops: see _prescan
+        self.exit_aliases: Mapping[int, int] = _NO_ALIASES  # loops: see _prescan
 
     @property
     def label_arity(self) -> int:
@@ -273,6 +288,13 @@ def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bo
     return repr(value)
 
 
+def zero(valtype: ValType) -> str:
+    """The literal a local of ``valtype`` starts as."""
+    if valtype in (ValType.I32, ValType.I64):
+        return "0"
+    return "0.0" if valtype.is_num else "None"
+
+
 class ModuleInfo:
     """What compiling a function needs to know about the rest of the module."""
 
@@ -333,6 +355,7 @@ class FunctionCompiler:
         # have left in ``_t``); an ``elif`` may follow it directly.
         self.region_closed: tuple[int, int, set[int], int] | None = None
         self.regions = regions
+        self.source = ""  # what ``compile`` made
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -519,10 +542,10 @@ class FunctionCompiler:
         frame.targeted = targeted
         frame.level = self._level()
         frame.start = self._index
-        frame.exit_aliases = self.aliases.get(self._index, {})
+        frame.exit_aliases = self.aliases.get(self._index, _NO_ALIASES)
         return frame
 
-    def _assign(self, names: list[str], values: list[Operand]) -> str:
+    def _assign(self, names: Sequence[str], values: Sequence[Operand]) -> str:
         """One statement giving ``names`` the ``values`` (all evaluated before any is set)."""
         pairs = [(name, v.expr) for name, v in zip(names, values, strict=True) if name != v.expr]
         if not pairs:
@@ -619,6 +642,8 @@ class FunctionCompiler:
         module = self.info.module
         self._enter_function()
         dead_depth = 0
+        out = self.out
+        cut_at = self.cut_after  # past this many lines, ``_cut`` is asked for a cut
         for index, instr in enumerate(body):
             code = instr.op
             frame = self.frames[-1]
@@ -648,7 +673,23 @@ class FunctionCompiler:
                     f"function {self.func_index}: cannot compile {op.NAMES.get(code, hex(code))} "
                     f"at offset {instr.offset:#x} ({exc})"
                 ) from exc
-        return self._assemble()
+            if len(out) > cut_at:
+                cut_at = self._cut()
+        self.source = self._assemble()
+        return self.source
+
+    cut_after = sys.maxsize
+    """Lines of output after which ``_cut`` is called (between two instructions)."""
+
+    def _cut(self) -> int:  # pragma: no cover - only lowerings that cut call it
+        """Between two instructions, with ``cut_after`` lines out: how many lines until the
+        next call (a lowering that splits long code cuts it here)."""
+        return sys.maxsize
+
+    def code(self) -> CodeType:
+        """The compiled source (``compile`` first): executed in an instance's namespace, it
+        defines the function (or its fuel maker)."""
+        return builtins.compile(self.source, f"<wasm function {self.func_index}>", "exec")
 
     def _enter_function(self) -> None:
         if self.fuel:
@@ -674,23 +715,17 @@ class FunctionCompiler:
         # 50,000 locals in a few bytes, and the source must stay proportional to the body.
         first = len(self.type.params)
         for i in sorted(x for x in self.read_locals if x >= first):
-            valtype = self.declared_locals[i - first]
-            zero = (
-                "0"
-                if valtype in (ValType.I32, ValType.I64)
-                else "0.0"
-                if valtype.is_num
-                else "None"
-            )
-            header.append(f"    l{i} = {zero}")
+            header.append(f"    l{i} = {zero(self.declared_locals[i - first])}")
         if self.uses_t:
             header.append("    _t = 0")
         if self.open_check is not None:  # pragma: no cover - every body ends with `end`
             self._charge()
         return header
 
-    def _wrap(self, lines: list[str]) -> str:
-        """The source: the function, inside its fuel maker when metered."""
+    def _wrap(self, lines: list[str], name: str = "") -> str:
+        """The source: the function ``name`` (default: this one's), inside its fuel maker
+        ``_fuel_<name>`` when metered."""
+        name = name or f"f{self.func_index}"
         if len(lines) == 1:
             lines.append("    pass")
         if self.fuel:
@@ -698,11 +733,11 @@ class FunctionCompiler:
             # instance rebinds it to the one cell all its functions share (``Instance``).
             lines.insert(1, "    nonlocal FUEL")
             lines = [
-                f"def {FUEL_MAKER}{self.func_index}():",
-                f"    global f{self.func_index}  # its recursive calls must not bind to the maker",
+                f"def _fuel_{name}():",
+                f"    global {name}  # its recursive calls must not bind to the maker",
                 "    FUEL = 0",
                 *("    " + line for line in lines),
-                f"    return f{self.func_index}",
+                f"    return {name}",
             ]
         return "\n".join(lines) + "\n"
 
@@ -1004,6 +1039,7 @@ class FunctionCompiler:
         frame = self._open_loop(instr, targeted, module)
         if targeted:
             frame.has_while = True
+            frame.escapes = set()
             indent = self._begin_statement()
             frame.if_indent = indent
             if self.fuel:
@@ -1059,6 +1095,12 @@ class FunctionCompiler:
                 runs.append((i, depth))
         pending: set[int] = set()
         indent = self._begin_statement()
+        if len(runs) > TABLE_DISPATCH_RUNS and self._table_dispatch(
+            index, labels, default, values, indent, pending
+        ):
+            self._absorb_pending(pending)
+            self.frame.unreachable = True
+            return
 
         def emit(first: int, last: int, at: int) -> None:
             if first == last:
@@ -1081,6 +1123,38 @@ class FunctionCompiler:
         emit(0, len(runs) - 1, indent)
         self._absorb_pending(pending)
         self.frame.unreachable = True
+
+    def _table_dispatch(
+        self,
+        index: Operand,
+        labels: tuple[int, ...],
+        default: int,
+        values: list[Operand],
+        indent: int,
+        pending: set[int],
+    ) -> bool:
+        """A br_table as one lookup in a tuple of label numbers, if its jumps allow it (see
+        ``TABLE_DISPATCH_RUNS``); whether it was emitted."""
+        numbers: dict[int, str] = {}  # depth -> the number its jump sets
+        shape: tuple[str, list[str]] | None = None  # the variable and the rest of a jump
+        for depth in {*labels, default}:
+            lines, more = self._jump(self.frames[-1 - depth], values)
+            match = _NUMBERED_JUMP.fullmatch(lines[0]) if lines else None
+            if match is None:
+                return False
+            this = (match[1] + " = {}" + match[3], lines[1:])
+            if shape is not None and this != shape:
+                return False
+            shape = this
+            numbers[depth] = match[2]
+            pending.update(more)
+        assert shape is not None
+        table = ", ".join(numbers[depth] for depth in labels)
+        picked = f"({table},)[{index.expr}] if {index.expr} < {len(labels)} else {numbers[default]}"
+        self._raw(indent, shape[0].format(picked))
+        for text in shape[1]:
+            self._raw(indent, text)
+        return True
 
     def _close_suite(self) -> set[int]:
         suite = self.suites.pop()
@@ -1157,7 +1231,7 @@ class FunctionCompiler:
                 self.stack.extend(results)
             reachable = not frame.unreachable or frame.branched
             if frame.fuel_join:
-                self.chain = frame.fuel_join[::-1]
+                self.chain = list(frame.fuel_join[::-1])
                 self.chain_total = sum(self.chain)
         if parent is not None and not reachable:
             parent.unreachable = True

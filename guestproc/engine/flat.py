@@ -211,17 +211,20 @@ class FlatCompiler(FunctionCompiler):
         lines = self._header()
         lines.append(f"    _b = {ENTRY}")
         lines.append("    while True:")
-        bounds = [start for _, start in self.segments] + [len(self.out)]
-        ranges = sorted(
-            (segment, bounds[i], bounds[i + 1]) for i, (segment, _) in enumerate(self.segments)
-        )
-        self._dispatch(ranges, 0, len(ranges), 8, lines)
+        self._dispatch(sorted(self._segment_lines()), 0, len(self.segments), 8, lines)
+        return self._wrap(lines)
+
+    def _segment_lines(self) -> list[tuple[int, int, int]]:
+        """Each segment's lines in ``out`` (segment, start, end), in the order they were made;
+        the charges of exit aliases filled in."""
         if self.alias_placeholders:
             charges = self.alias_charges
-            for i, line in enumerate(lines):
+            out = self.out
+            for i, line in enumerate(out):
                 if "@A" in line:
-                    lines[i] = re.sub(r"@A(\d+)@", lambda m: str(charges.get(int(m[1]), 0)), line)
-        return self._wrap(lines)
+                    out[i] = re.sub(r"@A(\d+)@", lambda m: str(charges.get(int(m[1]), 0)), line)
+        bounds = [start for _, start in self.segments] + [len(self.out)]
+        return [(segment, bounds[i], bounds[i + 1]) for i, (segment, _) in enumerate(self.segments)]
 
     def _dispatch(
         self,

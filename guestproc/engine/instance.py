@@ -23,7 +23,7 @@ import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import CodeType, FunctionType
+from types import CellType, CodeType, FunctionType
 from typing import Any
 
 from . import numeric, support
@@ -31,7 +31,7 @@ from . import opcodes as op
 from .compiler import FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
 from .fuel import FuelTank
-from .lowering import compile_function
+from .lowering import compile_function, function_code
 from .module import Instr, Module, SegmentMode
 from .runtime import (
     Function,
@@ -172,8 +172,7 @@ class CompiledModule:
     def function_code(self, func_index: int) -> CodeType:
         code = self._code.get(func_index)
         if code is None:
-            source = compile_function(self.info, func_index, self.fuel, self.fuel_shortcuts)
-            code = compile(source, f"<wasm function {func_index}>", "exec")
+            code = function_code(self.info, func_index, self.fuel, self.fuel_shortcuts)
             self._code[func_index] = code
         return code
 
@@ -192,6 +191,11 @@ class CompiledModule:
         is out of bounds or the start function traps.
         """
         return Instance(self, imports, limits)
+
+
+def with_cell(made: FunctionType, cell: CellType) -> FunctionType:
+    """A function from a fuel maker, its closure the instance's fuel cell instead."""
+    return FunctionType(made.__code__, made.__globals__, made.__name__, made.__defaults__, (cell,))
 
 
 def compile_module(module: Module, fuel: bool = False) -> CompiledModule:
@@ -273,6 +277,9 @@ class Instance:
         # The fuel counter is a cell that every compiled function of this instance closes over.
         self.fuel = FuelTank(limits.fuel if limits.fuel is not None else UNLIMITED_FUEL)
         ns["REFUEL"] = self.fuel.refuel
+        # A function compiled in pieces (``split``) gives each piece the cell itself.
+        ns["FUEL_CELL"] = self.fuel.cell
+        ns["WITH_CELL"] = with_cell
         self._ready: set[int] = set()
 
         functions: list[Function] = []
@@ -386,10 +393,7 @@ class Instance:
         ns = self.namespace
         exec(self.compiled.function_code(index), ns)
         if self.compiled.fuel:
-            made = ns.pop(f"{FUEL_MAKER}{index}")()
-            ns[f"f{index}"] = FunctionType(
-                made.__code__, ns, made.__name__, made.__defaults__, (self.fuel.cell,)
-            )
+            ns[f"f{index}"] = with_cell(ns.pop(f"{FUEL_MAKER}{index}")(), self.fuel.cell)
         self._ready.add(index)
         real: Callable[..., Any] = ns[f"f{index}"]
         self.functions[index].call = real

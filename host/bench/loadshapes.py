@@ -201,14 +201,14 @@ SHAPES = {
         ),
         Shape(
             "values_across_blocks",
-            40_000,
+            20_000,
             values_across_blocks,
             lambda size, x: (x + size) & 0xFFFFFFFF,
             "{size} nested blocks, a value outside each",
         ),
         Shape(
             "deep_stack",
-            40_000,
+            20_000,
             deep_stack,
             lambda size, x: (x + size) & 0xFFFFFFFF,
             "{size} stores under a stack as deep",

@@ -19,6 +19,7 @@ from guestproc.engine import compile_module, decode_module, parse_module, valida
 from guestproc.engine.flat import FlatCompiler
 from guestproc.engine.instance import CompiledModule, EngineLimits
 from guestproc.engine.lowering import DEEP_NESTING, nesting
+from guestproc.engine.split import SplitCompiler
 from host.bench.loadshapes import SHAPES
 
 ARGUMENTS = [(0, 0), (1, 2), (5, 17), (7, 59), (2**31, 2**32 - 1), (12345, 678)]
@@ -179,10 +180,16 @@ class ProgramMaker:
         return f"(br_table {targets} {self._values(arity, depth, labels)} {index})"
 
 
-def _flattened(compiled: CompiledModule) -> CompiledModule:
-    """``compiled`` with its function 0 replaced by the flattened lowering's code."""
-    source = FlatCompiler(compiled.info, 0, compiled.fuel).compile()
-    compiled._code[0] = compile(source, "<flat>", "exec")
+def _flattened(compiled: CompiledModule, split: bool = False) -> CompiledModule:
+    """``compiled`` with its function 0 replaced by the flattened lowering's code, or with
+    ``split`` the split lowering's, in pieces of a few lines (so, many of them)."""
+    lowering = (
+        SplitCompiler(compiled.info, 0, compiled.fuel, chunk_lines=6, segment_lines=3)
+        if split
+        else FlatCompiler(compiled.info, 0, compiled.fuel)
+    )
+    lowering.compile()
+    compiled._code[0] = lowering.code()
     return compiled
 
 
@@ -208,12 +215,14 @@ def test_flattened_functions_agree_with_structured_ones_on_random_programs() -> 
         validate_module(module)
         structured = _outcomes(compile_module(module))
         flat = _outcomes(_flattened(compile_module(module)))
-        assert flat == structured, text
+        split = _outcomes(_flattened(compile_module(module), split=True))
+        assert flat == structured == split, text
         metered = _outcomes(CompiledModule(module, fuel=True))
         plain = _outcomes(CompiledModule(module, fuel=True, fuel_shortcuts=False))
         flat_metered = _outcomes(_flattened(CompiledModule(module, fuel=True)))
+        split_metered = _outcomes(_flattened(CompiledModule(module, fuel=True), split=True))
         assert [r for r, _ in metered] == [r for r, _ in structured], text
-        assert flat_metered == metered == plain, text
+        assert flat_metered == metered == plain == split_metered, text
         engine = wasmtime.Engine()
         store = wasmtime.Store(engine)
         run = wasmtime.Instance(store, wasmtime.Module(engine, wasmtime.wat2wasm(text)), [])
@@ -223,14 +232,15 @@ def test_flattened_functions_agree_with_structured_ones_on_random_programs() -> 
         assert [r for r, _ in structured] == reference, text
 
 
-@pytest.mark.parametrize(("shape", "size"), [("nested_ifs", 91), ("nested_loops", 25)])
+@pytest.mark.parametrize(("shape", "size"), [("nested_ifs", 85), ("nested_loops", 18)])
 def test_shapes_the_structured_lowering_takes_run_the_same_flattened(shape: str, size: int) -> None:
     module = decode_module(SHAPES[shape].build(size))
     arguments = [(x,) for x in (0, 1, 5, 7, size - 1, size, size + 2)]
     for fuel in (False, True):
         structured = _outcomes(CompiledModule(module, fuel=fuel), "run", arguments)
         flat = _outcomes(_flattened(CompiledModule(module, fuel=fuel)), "run", arguments)
-        assert flat == structured
+        split = _outcomes(_flattened(CompiledModule(module, fuel=fuel), True), "run", arguments)
+        assert flat == structured == split
         assert [r for r, _ in flat] == [[SHAPES[shape].expect(size, *a)] for a in arguments]
 
 
