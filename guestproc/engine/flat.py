@@ -37,6 +37,7 @@ what the structured one counts.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 
 from . import opcodes as op
@@ -66,6 +67,8 @@ def _ifs_with_else(body: Sequence[Instr]) -> set[int]:
 
 class FlatCompiler(FunctionCompiler):
     """Compiles one function with flattened control flow (see the module docstring)."""
+
+    max_depth = max_loops = sys.maxsize  # any nesting
 
     def __init__(self, info: ModuleInfo, func_index: int, fuel: bool = False) -> None:
         super().__init__(info, func_index, fuel, fuel_shortcuts=False, regions=False)
@@ -158,7 +161,7 @@ class FlatCompiler(FunctionCompiler):
         self._start_segment(self.other_arm[frame.id], falls_in=False)
         frame.seen_else = True
         frame.unreachable = False
-        del self.stack[frame.height :]
+        self.stack.truncate(frame.height)
         self.stack.extend(frame.param_operands)
 
     def _end(self) -> None:
@@ -188,7 +191,7 @@ class FlatCompiler(FunctionCompiler):
         if segment is not None:
             self._start_segment(segment, falls_in=falls)
             falls = True
-        del self.stack[frame.height :]
+        self.stack.truncate(frame.height)
         self.stack.extend([Operand(v) for v in frame.vars] if via_vars else results)
         if not falls:
             self.frames[-1].unreachable = True

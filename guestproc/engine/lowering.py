@@ -3,12 +3,11 @@
 
 ::
 
-    body ──nesting (one pass)──▶ deeper than the structured lowering can take? ──yes──▶ flat
-                                         │ no
-                                         ▼
-        structured ──NestingTooDeep──▶ structured, flat guards ──NestingTooDeep──▶ flat
-                                         │
-                     source over SPLIT_SOURCE characters? ──yes──▶ split (in pieces)
+    structured ──NestingTooDeep──▶ structured, flat guards ──NestingTooDeep──▶ flat
+         │ (at once, before any code is made, when ifs and loops nest deeper than
+         │  compiler.DEEP_NESTING, or loops deeper than MAX_WHILE_NESTING: then flat)
+         ▼
+    the source longer than SPLIT_SOURCE characters? ──yes──▶ split (compiled in pieces)
 
 The structured lowering gives the fastest code: Wasm's blocks become Python's own ``while``
 and ``if``. CPython limits it to 100 levels of indentation and 20 nested loops; the flattened
@@ -31,26 +30,11 @@ structured lowerings still compiles in linear time (three passes at most).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import CodeType
 
-from . import opcodes as op
-from .compiler import (
-    MAX_INDENT,
-    MAX_WHILE_NESTING,
-    FunctionCompiler,
-    ModuleInfo,
-    NestingTooDeep,
-)
+from .compiler import FunctionCompiler, ModuleInfo, NestingTooDeep
 from .flat import FlatCompiler
-from .module import Instr
 from .split import SplitCompiler
-
-DEEP_NESTING = MAX_INDENT - 1
-"""Functions whose ``if``s and loops nest deeper than this go straight to the flat lowering:
-each indents the structured code one level more than the function body (``MAX_INDENT``).
-Shallower ones are tried (and often fit: it depends on the branches, which may double the
-indentation), since the structured code is the fastest."""
 
 SPLIT_SOURCE = 600_000
 """Functions whose source would be longer than this (characters) are compiled in pieces.
@@ -62,44 +46,18 @@ within 64 MiB plus 256 bytes per byte of module (``guestproc.sandbox``): so at m
 of source; the pathological ones of ``host.bench.loadshapes`` reach 2 MB."""
 
 
-def nesting(body: Sequence[Instr]) -> tuple[int, int]:
-    """How deeply ``if``s and loops nest in ``body`` (each may become an indented Python
-    block), and how deeply loops alone do."""
-    depth = loops = deepest = deepest_loops = 0
-    kinds: list[int] = []
-    for instr in body:
-        code = instr.op
-        if code in (op.BLOCK, op.LOOP, op.IF):
-            kinds.append(code)
-            if code != op.BLOCK:
-                depth += 1
-                deepest = max(deepest, depth)
-                if code == op.LOOP:
-                    loops += 1
-                    deepest_loops = max(deepest_loops, loops)
-        elif code == op.END and kinds:
-            kind = kinds.pop()
-            if kind != op.BLOCK:
-                depth -= 1
-                if kind == op.LOOP:
-                    loops -= 1
-    return deepest, deepest_loops
-
-
 def _lower(info: ModuleInfo, func_index: int, fuel: bool, fuel_shortcuts: bool) -> FunctionCompiler:
     """The compiler that took the function (its ``source`` made)."""
-    module = info.module
-    body = module.functions[func_index - (len(info.func_types) - len(module.functions))].body
-    depth, loops = nesting(body)
     lowered: FunctionCompiler | None = None
-    if depth <= DEEP_NESTING and loops <= MAX_WHILE_NESTING:
-        for regions in (True, False):  # label regions indent; flat guards do not
-            try:
-                lowered = FunctionCompiler(info, func_index, fuel, fuel_shortcuts, regions)
-                lowered.compile()
+    for regions in (True, False):  # label regions indent; flat guards do not
+        try:
+            lowered = FunctionCompiler(info, func_index, fuel, fuel_shortcuts, regions)
+            lowered.compile()
+            break
+        except NestingTooDeep as exc:
+            lowered = None
+            if exc.at_once:  # its nesting alone is too deep: no other way will fit
                 break
-            except NestingTooDeep:
-                lowered = None
     if lowered is None:
         lowered = FlatCompiler(info, func_index, fuel)
         lowered.compile()

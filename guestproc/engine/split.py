@@ -53,8 +53,6 @@ RESULTS = 0  # the slot of ``V`` that holds the results
 class SplitCompiler(FlatCompiler):
     """Compiles one function in chunks (see the module docstring)."""
 
-    cut_after = SEGMENT_LINES
-
     def __init__(
         self,
         info: ModuleInfo,
@@ -115,8 +113,7 @@ class SplitCompiler(FlatCompiler):
         lines = [f"def {name}({', '.join(params)}):"]
         if self.assigned_globals:
             lines.append("    global " + ", ".join(f"g{i}" for i in sorted(self.assigned_globals)))
-        taken = _copy_lines(names, slots, load=True)
-        lines += taken
+        lines += _copy_lines(names, slots, load=True)
         ids = ", ".join(str(segment) for segment, _, _ in ranges)
         lines.append(f"    while _b in {{{ids}}}:")
         self._dispatch(ranges, 0, len(ranges), 8, lines)

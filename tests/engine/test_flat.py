@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from guestproc.engine import compile_module, decode_module, parse_module, validate_module
+from guestproc.engine.compiler import DEEP_NESTING
 from guestproc.engine.flat import FlatCompiler
 from guestproc.engine.instance import CompiledModule, EngineLimits
-from guestproc.engine.lowering import DEEP_NESTING, nesting
 from guestproc.engine.split import SplitCompiler
 from host.bench.loadshapes import SHAPES
 
@@ -245,14 +245,10 @@ def test_shapes_the_structured_lowering_takes_run_the_same_flattened(shape: str,
 
 
 def test_deep_functions_get_the_flat_lowering_and_others_the_structured_one() -> None:
-    shallow = decode_module(SHAPES["nested_ifs"].build(DEEP_NESTING))
-    deep = decode_module(SHAPES["nested_ifs"].build(DEEP_NESTING + 1))
-    loops = decode_module(SHAPES["nested_loops"].build(19))  # CPython nests 20 blocks at most
-    assert nesting(shallow.functions[0].body) == (DEEP_NESTING, 0)
-    assert nesting(deep.functions[0].body) == (DEEP_NESTING + 1, 0)
-    assert nesting(loops.functions[0].body) == (19, 19)
-    assert "_b = " not in compile_module(shallow).source(0)
-    assert "_b = " in compile_module(deep).source(0)
-    assert "_b = " in compile_module(loops).source(0)
-    fitting = decode_module(SHAPES["nested_loops"].build(18))
-    assert "_b = " not in compile_module(fitting).source(0)
+    def lowered_flat(shape: str, size: int) -> bool:
+        return "_b = " in compile_module(decode_module(SHAPES[shape].build(size))).source(0)
+
+    assert not lowered_flat("nested_ifs", DEEP_NESTING)
+    assert lowered_flat("nested_ifs", DEEP_NESTING + 1)
+    assert not lowered_flat("nested_loops", 18)
+    assert lowered_flat("nested_loops", 19)  # CPython nests 20 blocks at most
