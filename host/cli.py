@@ -408,6 +408,40 @@ def bench_startup(modules: tuple[Path, ...], repeat: int, as_json: bool) -> int:
     return bench_startup_command(chosen, repeat, as_json)
 
 
+BENCH_LOAD_HELP = """Time loading modules shaped to be expensive, against wasmtime.
+
+\b
+The shapes are those of host/bench/loadshapes.py: deep nesting of blocks,
+ifs and loops, wide br_tables, a deep operand stack, many locals; by
+default at the sizes issue 10 reported. For each repeat a new guest
+process loads one cold (decode, validate, compile every function),
+instantiates it and checks what it computes; wasmtime compiles the same
+bytes in its own process. The table shows medians against the target
+(each load under a second). The exit status is 0 when every module
+loaded and ran right.
+"""
+
+
+@bench_group.command("load", help=BENCH_LOAD_HELP)
+@click.option("--shape", "shapes", multiple=True, metavar="NAME", help="Only this (repeatable).")
+@click.option("--size", type=click.IntRange(1, 1_000_000), help="Instead of each shape's own.")
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+@click.option("--wasmtime/--no-wasmtime", default=True, help="Also time wasmtime, if installed.")
+def bench_load(
+    shapes: tuple[str, ...], size: int | None, repeat: int, as_json: bool, wasmtime: bool
+) -> int:
+    from host.bench.load import bench_load_command
+    from host.bench.loadshapes import SHAPES
+
+    for name in shapes:
+        if name not in SHAPES:
+            raise click.BadParameter(
+                f"{name!r} is not one of {', '.join(SHAPES)}", param_hint="--shape"
+            )
+    return bench_load_command(list(shapes), size, repeat, as_json, wasmtime)
+
+
 BENCH_SPAWN_HELP = """Time guests forked from templates: latency, rate, memory, reaping.
 
 \b

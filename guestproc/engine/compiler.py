@@ -27,7 +27,12 @@ nothing from the module's names or strings reaches it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import builtins
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from types import CodeType, MappingProxyType
+from typing import NamedTuple, SupportsIndex
 
 from . import opcodes as op
 from .errors import CompileError
@@ -39,13 +44,35 @@ from .types import FuncType, ValType
 
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
 MAX_INDENT = 90  # CPython's tokenizer: 100 levels
+DEEP_NESTING = MAX_INDENT - 1
+"""Functions whose ``if``s and loops nest deeper than this cannot be lowered structured: each
+indents its code one level more than the function body. Shallower ones are tried (they often
+fit: it depends on the branches, which may double the indentation)."""
 MAX_REGION_INDENT = 40  # label regions nest; past this, flat guards (see _enter_label)
+# Label regions chained with ``elif``: CPython's compiler recurses once per ``elif`` (a chain
+# of about 2,500 fails with RecursionError), and each region of a chain carries the labels
+# the earlier ones may have left, so a chain's cost grows with its square. Longer chains
+# start again with ``if``.
+MAX_ELIF_CHAIN = 200
 FUEL_MAKER = "_fuel_f"
-"""With fuel, the source of function N defines ``_fuel_fN()``, which returns function N."""
+"""With fuel, the source of function N defines ``_fuel_fN()``, which returns function N
+(``_wrap``: the maker of a function named X is ``_fuel_X``)."""
 MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
+# A br_table with more runs of targets than this picks its target from a tuple when every
+# target's jump differs only in a number (``_t = N``, or flattened ``_b = N``). Measured
+# (a jump per index): 16 targets, 107 ns by the tree of tests and 90 ns by the tuple; 512
+# targets, 256 and 100 ns. And the tree's source grows as n log n and costs CPython's
+# compiler about 3 KiB per line: 8,000 targets needed over 90 MiB to compile.
+TABLE_DISPATCH_RUNS = 8
+_NUMBERED_JUMP = re.compile(r"(_[tb]) = (\d+)(.*)")
+MAX_UNSETTLED = 64
+"""A ``local.set`` looks for lazy operands reading the local among at most this many operands
+at the top of the stack; past that it evaluates every lazy operand at once (no real code keeps
+so many values on the stack, and a deep stack must not make each ``local.set`` costly)."""
 SHIFTS = frozenset({op.BY_NAME["i32.shl"], op.BY_NAME["i64.shl"]})  # the count enters masked
 
 _EMPTY: frozenset[int] = frozenset()
+_NO_ALIASES: Mapping[int, int] = MappingProxyType({})
 _NOT_CONST = object()
 
 FUNC, BLOCK, LOOP, IF = "function", "block", "loop", "if"
@@ -90,6 +117,49 @@ class Operand:
         return self.cond if self.cond is not None else self.expr
 
 
+class OperandStack(list[Operand]):
+    """The compile-time operand stack, with a height ``clean`` below which no operand reads a
+    local (nothing there needs evaluating before a ``local.set`` or at a block boundary).
+
+    Operands below ``clean`` only ever leave through ``pop`` and ``truncate`` (the compiler
+    removes operands no other way), which lower ``clean`` to the new height, so the mark stays
+    true whatever pushes follow. Code that scans for lazy operands starts at the mark:
+    scanning from the bottom would make a deep stack (or deep nesting with a value on the
+    stack at every level) cost quadratic time.
+    """
+
+    __slots__ = ("clean",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clean = 0
+
+    # Most instructions pop: ``list.pop(self)``, not ``super()``, and ``truncate`` rather than
+    # an override of ``__delitem__`` (measured: 130 ns more than a plain pop, against 400 and
+    # 600 ns more).
+    def pop(self, index: SupportsIndex = -1) -> Operand:
+        value = list.pop(self, index)
+        if index != -1:
+            self.clean = 0  # not used by the compiler; positions above ``index`` moved
+        elif len(self) < self.clean:
+            self.clean = len(self)
+        return value
+
+    def truncate(self, height: int) -> None:
+        """Remove the operands from ``height`` up."""
+        del self[height:]
+        if height < self.clean:
+            self.clean = height
+
+    def take(self, count: int) -> list[Operand]:
+        """Remove the top ``count`` operands (all, if fewer) and return them."""
+        values = self[-count:]
+        del self[-count:]
+        if len(self) < self.clean:
+            self.clean = len(self)
+        return values
+
+
 class Frame:
     __slots__ = (
         "branched",
@@ -124,24 +194,26 @@ class Frame:
         self.params = params
         self.results = results
         self.height = 0
-        self.vars: list[str] = []
+        # Only what a frame of its kind needs is made for it: a function nesting 40,000 blocks
+        # has that many frames alive, and every container more is work for the collector.
+        self.vars: Sequence[str] = ()
         self.has_while = False
         self.targeted = False
         self.branched = False
         self.unreachable = False
         self.level: Frame = self  # innermost enclosing while-loop (or the function)
-        self.escapes: set[int] = set()
+        self.escapes: set[int]  # a while-loop's only: set by ``_loop``
         self.if_indent = 0
         self.fuel_paid: IfCharge | None = None
         self.plain_exits = False  # reached by a while's plain `break`, with `_t` left at 0
         # Paid for the chain after this block's end by the one branch that leads there.
-        self.fuel_join: list[int] = []
+        self.fuel_join: Sequence[int] = ()
         self.seen_else = False
         self.then_reachable = False
-        self.pending_then: set[int] = set()
-        self.param_operands: list[Operand] = []
+        self.pending_then: set[int]  # an if's, once its else starts: set by ``_else``
+        self.param_operands: Sequence[Operand] = ()
         self.start = -1  # index of the opening instruction
-        self.exit_aliases: set[int] = set()  # loops: see _prescan
+        self.exit_aliases: Mapping[int, int] = _NO_ALIASES  # loops: see _prescan
 
     @property
     def label_arity(self) -> int:
@@ -149,13 +221,27 @@ class Frame:
 
 
 class NestingTooDeep(CompileError):
-    """The generated Python would indent or nest loops deeper than CPython allows."""
+    """The generated Python would indent or nest loops deeper than CPython allows.
+
+    ``at_once``: the function's nesting alone said so, before any code was made."""
+
+    def __init__(self, message: str, at_once: bool = False) -> None:
+        super().__init__(message)
+        self.at_once = at_once
 
 
 class Suite:
     """A run of Python statements at one indentation (a function body, loop or if arm)."""
 
-    __slots__ = ("chain_pending", "guard_open", "has_lines", "indent", "pending", "region_of")
+    __slots__ = (
+        "chain",
+        "chain_pending",
+        "guard_open",
+        "has_lines",
+        "indent",
+        "pending",
+        "region_of",
+    )
 
     def __init__(self, indent: int, region_of: Frame | None = None) -> None:
         self.indent = indent
@@ -168,26 +254,50 @@ class Suite:
         # For a region chained with ``elif``: labels the earlier regions of the chain may have
         # left in ``_t`` (their code ran, so the rest of the chain will not be tested).
         self.chain_pending: set[int] = set()
+        self.chain = 1  # its place in the ``elif`` chain
 
 
-def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int, set[int]]]:
-    """Find which block/loop/if instructions some branch targets, and loop exit aliases.
+class Shape(NamedTuple):
+    """What ``_prescan`` finds in a function body."""
+
+    targeted: set[int]  # the block/loop/if instructions some branch targets
+    aliases: dict[int, dict[int, int]]  # loop -> its exit aliases (see ``_prescan``)
+    depth: int  # how deeply ifs and loops nest (each may indent the Python code)
+    loops: int  # how deeply loops alone nest
+
+
+def _prescan(body: Sequence[Instr], module: Module) -> Shape:
+    """Find which block/loop/if instructions some branch targets, loop exit aliases, and how
+    deeply ifs and loops nest.
 
     A loop's exit aliases are the result-less blocks and ifs whose ``end`` directly follows
     the loop's ``end``: a branch from the loop's own ``while`` to one of them is a plain
-    ``break``. Both maps are keyed by instruction index.
+    ``break``. Both maps are keyed by instruction index; a loop's aliases map to how many
+    ``end``s there are from its own (excluded) to theirs (included).
     """
     targeted: set[int] = set()
-    aliases: dict[int, set[int]] = {}
+    aliases: dict[int, dict[int, int]] = {}
     open_at: list[int] = [-1]
+    indents = loops = deepest = deepest_loops = 0
     for index, instr in enumerate(body):
         code = instr.op
         if code in (op.BLOCK, op.LOOP, op.IF):
             open_at.append(index)
+            if code != op.BLOCK:
+                indents += 1
+                if indents > deepest:
+                    deepest = indents
+                if code == op.LOOP:
+                    loops += 1
+                    if loops > deepest_loops:
+                        deepest_loops = loops
         elif code == op.END:
             start = open_at.pop()
+            if start >= 0 and body[start].op != op.BLOCK:
+                indents -= 1
             if start >= 0 and body[start].op == op.LOOP:
-                found: set[int] = set()
+                loops -= 1
+                found: dict[int, int] = {}
                 depth = len(open_at) - 1
                 follow = index + 1
                 while follow < len(body) and body[follow].op == op.END and depth >= 1:
@@ -195,7 +305,7 @@ def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int,
                     kind = body[enclosing].op
                     if kind == op.LOOP or module.block_type(body[enclosing].arg).results:
                         break
-                    found.add(enclosing)
+                    found[enclosing] = follow - index
                     depth -= 1
                     follow += 1
                 aliases[start] = found
@@ -205,7 +315,7 @@ def _prescan(body: Sequence[Instr], module: Module) -> tuple[set[int], dict[int,
             labels, default = instr.arg
             for depth in (*labels, default):
                 targeted.add(open_at[-1 - depth])
-    return targeted, aliases
+    return Shape(targeted, aliases, deepest, deepest_loops)
 
 
 def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bool) -> str:
@@ -219,6 +329,13 @@ def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bo
     if value == float("-inf"):
         return "-1e999"
     return repr(value)
+
+
+def zero(valtype: ValType) -> str:
+    """The literal a local of ``valtype`` starts as."""
+    if valtype in (ValType.I32, ValType.I64):
+        return "0"
+    return "0.0" if valtype.is_num else "None"
 
 
 class ModuleInfo:
@@ -251,11 +368,12 @@ class FunctionCompiler:
         defined = module.functions[func_index - (len(info.func_types) - len(module.functions))]
         self.body = defined.body
         self.type: FuncType = info.func_types[func_index]
-        self.local_types = (*self.type.params, *defined.locals)
+        self.declared_locals = defined.locals
+        self.read_locals: set[int] = set()  # the locals some reachable ``local.get`` reads
         self.out: list[str] = []
         self.suites: list[Suite] = [Suite(1)]
         self.frames: list[Frame] = []
-        self.stack: list[Operand] = []
+        self.stack = OperandStack()
         self.temps = 0
         self.next_label = 1
         self.uses_t = False
@@ -272,15 +390,19 @@ class FunctionCompiler:
         )
         self.if_charges: dict[int, IfCharge] = self.fuel_plan.ifs if self.fuel_plan else {}
         self.discount = 0  # already paid of the block being counted (see ``fuelplan``)
-        self.chain: list[int] = []  # charges of the blocks ahead already paid (``fuelplan``)
+        # Charges of the blocks ahead already paid (``fuelplan``), the next one last, and their
+        # total (kept as it goes: summing the list at each block is quadratic on long chains).
+        self.chain: list[int] = []
+        self.chain_total = 0
         self.refund = 0  # what a taken forward br_if gives back of the chain
         self.while_depth = 0
-        self.aliases: dict[int, set[int]] = {}
+        self.aliases: dict[int, dict[int, int]] = {}
         self._index = 0
         # Where the last label region ended: (len(self.out) then, its indent, labels it may
         # have left in ``_t``); an ``elif`` may follow it directly.
-        self.region_closed: tuple[int, int, set[int]] | None = None
+        self.region_closed: tuple[int, int, set[int], int] | None = None
         self.regions = regions
+        self.source = ""  # what ``compile`` made
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -353,6 +475,7 @@ class FunctionCompiler:
             and closed[0] == len(self.out)
             and closed[1] == s.indent
             and ident not in closed[2]
+            and closed[3] < MAX_ELIF_CHAIN
         )
         self._raw(s.indent, f"{'elif' if chain else 'if'} _t == {ident}:")
         self._raw(s.indent + 1, "_t = 0")
@@ -360,6 +483,7 @@ class FunctionCompiler:
         region.has_lines = True
         if chain and closed is not None:
             region.chain_pending = closed[2]
+            region.chain = closed[3] + 1
         self.suites.append(region)
 
     def _close_region(self, frame: Frame) -> None:
@@ -368,7 +492,7 @@ class FunctionCompiler:
         while self.suite.region_of is frame:
             region = self.suites.pop()
             left = region.chain_pending | region.pending
-            self.region_closed = (len(self.out), region.indent - 1, left)
+            self.region_closed = (len(self.out), region.indent - 1, left, region.chain)
             self._absorb_pending(region.pending)
 
     def _absorb_pending(self, labels: set[int]) -> None:
@@ -423,20 +547,27 @@ class FunctionCompiler:
     def _pop(self, count: int) -> list[Operand]:
         if count == 0:
             return []
-        values = self.stack[-count:]
-        del self.stack[-count:]
-        return values
+        return self.stack.take(count)
 
     def _flush_local(self, index: int) -> None:
-        for i, operand in enumerate(self.stack):
+        """Before ``local.set index``: evaluate the lazy slots that read the local."""
+        stack = self.stack
+        if len(stack) - stack.clean > MAX_UNSETTLED:
+            self._settle_stack()
+            return
+        for i in range(stack.clean, len(stack)):
+            operand = stack[i]
             if index in operand.deps:
-                self.stack[i] = self._evaluate(operand)
+                stack[i] = self._evaluate(operand)
 
     def _settle_stack(self) -> None:
         """Before control flow splits or repeats, no lazy slot may read a local."""
-        for i, operand in enumerate(self.stack):
+        stack = self.stack
+        for i in range(stack.clean, len(stack)):
+            operand = stack[i]
             if operand.deps:
-                self.stack[i] = self._evaluate(operand)
+                stack[i] = self._evaluate(operand)
+        stack.clean = len(stack)
 
     # --- frames and branches ----------------------------------------------------------------------
 
@@ -445,10 +576,10 @@ class FunctionCompiler:
         return self.frames[-1]
 
     def _level(self) -> Frame:
-        for frame in reversed(self.frames):
-            if frame.kind == FUNC or (frame.kind == LOOP and frame.has_while):
-                return frame
-        raise AssertionError("no function frame")
+        """The innermost open ``while`` loop, or the function (each frame knows its parent's,
+        so this takes the same time at any nesting depth)."""
+        top = self.frames[-1]
+        return top if top.kind == FUNC or (top.kind == LOOP and top.has_while) else top.level
 
     def _new_frame(self, kind: str, functype: FuncType, targeted: bool) -> Frame:
         frame = Frame(kind, self.next_label, functype.params, functype.results)
@@ -456,10 +587,10 @@ class FunctionCompiler:
         frame.targeted = targeted
         frame.level = self._level()
         frame.start = self._index
-        frame.exit_aliases = self.aliases.get(self._index, set())
+        frame.exit_aliases = self.aliases.get(self._index, _NO_ALIASES)
         return frame
 
-    def _assign(self, names: list[str], values: list[Operand]) -> str:
+    def _assign(self, names: Sequence[str], values: Sequence[Operand]) -> str:
         """One statement giving ``names`` the ``values`` (all evaluated before any is set)."""
         pairs = [(name, v.expr) for name, v in zip(names, values, strict=True) if name != v.expr]
         if not pairs:
@@ -496,11 +627,13 @@ class FunctionCompiler:
         plan = self.fuel_plan
         assert plan is not None
         if self.chain:
-            cost -= self.chain.pop(0)
-            self.refund = sum(self.chain)
+            paid = self.chain.pop()
+            cost -= paid
+            self.chain_total -= paid
+            self.refund = self.chain_total
         elif self._index in plan.forward and self.body[self._index].op == op.BR_IF:
-            self.chain = plan.chain_from(self._index + 1)
-            self.refund = sum(self.chain)
+            self.chain = plan.chain_from(self._index + 1)[::-1]
+            self.refund = self.chain_total = sum(self.chain)
             cost += self.refund
         else:
             self.refund = 0
@@ -533,11 +666,9 @@ class FunctionCompiler:
             lines.append(f"_t = {target.id}")
             return lines, {target.id}
         self.uses_t = True
-        for frame in reversed(self.frames):
-            if frame is stop:
-                break
-            if frame.kind == LOOP and frame.has_while:
-                frame.escapes.add(target.id)
+        while current is not stop:  # the ``while`` loops the branch leaves, innermost first
+            current.escapes.add(target.id)
+            current = current.level
         lines += [f"_t = {target.id}", "break"]
         return lines, set()
 
@@ -549,15 +680,18 @@ class FunctionCompiler:
 
     def compile(self) -> str:
         body = self.body
-        targeted, aliases = _prescan(body, self.info.module)
+        targeted, aliases, depth, loops = _prescan(body, self.info.module)
+        if depth > self.max_depth or loops > self.max_loops:
+            raise NestingTooDeep(f"function {self.func_index} nests too deeply", at_once=True)
         self.aliases = aliases
         function = Frame(FUNC, 0, (), self.type.results)
         self.frames.append(function)
         module = self.info.module
-        if self.fuel:
-            self._raw(1, "@FUEL@")
-            self._open_check("if (FUEL := FUEL - {}) < 0: REFUEL()")
+        self._enter_function()
         dead_depth = 0
+        out = self.out
+        cut_at = self.cut_after  # past this many lines, ``_cut`` is asked for a cut
+        cutting = cut_at < sys.maxsize
         for index, instr in enumerate(body):
             code = instr.op
             frame = self.frames[-1]
@@ -587,30 +721,65 @@ class FunctionCompiler:
                     f"function {self.func_index}: cannot compile {op.NAMES.get(code, hex(code))} "
                     f"at offset {instr.offset:#x} ({exc})"
                 ) from exc
-        return self._assemble()
+            if cutting and len(out) > cut_at:
+                cut_at = self._cut()
+        self.source = self._assemble()
+        return self.source
+
+    cut_after = sys.maxsize
+    """Lines of output after which ``_cut`` is called (between two instructions)."""
+
+    max_depth = DEEP_NESTING
+    """Functions whose ifs and loops nest deeper cannot be compiled this way; those whose loops
+    nest deeper than ``max_loops`` neither (``NestingTooDeep`` before any work)."""
+    max_loops = MAX_WHILE_NESTING
+
+    def _cut(self) -> int:  # pragma: no cover - only lowerings that cut call it
+        """Between two instructions, once the output is longer than ``cut_after`` lines (or
+        than what the last call returned): a lowering that splits long code cuts it here.
+        Returns the length of output past which to call again."""
+        return sys.maxsize
+
+    def code(self) -> CodeType:
+        """The compiled source (``compile`` first): executed in an instance's namespace, it
+        defines the function (or its fuel maker)."""
+        return builtins.compile(self.source, f"<wasm function {self.func_index}>", "exec")
+
+    def _enter_function(self) -> None:
+        if self.fuel:
+            self._fuel_check()
+
+    def _fuel_check(self) -> None:
+        """A fuel check at a function entry (or, flattened, a loop head): it subtracts the
+        cost of the block it opens, filled in when that block ends."""
+        self._raw(self.suite.indent, "@FUEL@")
+        self._open_check("if (FUEL := FUEL - {}) < 0: REFUEL()")
 
     def _assemble(self) -> str:
+        return self._wrap(self._header() + self.out)
+
+    def _header(self) -> list[str]:
+        """The ``def`` line and the statements that set the function's variables up."""
         params = [f"l{i}" for i in range(len(self.type.params))]
         params += [f"{name}={value}" for name, value in self.defaults.items()]
         header = [f"def f{self.func_index}({', '.join(params)}):"]
         if self.assigned_globals:
             header.append("    global " + ", ".join(f"g{i}" for i in sorted(self.assigned_globals)))
-        declared = range(len(self.type.params), len(self.local_types))
-        for i in declared:
-            valtype = self.local_types[i]
-            zero = (
-                "0"
-                if valtype in (ValType.I32, ValType.I64)
-                else "0.0"
-                if valtype.is_num
-                else "None"
-            )
-            header.append(f"    l{i} = {zero}")
+        # Only the declared locals that are read need their zero: a function may declare
+        # 50,000 locals in a few bytes, and the source must stay proportional to the body.
+        first = len(self.type.params)
+        for i in sorted(x for x in self.read_locals if x >= first):
+            header.append(f"    l{i} = {zero(self.declared_locals[i - first])}")
         if self.uses_t:
             header.append("    _t = 0")
         if self.open_check is not None:  # pragma: no cover - every body ends with `end`
             self._charge()
-        lines = header + self.out
+        return header
+
+    def _wrap(self, lines: list[str], name: str = "") -> str:
+        """The source: the function ``name`` (default: this one's), inside its fuel maker
+        ``_fuel_<name>`` when metered."""
+        name = name or f"f{self.func_index}"
         if len(lines) == 1:
             lines.append("    pass")
         if self.fuel:
@@ -618,17 +787,18 @@ class FunctionCompiler:
             # instance rebinds it to the one cell all its functions share (``Instance``).
             lines.insert(1, "    nonlocal FUEL")
             lines = [
-                f"def {FUEL_MAKER}{self.func_index}():",
-                f"    global f{self.func_index}  # its recursive calls must not bind to the maker",
+                f"def _fuel_{name}():",
+                f"    global {name}  # its recursive calls must not bind to the maker",
                 "    FUEL = 0",
                 *("    " + line for line in lines),
-                f"    return f{self.func_index}",
+                f"    return {name}",
             ]
         return "\n".join(lines) + "\n"
 
     # --- one handler per kind of instruction (``DISPATCH`` maps opcodes to them) -------------
 
     def _local_get(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self.read_locals.add(instr.arg)
         self.stack.append(Operand(f"l{instr.arg}", frozenset((instr.arg,))))
 
     def _local_set(self, instr: Instr, targeted: bool, module: Module) -> None:
@@ -871,54 +1041,11 @@ class FunctionCompiler:
         if code not in (op.BLOCK, op.UNREACHABLE):
             self._charge()  # every other control instruction ends a basic block
         if code == op.BLOCK:
-            self._settle_stack()
-            frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            if targeted:
-                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
-            self.frames.append(frame)
+            self._block(instr, targeted, module)
         elif code == op.LOOP:
-            self._settle_stack()
-            frame = self._new_frame(LOOP, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            if targeted:
-                frame.has_while = True
-                frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.params))]
-                params = self._pop(len(frame.params))
-                if params:
-                    self._line(self._assign(frame.vars, params))
-                indent = self._begin_statement()
-                frame.if_indent = indent
-                if self.fuel:
-                    # `while` re-tests its condition on every `continue`; REFUEL returns
-                    # True when it could top the counter up, and traps otherwise.
-                    self._raw(indent, "while @FUEL@:")
-                    self._open_check("(FUEL := FUEL - {}) >= 0 or REFUEL()")
-                else:
-                    self._raw(indent, "while True:")
-                self.while_depth += 1
-                if self.while_depth > MAX_WHILE_NESTING:
-                    raise CompileError(
-                        f"function {self.func_index} nests loops too deeply for the compiler"
-                    )
-                self.suites.append(Suite(indent + 1))
-                stack.extend(Operand(v) for v in frame.vars)
-            self.frames.append(frame)
+            self._loop(instr, targeted, module)
         elif code == op.IF:
-            cond = stack.pop()
-            self._settle_stack()
-            frame = self._new_frame(IF, module.block_type(instr.arg), targeted)
-            frame.height = len(stack) - len(frame.params)
-            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
-            frame.param_operands = stack[frame.height :]
-            indent = self._begin_statement()
-            self._raw(indent, f"if {cond.condition()}:")
-            frame.if_indent = indent
-            self.suites.append(Suite(indent + 1))
-            self.frames.append(frame)
-            if if_charge is not None:
-                frame.fuel_paid = if_charge
-                self.discount = if_charge.hoist
+            self._if(instr, targeted, module, if_charge)
         elif code == op.ELSE:
             self._else()
         elif code == op.END:
@@ -956,6 +1083,71 @@ class FunctionCompiler:
             self._line("UNREACHABLE()")
             self.frame.unreachable = True
 
+    def _block(self, instr: Instr, targeted: bool, module: Module) -> None:
+        self._settle_stack()
+        frame = self._new_frame(BLOCK, module.block_type(instr.arg), targeted)
+        frame.height = len(self.stack) - len(frame.params)
+        if targeted:
+            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+        self.frames.append(frame)
+
+    def _open_loop(self, instr: Instr, targeted: bool, module: Module) -> Frame:
+        """A loop's frame; if a branch targets it, its parameters moved into its variables."""
+        self._settle_stack()
+        frame = self._new_frame(LOOP, module.block_type(instr.arg), targeted)
+        frame.height = len(self.stack) - len(frame.params)
+        if targeted:
+            frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.params))]
+            params = self._pop(len(frame.params))
+            if params:
+                self._line(self._assign(frame.vars, params))
+        return frame
+
+    def _loop(self, instr: Instr, targeted: bool, module: Module) -> None:
+        frame = self._open_loop(instr, targeted, module)
+        if targeted:
+            frame.has_while = True
+            frame.escapes = set()
+            indent = self._begin_statement()
+            frame.if_indent = indent
+            if self.fuel:
+                # `while` re-tests its condition on every `continue`; REFUEL returns
+                # True when it could top the counter up, and traps otherwise.
+                self._raw(indent, "while @FUEL@:")
+                self._open_check("(FUEL := FUEL - {}) >= 0 or REFUEL()")
+            else:
+                self._raw(indent, "while True:")
+            self.while_depth += 1
+            if self.while_depth > MAX_WHILE_NESTING:
+                raise NestingTooDeep(
+                    f"function {self.func_index} nests loops too deeply for the compiler"
+                )
+            self.suites.append(Suite(indent + 1))
+            self.stack.extend(Operand(v) for v in frame.vars)
+        self.frames.append(frame)
+
+    def _open_if(self, instr: Instr, targeted: bool, module: Module) -> tuple[Frame, Operand]:
+        """An if's frame, and its condition."""
+        stack = self.stack
+        cond = stack.pop()
+        self._settle_stack()
+        frame = self._new_frame(IF, module.block_type(instr.arg), targeted)
+        frame.height = len(stack) - len(frame.params)
+        frame.vars = [f"b{frame.id}_{i}" for i in range(len(frame.results))]
+        frame.param_operands = stack[frame.height :]
+        return frame, cond
+
+    def _if(self, instr: Instr, targeted: bool, module: Module, if_charge: IfCharge | None) -> None:
+        frame, cond = self._open_if(instr, targeted, module)
+        indent = self._begin_statement()
+        self._raw(indent, f"if {cond.condition()}:")
+        frame.if_indent = indent
+        self.suites.append(Suite(indent + 1))
+        self.frames.append(frame)
+        if if_charge is not None:
+            frame.fuel_paid = if_charge
+            self.discount = if_charge.hoist
+
     def _br_table(self, instr: Instr) -> None:
         labels, default = instr.arg
         index = self._evaluate(self.stack.pop())
@@ -971,6 +1163,12 @@ class FunctionCompiler:
                 runs.append((i, depth))
         pending: set[int] = set()
         indent = self._begin_statement()
+        if len(runs) > TABLE_DISPATCH_RUNS and self._table_dispatch(
+            index, labels, default, values, indent, pending
+        ):
+            self._absorb_pending(pending)
+            self.frame.unreachable = True
+            return
 
         def emit(first: int, last: int, at: int) -> None:
             if first == last:
@@ -994,6 +1192,38 @@ class FunctionCompiler:
         self._absorb_pending(pending)
         self.frame.unreachable = True
 
+    def _table_dispatch(
+        self,
+        index: Operand,
+        labels: tuple[int, ...],
+        default: int,
+        values: list[Operand],
+        indent: int,
+        pending: set[int],
+    ) -> bool:
+        """A br_table as one lookup in a tuple of label numbers, if its jumps allow it (see
+        ``TABLE_DISPATCH_RUNS``); whether it was emitted."""
+        numbers: dict[int, str] = {}  # depth -> the number its jump sets
+        shape: tuple[str, list[str]] | None = None  # the variable and the rest of a jump
+        for depth in {*labels, default}:
+            lines, more = self._jump(self.frames[-1 - depth], values)
+            match = _NUMBERED_JUMP.fullmatch(lines[0]) if lines else None
+            if match is None:
+                return False
+            this = (match[1] + " = {}" + match[3], lines[1:])
+            if shape is not None and this != shape:
+                return False
+            shape = this
+            numbers[depth] = match[2]
+            pending.update(more)
+        assert shape is not None
+        table = ", ".join(numbers[depth] for depth in labels)
+        picked = f"({table},)[{index.expr}] if {index.expr} < {len(labels)} else {numbers[default]}"
+        self._raw(indent, shape[0].format(picked))
+        for text in shape[1]:
+            self._raw(indent, text)
+        return True
+
     def _close_suite(self) -> set[int]:
         suite = self.suites.pop()
         if not suite.has_lines:
@@ -1016,7 +1246,7 @@ class FunctionCompiler:
             self.discount = frame.fuel_paid.hoist
         frame.seen_else = True
         frame.unreachable = False
-        del self.stack[frame.height :]
+        self.stack.truncate(frame.height)
         self.stack.extend(frame.param_operands)
 
     def _end(self) -> None:
@@ -1042,7 +1272,7 @@ class FunctionCompiler:
                 pending = self._close_suite()
             self._absorb_pending(pending)
             self._reset_label(frame.id)
-            del self.stack[frame.height :]
+            self.stack.truncate(frame.height)
             self.stack.extend(Operand(v) for v in frame.vars)
             if frame.fuel_paid is not None:
                 self.discount = frame.fuel_paid.join
@@ -1054,22 +1284,23 @@ class FunctionCompiler:
             self._close_suite()
             self.while_depth -= 1
             self._after_while(frame)
-            del self.stack[frame.height :]
+            self.stack.truncate(frame.height)
             self.stack.extend(results)
         else:  # block, or a loop no branch targets
             if frame.targeted:
                 if not frame.unreachable and frame.vars:
                     self._line(self._assign(frame.vars, self._pop(len(frame.results))))
                 self._enter_label(frame, parent)
-                del self.stack[frame.height :]
+                self.stack.truncate(frame.height)
                 self.stack.extend(Operand(v) for v in frame.vars)
             else:
                 results = self._pop(len(frame.results))
-                del self.stack[frame.height :]
+                self.stack.truncate(frame.height)
                 self.stack.extend(results)
             reachable = not frame.unreachable or frame.branched
             if frame.fuel_join:
-                self.chain = list(frame.fuel_join)
+                self.chain = list(frame.fuel_join[::-1])
+                self.chain_total = sum(self.chain)
         if parent is not None and not reachable:
             parent.unreachable = True
 
@@ -1115,19 +1346,3 @@ DISPATCH: dict[int, Handler] = {
     op.NOP: FunctionCompiler._nop,
 }
 """How each opcode is translated; anything else goes to ``FunctionCompiler._other``."""
-
-
-def compile_function(
-    info: ModuleInfo, func_index: int, fuel: bool = False, fuel_shortcuts: bool = True
-) -> str:
-    """The Python source of ``def f<func_index>(...)`` for a defined function.
-
-    With ``fuel`` the function charges one unit of the instance's ``FUEL`` per instruction
-    executed, and bulk operations their length too (``fuel.FuelTank.pay_bytes``), and traps
-    with "all fuel consumed" when it runs out.
-    """
-    try:
-        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts).compile()
-    except NestingTooDeep:
-        # Label regions indent; flat guards do not. Valid code must always compile.
-        return FunctionCompiler(info, func_index, fuel, fuel_shortcuts, regions=False).compile()

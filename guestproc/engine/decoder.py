@@ -42,6 +42,7 @@ from .module import (
     Global,
     Import,
     Instr,
+    LocalTypes,
     Module,
     SegmentMode,
 )
@@ -358,7 +359,7 @@ class _ModuleDecoder:
         self.pos = 0
         self.module = Module()
         self.func_type_indices: list[int] = []
-        self.bodies: list[tuple[int, tuple[ValType, ...], list[Instr]]] = []
+        self.bodies: list[tuple[int, LocalTypes, list[Instr]]] = []
         self.code_uses_data = False
 
     # -- primitive reads -------------------------------------------------------------
@@ -537,22 +538,19 @@ class _ModuleDecoder:
             raise DecodeError("malformed export kind", self.pos - 1)
         return Export(name, ExternKind(kind), self.u32())
 
-    def code_entry(self) -> tuple[int, tuple[ValType, ...], list[Instr]]:
+    def code_entry(self) -> tuple[int, LocalTypes, list[Instr]]:
         size = self.length()
         start = locals_start = self.pos
         groups = [(self.u32(), self.valtype()) for _ in range(self.length())]
         total = sum(count for count, _ in groups)
         if total > MAX_LOCALS:  # also covers the format's own limit of 2**32 - 1
             raise DecodeError("too many locals", locals_start)
-        local_types: list[ValType] = []
-        for count, valtype in groups:
-            local_types.extend([valtype] * count)
         body, self.pos, uses_data = decode_expression(self.data, self.pos)
         if uses_data:
             self.code_uses_data = True
         if self.pos != start + size:
             raise DecodeError("section size mismatch", start)
-        return start, tuple(local_types), body
+        return start, LocalTypes(groups), body
 
     def element_segment(self) -> ElementSegment:
         flags_at = self.pos

@@ -23,14 +23,15 @@ import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import CodeType, FunctionType
+from types import CellType, CodeType, FunctionType
 from typing import Any
 
 from . import numeric, support
 from . import opcodes as op
-from .compiler import FUEL_MAKER, ModuleInfo, compile_function
+from .compiler import FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
 from .fuel import FuelTank
+from .lowering import compile_function, function_code
 from .module import Instr, Module, SegmentMode
 from .runtime import (
     Function,
@@ -173,8 +174,7 @@ class CompiledModule:
     def function_code(self, func_index: int) -> CodeType:
         code = self._code.get(func_index)
         if code is None:
-            source = compile_function(self.info, func_index, self.fuel, self.fuel_shortcuts)
-            code = compile(source, f"<wasm function {func_index}>", "exec")
+            code = function_code(self.info, func_index, self.fuel, self.fuel_shortcuts)
             self._code[func_index] = code
         return code
 
@@ -193,6 +193,11 @@ class CompiledModule:
         is out of bounds or the start function traps.
         """
         return Instance(self, imports, limits)
+
+
+def with_cell(made: FunctionType, cell: CellType) -> FunctionType:
+    """A function from a fuel maker, its closure the instance's fuel cell instead."""
+    return FunctionType(made.__code__, made.__globals__, made.__name__, made.__defaults__, (cell,))
 
 
 def compile_module(module: Module, fuel: bool = False) -> CompiledModule:
@@ -281,6 +286,9 @@ class Instance:
             ns["PAY_BYTES"] = self.pay_bytes = self.fuel.pay_bytes
             ns["PAY_ELEMENTS"] = self.fuel.pay_elements
             ns["PAY_PAGES"] = self.fuel.pay_pages
+        # A function compiled in pieces (``split``) gives each piece the cell itself.
+        ns["FUEL_CELL"] = self.fuel.cell
+        ns["WITH_CELL"] = with_cell
         self._ready: set[int] = set()
 
         functions: list[Function] = []
@@ -394,10 +402,7 @@ class Instance:
         ns = self.namespace
         exec(self.compiled.function_code(index), ns)
         if self.compiled.fuel:
-            made = ns.pop(f"{FUEL_MAKER}{index}")()
-            ns[f"f{index}"] = FunctionType(
-                made.__code__, ns, made.__name__, made.__defaults__, (self.fuel.cell,)
-            )
+            ns[f"f{index}"] = with_cell(ns.pop(f"{FUEL_MAKER}{index}")(), self.fuel.cell)
         self._ready.add(index)
         real: Callable[..., Any] = ns[f"f{index}"]
         self.functions[index].call = real

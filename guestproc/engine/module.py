@@ -9,8 +9,11 @@ instruction remembers the byte offset it came from so errors can point at it.
 from __future__ import annotations
 
 import enum
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from itertools import repeat
+from typing import Any, NamedTuple, overload
 
 from .types import ExternKind, FuncType, GlobalType, MemoryType, TableType, ValType
 
@@ -23,10 +26,85 @@ class Instr(NamedTuple):
     offset: int  # byte offset of the opcode in the module (0 when built from text)
 
 
+class LocalTypes(Sequence[ValType]):
+    """The types of a function's declared locals, kept as runs of one type (``(count, type)``,
+    as the binary format declares them).
+
+    A few bytes of module may declare 50,000 locals of a type, so nothing here costs time
+    or memory per local: the length, and the type of one local (a bisection over the runs),
+    are what the passes use. Iterating it does visit every local.
+    """
+
+    __slots__ = ("_ends", "_runs")
+
+    def __init__(self, runs: Iterable[tuple[int, ValType]] = ()) -> None:
+        merged: list[tuple[int, ValType]] = []
+        for count, valtype in runs:
+            if not count:
+                continue
+            if merged and merged[-1][1] == valtype:
+                merged[-1] = (merged[-1][0] + count, valtype)
+            else:
+                merged.append((count, valtype))
+        self._runs = tuple(merged)
+        ends: list[int] = []
+        for count, _ in merged:
+            ends.append(count + (ends[-1] if ends else 0))
+        self._ends = tuple(ends)
+
+    @classmethod
+    def of(cls, types: Iterable[ValType]) -> LocalTypes:
+        """The locals of ``types``, one by one (the text format lists them so)."""
+        return cls((1, valtype) for valtype in types)
+
+    @property
+    def runs(self) -> tuple[tuple[int, ValType], ...]:
+        """``(count, type)`` pairs, adjacent runs of one type merged and empty ones left out."""
+        return self._runs
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> ValType: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ValType]: ...
+
+    def __getitem__(self, index: int | slice) -> ValType | Sequence[ValType]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(f"local {index} out of range")
+        return self._runs[bisect_right(self._ends, position)][1]
+
+    def __iter__(self) -> Iterator[ValType]:
+        for count, valtype in self._runs:
+            yield from repeat(valtype, count)
+
+    def __bytes__(self) -> bytes:
+        """One byte per local, its type's binary encoding."""
+        return b"".join(bytes((valtype,)) * count for count, valtype in self._runs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LocalTypes):
+            return self._runs == other._runs
+        if isinstance(other, tuple):
+            return len(other) == len(self) and tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._runs)
+
+    def __repr__(self) -> str:
+        return f"LocalTypes({list(self._runs)!r})"
+
+
 @dataclass(slots=True)
 class Function:
     type_index: int
-    locals: tuple[ValType, ...]  # declared locals only (parameters come from the type)
+    locals: LocalTypes  # declared locals only (parameters come from the type)
     body: list[Instr]  # ends with the function's own END
     offset: int = 0  # byte offset of the body
 

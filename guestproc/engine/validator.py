@@ -485,10 +485,10 @@ class _FunctionValidator:
         body = func.body
         if not body or body[-1].op != op.END:
             raise ValidationError("function body must end with end", func.offset, self.func_index)
-        self.run(body, params, results, [int(t) for t in func.locals])
+        self.run(body, params, results, bytes(func.locals))
 
     def run(
-        self, body: list[Instr], params: list[int], results: list[int], declared: list[int]
+        self, body: list[Instr], params: list[int], results: list[int], declared: bytes
     ) -> None:
         context = self.context
         info = _INFO
@@ -499,7 +499,7 @@ class _FunctionValidator:
         refs = context.refs
         elems = context.elems
         data_count = context.data_count
-        locals_ = params + declared
+        locals_ = bytes(params) + declared  # one byte per local: its type
         local_count = len(locals_)
         pop = _pop
         pop_all = _pop_all

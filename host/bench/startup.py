@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from host.guest import Guest
 
-from .table import render
+from .table import guest_load_report
 
 COLD_TARGET_MS = 100.0
 CACHED_TARGET_MS = 10.0
@@ -105,17 +105,13 @@ def format_table(rows: list[StartupRow]) -> str:
                 "ok" if r.ok else "FAILED",
             ]
         )
-    lines = render(table)
-    repeats = rows[0].repeats if rows else 0
-    lines += [
-        "",
-        f"medians of {repeats} load(s), each in a new guest process, as the guest timed them",
+    notes = [
         "cold: decode + validate + compile every function (+ pack the cache entry); "
         f"target <= {COLD_TARGET_MS:g} ms for a 25 KB module",
         f"cached: the whole load from the code cache; target <= {CACHED_TARGET_MS:g} ms",
-        *(f"!! {Path(r.module).name}: {p}" for r in rows for p in r.problems),
     ]
-    return "\n".join(lines) + "\n"
+    problems = [f"{Path(r.module).name}: {p}" for r in rows for p in r.problems]
+    return guest_load_report(table, rows[0].repeats if rows else 0, notes, problems)
 
 
 def bench_startup_command(

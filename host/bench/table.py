@@ -17,3 +17,18 @@ def render(table: Sequence[Sequence[str]], rules_after: Collection[int] = (0,)) 
         if index in rules_after:
             lines.append("-" * len(lines[0]))
     return lines
+
+
+def guest_load_report(
+    table: Sequence[Sequence[str]], repeats: int, notes: Sequence[str], problems: Sequence[str]
+) -> str:
+    """The text of a table of loads timed by guests: the table, what its figures are
+    (``notes``), then each problem."""
+    lines = render(table)
+    lines += [
+        "",
+        f"medians of {repeats} load(s), each in a new guest process, as the guest timed them",
+        *notes,
+        *(f"!! {problem}" for problem in problems),
+    ]
+    return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ import pytest
 from guestproc.engine import opcodes as op
 from guestproc.engine.errors import Trap, TrapCode
 from guestproc.engine.instance import EngineLimits, compile_module
-from guestproc.engine.module import Export, Function, Instr, Module
+from guestproc.engine.module import Export, Function, Instr, LocalTypes, Module
 from guestproc.engine.types import ExternKind, FuncType, Limits, MemoryType, ValType
 
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
@@ -39,7 +39,7 @@ def run(
 ) -> list[Any]:
     module = Module()
     module.types = [FuncType(params, results), *(types or [])]
-    module.functions = [Function(0, local_types, body)]
+    module.functions = [Function(0, LocalTypes.of(local_types), body)]
     module.exports = [Export("f", ExternKind.FUNC, 0)]
     if memory:
         module.memories = [MemoryType(Limits(1, None))]
@@ -142,7 +142,7 @@ def test_trap_happens_before_a_later_store() -> None:
     )  # fmt: skip
     module = Module()
     module.types = [FuncType((I32,), (I32,))]
-    module.functions = [Function(0, (), body)]
+    module.functions = [Function(0, LocalTypes(), body)]
     module.memories = [MemoryType(Limits(1, None))]
     module.exports = [Export("f", ExternKind.FUNC, 0)]
     instance = compile_module(module).instantiate({})
@@ -197,7 +197,7 @@ def test_float_semantics_at_the_edges() -> None:
 def _fuel_instance(body: list[Instr], fuel: int | None) -> Any:
     module = Module()
     module.types = [FuncType((I32,), (I32,))]
-    module.functions = [Function(0, (I32,), body)]
+    module.functions = [Function(0, LocalTypes.of((I32,)), body)]
     module.exports = [Export("f", ExternKind.FUNC, 0)]
     return compile_module(module, fuel=True).instantiate({}, EngineLimits(fuel=fuel))
 

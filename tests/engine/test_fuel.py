@@ -334,3 +334,27 @@ def test_wasi_calls_pay_for_what_they_move_before_moving_it(
     assert (written, asked) == ([], [])
     if export == "random":
         assert bytes(instance.memories[0].data) == before
+
+
+def test_bulk_work_pays_by_its_length_in_the_flat_lowering_too() -> None:
+    """100 nested ifs are past CPython's indentation limit: the function is flattened
+    (``engine.flat``), and its memory.fill still pays for its length."""
+    depth = 100
+    nested = (
+        '(module (memory 2) (func (export "fill") (param i32)'
+        + " (if (i32.const 1) (then" * depth
+        + " (memory.fill (i32.const 8) (i32.const 0xAA) (local.get 0))"
+        + "))" * depth
+        + "))"
+    )
+    module = parse_module(nested)
+    validate_module(module)
+    compiled = CompiledModule(module, fuel=True)
+    assert "_b = " in compiled.source(0)  # the dispatch loop of the flat lowering
+
+    def used(length: int) -> int:
+        instance = compiled.instantiate({}, EngineLimits(memory_pages=8, fuel=1 << 40))
+        instance.invoke("fill", length)
+        return instance.fuel_used
+
+    assert used(65536) - used(0) == 65536 // fuel_module.BYTES_PER_UNIT

@@ -693,12 +693,21 @@ def test_module_forms() -> None:
         parse_module("(module) (func)")
 
 
-def test_deep_flat_nesting_is_fine_and_deep_folded_nesting_is_an_error() -> None:
-    depth = 5000
-    flat = parse_module("(func " + "block " * depth + "end " * depth + ")")
-    assert len(flat.functions[0].body) == 2 * depth + 1
-    with pytest.raises(TextDecodeError, match="nested deeper"):
-        parse_module("(func " + "(block " * depth + ")" * (depth + 1))
+def test_deep_nesting_flat_or_folded_reads_without_recursion() -> None:
+    def code(text: str) -> list[tuple[int, object]]:  # instructions without their offsets
+        return [(i.op, i.arg) for i in parse_module(text).functions[0].body]
+
+    depth = 50_000  # far past Python's recursion limit
+    flat = code("(func " + "block " * depth + "end " * depth + ")")
+    assert len(flat) == 2 * depth + 1
+    assert code("(func " + "(block " * depth + ")" * (depth + 1)) == flat
+    # Folded ifs nest in their conditions and in their branches; unfolded, as flat text.
+    condition = "(if (result i32) " * depth + "(i32.const 1)" + " (then (i32.const 2)))" * depth
+    branches = "(if (result i32) (i32.const 1) (then " * depth + "(i32.const 2)" + "))" * depth
+    as_flat = "i32.const 1 " + "if (result i32) i32.const 2 end " * depth
+    nested_flat = "i32.const 1 if (result i32) " * depth + "i32.const 2 " + "end " * depth
+    for text, same in ((condition, as_flat), (branches, nested_flat)):
+        assert code(f"(func (result i32) {text})") == code(f"(func (result i32) {same})")
 
 
 # --- modules: malformed text --------------------------------------------------------------

@@ -29,6 +29,7 @@ from guestproc.engine.module import (
     Global,
     Import,
     Instr,
+    LocalTypes,
     Module,
     SegmentMode,
 )
@@ -76,7 +77,7 @@ def module_with(
     """A module whose function 0 has the given body; ``parts`` set other Module fields."""
     module = Module(
         types=[FuncType(params, results), *types],
-        functions=[Function(0, local_types, assemble(*items))],
+        functions=[Function(0, LocalTypes.of(local_types), assemble(*items))],
         memories=[MemoryType(Limits(1))] if memory else [],
     )
     for key, value in parts.items():
@@ -450,7 +451,7 @@ def test_error_names_function_index_and_byte_offset() -> None:
 
 
 def test_unknown_function_type_index() -> None:
-    module = Module(types=[], functions=[Function(3, (), assemble("end"))])
+    module = Module(types=[], functions=[Function(3, LocalTypes(), assemble("end"))])
     error = invalid(module)
     assert (error.message, error.func_index) == ("unknown type 3", 0)
 
@@ -476,8 +477,8 @@ def test_operand_stack_limit() -> None:
     module = Module(
         types=[FuncType((), ()), wide],
         functions=[
-            Function(0, (), assemble(*calls, "end")),
-            Function(1, (), assemble("unreachable", "end")),
+            Function(0, LocalTypes(), assemble(*calls, "end")),
+            Function(1, LocalTypes(), assemble("unreachable", "end")),
         ],
     )
     error = invalid(module)
@@ -491,7 +492,10 @@ def test_crafted_unreachable_code_stays_fast() -> None:
     body = assemble("unreachable", *(["select", ("call", 1)] * 20_000), "end")
     module = Module(
         types=[FuncType((), ()), wide],
-        functions=[Function(0, (), body), Function(1, (), assemble("unreachable", "end"))],
+        functions=[
+            Function(0, LocalTypes(), body),
+            Function(1, LocalTypes(), assemble("unreachable", "end")),
+        ],
     )
     started = time.perf_counter()
     error = invalid(module)
@@ -618,7 +622,7 @@ MODULE_RULES: dict[str, tuple[Module, str]] = {
     "start function with parameters": (
         Module(
             types=[FuncType((I32,), ())],
-            functions=[Function(0, (), assemble("end"))],
+            functions=[Function(0, LocalTypes(), assemble("end"))],
             start=0,
         ),
         "start function",

@@ -37,9 +37,6 @@ FUNC, TABLE, MEMORY, GLOBAL, TYPE, ELEM, DATA = (
 
 _BLOCKS = frozenset({op.BLOCK, op.LOOP, op.IF})
 
-MAX_FOLDED_DEPTH = 300
-"""How deeply folded instructions may nest (each level costs Python stack; flat ones do not)."""
-
 
 class _FlatBlock:
     """A flat ``block``/``loop``/``if`` still open; ``else_mark`` is where its ELSE went."""
@@ -49,6 +46,35 @@ class _FlatBlock:
     def __init__(self, code: int, label: str | None) -> None:
         self.code = code
         self.label = label
+        self.else_mark = -1
+
+
+class _Sequence:
+    """``instr*`` being read: its flat blocks still open."""
+
+    __slots__ = ("open_blocks",)
+
+    def __init__(self) -> None:
+        self.open_blocks: list[_FlatBlock] = []
+
+
+# What an open folded instruction waits for.
+_OPERANDS = 0  # a plain instruction's folded operands, then ")"
+_CONDITION = 1  # an if's folded condition, then "(then"
+_BODY = 2  # a block's or loop's instructions, then ")"
+_THEN = 3  # an if's then branch, then ")" and "(else" or ")"
+_ELSE = 4  # an if's else branch, then "))"
+
+
+class _Folded:
+    """A folded instruction whose ``(`` has been read but not its ``)``."""
+
+    __slots__ = ("else_mark", "instr", "label", "phase")
+
+    def __init__(self, instr: Instr, phase: int, label: str | None = None) -> None:
+        self.instr = instr  # an if's is appended once its condition is read
+        self.phase = phase
+        self.label = label  # an if's: in scope from its then branch on
         self.else_mark = -1
 
 
@@ -82,7 +108,6 @@ class InstructionParser(Cursor):
         self.labels: list[str | None] = []
         self.locals: dict[str, int] = {}
         self.uses_data_index = False  # memory.init or data.drop seen: a data count is needed
-        self.folded_depth = 0
 
     # --- index spaces -------------------------------------------------------------------
 
@@ -236,27 +261,107 @@ class InstructionParser(Cursor):
         return out
 
     def instructions(self, out: list[Instr]) -> None:
-        """``instr*``: stops before ``)`` or anything else that is not an instruction.
+        """``instr*``: stops before ``)`` or anything else that is not an instruction."""
+        self._read([_Sequence()], out)
 
-        Flat blocks (``block ... end``) are tracked on an explicit stack, not by recursion,
-        so their nesting depth is not limited by Python's stack.
-        """
+    def folded(self, out: list[Instr]) -> None:
+        """One folded instruction ``( ... )``, unfolded into ``out``."""
+        work: list[_Sequence | _Folded] = []
+        self._open_folded(work, out)
+        self._read(work, out)
+
+    def _read(self, work: list[_Sequence | _Folded], out: list[Instr]) -> None:
+        """Read until ``work`` is done: the innermost open sequence or folded instruction is
+        last. Nesting, flat or folded, is kept on these explicit stacks, never by recursion,
+        so any depth reads in time linear in the text."""
+        kinds, starts = self.kinds, self.starts
+        while work:
+            top = work[-1]
+            if isinstance(top, _Sequence):
+                if self._sequence_step(top, out):
+                    work.pop()
+                elif kinds[self.pos] == LPAREN:
+                    self._open_folded(work, out)
+                continue
+            phase = top.phase
+            if phase <= _CONDITION:  # _OPERANDS or _CONDITION
+                if kinds[self.pos] == LPAREN and not (phase == _CONDITION and self.at_open("then")):
+                    self._open_folded(work, out)
+                elif phase == _OPERANDS:
+                    self.close()
+                    out.append(top.instr)
+                    work.pop()
+                else:
+                    self.open("then")
+                    out.append(top.instr)
+                    self.labels.append(top.label)
+                    top.phase = _THEN
+                    work.append(_Sequence())
+                continue
+            self.close()  # of the body, or of the then or else branch
+            if phase == _THEN and self.at_open("else"):
+                else_at = starts[self.pos + 1]
+                self.pos += 2
+                top.else_mark = len(out)
+                out.append(Instr(op.ELSE, None, else_at))
+                top.phase = _ELSE
+                work.append(_Sequence())
+                continue
+            if phase == _ELSE:
+                if len(out) == top.else_mark + 1:
+                    out.pop()  # an empty else branch: encoded as no else at all
+                end_at = starts[self.pos]
+                self.close()
+            elif phase == _THEN:
+                end_at = starts[self.pos]
+                self.close()
+            else:  # _BODY: the ")" just read closed the block itself
+                end_at = starts[self.pos - 1]
+            self.labels.pop()
+            out.append(Instr(op.END, None, end_at))
+            work.pop()
+
+    def _open_folded(self, work: list[_Sequence | _Folded], out: list[Instr]) -> None:
+        """Read a folded instruction's ``(``, keyword and immediates; push what it waits for."""
+        self.pos += 1  # "("
+        if self.kinds[self.pos] != KEYWORD:
+            raise self.unexpected(expected="an instruction")
+        code = op.BY_NAME.get(cast(str, self.values[self.pos]))
+        if code is None:
+            raise self.unexpected()
+        at = self.starts[self.pos]
+        self.pos += 1
+        if code in _BLOCKS:
+            label = self.optional_id()
+            instr = Instr(code, self.block_type(), at)
+            if code == op.IF:  # the condition comes first, outside the label's scope
+                work.append(_Folded(instr, _CONDITION, label))
+                return
+            out.append(instr)
+            self.labels.append(label)
+            work.append(_Folded(instr, _BODY))
+            work.append(_Sequence())
+        else:
+            work.append(_Folded(self._plain(code, at), _OPERANDS))
+
+    def _sequence_step(self, sequence: _Sequence, out: list[Instr]) -> bool:
+        """Read flat instructions of ``sequence`` up to a folded one (False) or up to its end
+        (True): ``)`` or anything else that is not an instruction, all its blocks closed."""
         kinds, values, starts = self.kinds, self.values, self.starts
-        open_blocks: list[_FlatBlock] = []
+        open_blocks = sequence.open_blocks
         while True:
             kind = kinds[self.pos]
             if kind == LPAREN:
-                self.folded(out)
-                continue
+                return False
             if kind != KEYWORD:
                 if open_blocks:
                     raise self.unexpected(expected="end")
-                return
+                return True
             keyword = values[self.pos]
             at = starts[self.pos]
             if keyword == "end":
                 if not open_blocks:
-                    return
+                    return True
                 self.pos += 1
                 block = open_blocks.pop()
                 self._closing_label(block.label)
@@ -266,7 +371,7 @@ class InstructionParser(Cursor):
                 out.append(Instr(op.END, None, at))
             elif keyword == "else":
                 if not open_blocks:
-                    return
+                    return True
                 block = open_blocks[-1]
                 if block.code != op.IF or block.else_mark >= 0:
                     raise self.unexpected()
@@ -293,68 +398,6 @@ class InstructionParser(Cursor):
             if given != label:
                 raise self.error(f"mismatching label ${given}")
             self.pos += 1
-
-    def folded(self, out: list[Instr]) -> None:
-        """One folded instruction ``( ... )``, unfolded into ``out``.
-
-        Folded instructions nest by recursion: deeper than ``MAX_FOLDED_DEPTH`` is an error.
-        """
-        self.folded_depth += 1
-        if self.folded_depth > MAX_FOLDED_DEPTH:
-            raise self.error(f"folded instructions nested deeper than {MAX_FOLDED_DEPTH}")
-        self._folded(out)
-        self.folded_depth -= 1
-
-    def _folded(self, out: list[Instr]) -> None:
-        self.pos += 1  # "("
-        if self.kinds[self.pos] != KEYWORD:
-            raise self.unexpected(expected="an instruction")
-        code = op.BY_NAME.get(cast(str, self.values[self.pos]))
-        if code is None:
-            raise self.unexpected()
-        at = self.starts[self.pos]
-        self.pos += 1
-        if code == op.IF:
-            self._folded_if(at, out)
-        elif code in _BLOCKS:
-            label = self.optional_id()
-            out.append(Instr(code, self.block_type(), at))
-            self.labels.append(label)
-            self.instructions(out)
-            end_at = self.starts[self.pos]
-            self.close()
-            self.labels.pop()
-            out.append(Instr(op.END, None, end_at))
-        else:
-            instr = self._plain(code, at)
-            while self.kinds[self.pos] == LPAREN:
-                self.folded(out)
-            self.close()
-            out.append(instr)
-
-    def _folded_if(self, at: int, out: list[Instr]) -> None:
-        label = self.optional_id()
-        block_type = self.block_type()
-        while self.kinds[self.pos] == LPAREN and not self.at_open("then"):
-            self.folded(out)
-        self.open("then")
-        out.append(Instr(op.IF, block_type, at))
-        self.labels.append(label)
-        self.instructions(out)
-        self.close()
-        if self.at_open("else"):
-            else_at = self.starts[self.pos + 1]
-            self.pos += 2
-            mark = len(out)
-            out.append(Instr(op.ELSE, None, else_at))
-            self.instructions(out)
-            self.close()
-            if len(out) == mark + 1:
-                out.pop()
-        end_at = self.starts[self.pos]
-        self.close()
-        self.labels.pop()
-        out.append(Instr(op.END, None, end_at))
 
     # --- one plain instruction ----------------------------------------------------------
 

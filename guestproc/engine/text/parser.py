@@ -32,6 +32,7 @@ from ..module import (
     Global,
     Import,
     Instr,
+    LocalTypes,
     Module,
     SegmentMode,
 )
@@ -249,7 +250,7 @@ class ModuleParser(InstructionParser):
         body = self.expression()
         self.close()
         self.locals = {}
-        self.module.functions.append(Function(use.index, tuple(local_types), body, body_at))
+        self.module.functions.append(Function(use.index, LocalTypes.of(local_types), body, body_at))
 
     def _take_index(self, kind: ExternKind) -> int:
         """The index of the import or definition of ``kind`` being parsed."""
@@ -447,8 +448,7 @@ def parse_fields(tokens: Tokens, pos: int, end: int) -> Module:
     parser = ModuleParser(tokens, pos, end)
     try:
         return parser.parse()
-    except RecursionError:
-        # A backstop only: folded nesting is capped well below Python's limit.
+    except RecursionError:  # pragma: no cover - a backstop: nesting is read without recursion
         raise parser.error("instructions nested too deeply") from None
 
 
