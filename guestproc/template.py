@@ -99,11 +99,13 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
         return GUEST_STATUS_OK
     if status != GUEST_STATUS_OK or session.instance is None:
         return status
-    # Everything a guest will run is compiled here, once, and shared by every fork; so is
-    # the seccomp program each guest installs.
-    session.instance.compile_all()
+    # Its code is compiled (at Boot) and shared by every fork; so is the seccomp program
+    # each guest installs.
     hardening.prepare_running()
     sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
+    # Its guests' memory limit, worked out once: doing it in every guest would cost each
+    # a few pages of its own.
+    session.forked_data_limit = sandbox.forked_data_limit(session.memory_budget, session.code_size)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
@@ -172,7 +174,7 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         os.dup2(write_fd, channel.write_fd)
         os.close(read_fd)
         os.close(write_fd)
-        sandbox.limit_forked(session.cpu_seconds)
+        sandbox.limit_forked(session.cpu_seconds, session.forked_data_limit)
         hardening.harden_running()
         # The template and the host checked each other's versions: say Hello and serve.
         try:

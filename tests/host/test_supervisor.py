@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from host import supervisor
+from host import guest as guest_module
 from host.errors import GuestEnded, GuestTrapped, InvokeRefused
 from host.lifecycle import (
     TRANSITIONS,
@@ -30,6 +30,7 @@ from host.lifecycle import (
 )
 from host.supervisor import Host
 from host.sync import SyncHost
+from host.watchdog import own_memory
 from protocol.config import ConfigError
 from tests.framework.paths import REPO_ROOT, fixture
 
@@ -243,13 +244,16 @@ def test_metrics_report_memory_cpu_and_fuel() -> None:
 def test_the_watchdog_ends_a_guest_over_its_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     async def body(host: Host) -> None:
         sandbox = await host.launch(EXPORTS, memory=0)
-        usage = supervisor.proc_usage(sandbox.pid or 0)
-        assert usage is not None and usage[0] > 0
-        # Any guest is over a limit below its private memory: the real kill path runs.
-        monkeypatch.setattr(supervisor, "WATCHDOG_MEMORY_MARGIN", usage[0] // 2)
+        assert sandbox.guest is not None
+        uss = own_memory(sandbox.pid or 0)
+        assert uss is not None and 0 < uss < sandbox.guest.memory_bound
+        assert host.sweep() == 0
+        # Any guest is over a bound below its own memory: the real kill path runs.
+        monkeypatch.setattr(guest_module, "running_bound", lambda *_: uss // 2)
         assert host.sweep() == 1
         ending = await sandbox.wait()
         assert ending.text == "limit(memory)" and "watchdog" in ending.message
+        assert "(USS)" in ending.message
 
     hosted(body)
 
