@@ -15,8 +15,10 @@ so nothing in the process can raise them again):
   ``RLIMIT_DATA`` that holds the guest to the loading bound (``protocol.limits``).
 - ``limit_running`` runs when ``Boot`` arrives, before any of the module's code can run:
   ``RLIMIT_DATA`` for the running bound, for good, and ``RLIMIT_CPU`` (then the kernel sends
-  SIGXCPU, which ends the process). A guest forked from a template sets its own with
-  ``limit_forked`` (it inherits the template's, which allowed for the template's work).
+  SIGXCPU, which ends the process). A guest forked from a template inherits its
+  ``RLIMIT_DATA``, which the template sets for its guests before it forks the first
+  (``limit_guests``; the template's own allowed for loading), and sets its CPU limit with
+  ``limit_forked``.
 
 ``RLIMIT_DATA`` counts address space (``VmData``: the heap and private writable mappings),
 the bound counts pages in use (USS); address space is never less than the private pages in
@@ -120,21 +122,23 @@ def restrict() -> None:
         resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
 
 
-def forked_data_limit(memory_budget: int, code_size: int) -> int:
-    """In a template, once it is ready to fork: the ``RLIMIT_DATA`` of each guest it forks.
-    A guest may take the running bound in new memory beyond the address space it inherits
-    (the pages it shares with the template are not its own: its USS starts near zero)."""
-    bound = running_bound(memory_budget, code_size)
-    return data_in_use() + bound + reserve(memory_budget)
+def limit_guests(memory_budget: int, code_size: int) -> int:
+    """In a template, once it is ready to fork: ``RLIMIT_DATA``, for good, at what each of
+    its guests may have -- the address space it inherits (the pages it shares with the
+    template are not its own: its USS starts near zero) and the running bound in new
+    memory. The guests inherit the limit with the rest, so not one of them spends a system
+    call or a page of its own on it; the template, which only forks from now on, needs no
+    more. The limit set, bytes."""
+    limit = data_in_use() + running_bound(memory_budget, code_size) + reserve(memory_budget)
+    _set_limit(resource.RLIMIT_DATA, limit)
+    return limit
 
 
-def limit_forked(cpu_seconds: int | None, data_limit: int) -> None:
+def limit_forked(cpu_seconds: int | None) -> None:
     """In a guest forked from a template: its own limits, which the template could not set
-    for it: ``RLIMIT_DATA`` (``forked_data_limit``, which the template worked out for all
-    its guests, so that each only makes the system call). The CPU limit counts from zero
+    for it (``RLIMIT_DATA`` it inherits: ``limit_guests``). The CPU limit counts from zero
     again (a child's CPU time starts at zero, but the template's limit allowed for its own
     start-up); no process may be created."""
-    _set_limit(resource.RLIMIT_DATA, data_limit)
     if cpu_seconds is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     limit_processes()

@@ -130,7 +130,6 @@ class Session:
         self.module_size = 0
         self.code_size = 0  # what the running bound allows for (``Module.code_size``)
         self.memory_budget = 0  # Boot's (a forked guest sets its own limits from it)
-        self.forked_data_limit = 0  # a template's guests' RLIMIT_DATA (guestproc.template)
         # Kept only while a metered translation may need to decode the module again.
         self.module_bytes = b""
         self.template = False  # a template: it forks guests after Boot (guestproc.template)

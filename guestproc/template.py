@@ -103,9 +103,8 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # each guest installs.
     hardening.prepare_running()
     sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
-    # Its guests' memory limit, worked out once: doing it in every guest would cost each
-    # a few pages of its own.
-    session.forked_data_limit = sandbox.forked_data_limit(session.memory_budget, session.code_size)
+    # From here on only forks: the memory limit its guests need, which they inherit.
+    sandbox.limit_guests(session.memory_budget, session.code_size)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
@@ -174,7 +173,7 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         os.dup2(write_fd, channel.write_fd)
         os.close(read_fd)
         os.close(write_fd)
-        sandbox.limit_forked(session.cpu_seconds, session.forked_data_limit)
+        sandbox.limit_forked(session.cpu_seconds)
         hardening.harden_running()
         # The template and the host checked each other's versions: say Hello and serve.
         try:
