@@ -129,7 +129,7 @@ class Session:
         self.compiled: CompiledModule | None = None
         self.module_size = 0
         self.code_size = 0  # what the running bound allows for (``Module.code_size``)
-        self.memory_budget = 0  # Boot's (a forked guest sets its own limits from it)
+        self.memory_budget = 0  # Boot's (a template sets its guests' limits from it)
         # Kept only while a metered translation may need to decode the module again.
         self.module_bytes = b""
         self.template = False  # a template: it forks guests after Boot (guestproc.template)
@@ -341,7 +341,7 @@ class Session:
             self.precompiler = None
         # The running bound counts what the guest holds now: let go of what only loading
         # needed first. Then the kernel limits, for good, before the module's first
-        # instruction runs (a template's guests set theirs once forked).
+        # instruction runs (a template sets its guests' once it is ready to fork).
         message.pop("cached", None)
         self.module_bytes = b""
         sandbox.release_freed()

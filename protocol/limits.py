@@ -10,9 +10,9 @@ What is bounded is the guest's *own* memory: the pages no other process shares, 
 a template that is what it changed or allocated since the fork; for a guest started by exec
 it is all of its interpreter.
 
-- The **running bound** holds from the moment the guest sets its running limit -- at Boot,
-  before any of the module's code runs, or right after the fork for a forked guest -- until
-  it ends. With the default 5 MiB budget and a 25 KB C program it is about 75 MiB.
+- The **running bound** holds from Boot, before any of the module's code runs, until the
+  guest ends; a forked guest is under it from the fork (its template sets the limit its
+  guests inherit before it forks the first). With the default 5 MiB budget and a 25 KB C program it is about 75 MiB.
 - The **loading bound** holds while a guest started by exec decodes, validates and compiles
   its module; the guest drops what only loading needed (the module's bytes, its custom
   sections) before it moves to the running bound.
