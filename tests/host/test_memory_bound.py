@@ -6,7 +6,7 @@ Each claim against real guest processes, measured from outside:
   own memory (USS, sampled from /proc) stays within its bound -- through ``kindling run``
   and through ``Host.launch`` (a forked guest), with and without a 40 MiB custom section;
 - a guest's ``RLIMIT_DATA`` once booted does not grow with a huge custom section, and a
-  forked guest sets its own rather than inheriting its template's;
+  forked guest's is its running bound, not its template's loading allowance;
 - the watchdog ends a ``kindling run`` guest whose own memory passes its bound when nothing
   else stops it -- with the host as root and as an ordinary user.
 
