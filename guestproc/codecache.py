@@ -35,6 +35,8 @@ def unpack(entry: bytes, metered: bool) -> CompiledModule:
     try:
         bare, marshalled = pickle.loads(payload)
         codes = marshal.loads(marshalled)
+    except MemoryError:
+        raise  # not the entry's fault: the guest is out of memory (``limit(memory)``)
     except Exception as exc:  # intact bytes that still do not load: a bug, not damage
         raise EntryError(f"unreadable payload: {type(exc).__name__}: {exc}") from exc
     if not isinstance(bare, Module) or not isinstance(codes, list):

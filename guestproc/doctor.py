@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import mmap
 import os
 import resource
 import socket
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from . import hardening, sandbox
 
 PTRACE_ATTACH = 16
+MAP_ANONYMOUS = 0x20
+MAPPED = 1024 * 1024
 
 
 def _namespaces() -> dict[str, str]:
@@ -45,6 +48,25 @@ def _ptrace_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.ptrace(PTRACE_ATTACH, os.getppid(), None, None) != 0:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+def _map_shared() -> None:
+    """Shared memory is not counted by RLIMIT_DATA, nor as the guest's own by the watchdog."""
+    mmap.mmap(-1, MAPPED, flags=mmap.MAP_SHARED).close()
+
+
+def _map_raw(flags: int) -> None:
+    """``mmap`` called the way attacker code would, straight through libc."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long
+    ]  # fmt: skip
+    read_write = mmap.PROT_READ | mmap.PROT_WRITE
+    address = libc.mmap(None, MAPPED, read_write, flags | MAP_ANONYMOUS, -1, 0)
+    if address is None or address == ctypes.c_void_p(-1).value:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    libc.munmap(ctypes.c_void_p(address), MAPPED)
 
 
 def _raise_limit() -> None:
@@ -75,8 +97,18 @@ def probe() -> dict[str, object]:
         "trace the host": _probe(_ptrace_parent),
         "become root": _probe(lambda: os.setuid(0)),
         "raise a limit": _probe(_raise_limit),
+        **_memory_probes(),
     }
     return {"steps": steps, "forbidden": forbidden, "uid": os.getuid()}
+
+
+def _memory_probes() -> dict[str, str]:
+    """Memory a guest must not be able to map: none of it would count against its bound."""
+    return {
+        "map shared memory": _probe(_map_shared),
+        "map shared via libc": _probe(lambda: _map_raw(mmap.MAP_SHARED)),
+        "map grow-down": _probe(lambda: _map_raw(hardening.MAP_PRIVATE | hardening.MAP_GROWSDOWN)),
+    }
 
 
 def probe_step(step: str) -> dict[str, object]:
@@ -108,11 +140,15 @@ def probe_step(step: str) -> dict[str, object]:
     if step == "no_new_privs":
         return {"step": hardening.no_new_privs()}
     if step == "seccomp":
+        before = _probe(_map_shared)
         done = hardening.install_seccomp(hardening.RUNNING)
         return {
             "step": done,
             "open a socket": _probe(lambda: socket.socket()),
             "create a process": _probe(_fork),
+            "before": before,
+            "map private memory": _probe(lambda: _map_raw(hardening.MAP_PRIVATE)),
+            **_memory_probes(),
         }
     raise SystemExit(f"unknown step {step!r}")
 

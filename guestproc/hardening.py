@@ -14,7 +14,9 @@ Every step is on where the kernel permits it; what could not be done is recorded
 fatal (``kindling doctor`` reports both). Seccomp filters stack: a template installs
 ``LOADER`` (it must still import, receive descriptors and fork); each guest forked from it
 adds ``RUNNING``, the few calls a running guest makes -- no open, no socket, no fork or
-exec, no kill or ptrace. A guest started by exec gets both, ``RUNNING`` at Boot.
+exec, no kill or ptrace. A guest started by exec gets both, ``RUNNING`` at Boot. Both allow
+``mmap`` for private memory only (``ARGUMENT_RULES``): memory a guest maps is always
+counted by its ``RLIMIT_DATA`` and is its own.
 
 Only x86_64 has a system call table here; elsewhere the seccomp step reports that it is
 unavailable rather than guess numbers.
@@ -74,6 +76,16 @@ RUNNING = frozenset(
 )  # fmt: skip
 """What a running guest needs: pipes, memory, signals and timers for the console, clocks,
 limits (it only lowers them), exit."""
+
+MAP_TYPE = 0x03  # MAP_SHARED 0x01, MAP_PRIVATE 0x02, MAP_SHARED_VALIDATE 0x03
+MAP_PRIVATE = 0x02
+MAP_GROWSDOWN = 0x0100
+ARGUMENT_RULES = {"mmap": (3, MAP_TYPE | MAP_GROWSDOWN, MAP_PRIVATE)}
+"""Calls allowed only with certain arguments: (argument index, mask, the value it must have
+under the mask). ``mmap`` must map private memory that does not grow down: ``RLIMIT_DATA``
+counts neither shared nor grow-down mappings, and a shared one's pages would not be the
+guest's own in the watchdog's figure (USS) either. Every filter here applies it; nothing in
+a guest or template maps shared memory (CPython and glibc map private memory only)."""
 
 LOADER = RUNNING | frozenset(
     {
@@ -141,11 +153,13 @@ def no_new_privs() -> str:
 
 @functools.cache
 def seccomp_filter(allowed: frozenset[str]) -> bytes:
-    """The BPF program: check the architecture, then allow the listed calls; EPERM else."""
+    """The BPF program: check the architecture, then allow the listed calls (those in
+    ``ARGUMENT_RULES`` only with the arguments the rule allows); EPERM else."""
     machine = os.uname().machine
     table = SYSCALLS[machine]
-    numbers = sorted(table[name] for name in allowed)
-    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    calls = sorted((table[name], name) for name in allowed)
+    ruled = [name for _, name in calls if name in ARGUMENT_RULES]
+    ld_w_abs, jeq_k, and_k, ret_k = 0x20, 0x15, 0x54, 0x06
     allow, kill, deny = 0x7FFF0000, 0x80000000, 0x00050000 | errno.EPERM
     program = [
         (ld_w_abs, 0, 0, 4),  # seccomp_data.arch
@@ -153,11 +167,24 @@ def seccomp_filter(allowed: frozenset[str]) -> bytes:
         (ret_k, 0, 0, kill),  # another ABI (x32, i386): never expected
         (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
     ]
-    for index, number in enumerate(numbers):
-        remaining = len(numbers) - index - 1
-        # Equal: jump over the remaining tests and the deny, to the allow.
-        program.append((jeq_k, remaining + 1, 0, number))
+    for index, (number, name) in enumerate(calls):
+        remaining = len(calls) - index - 1
+        # Equal: jump over the remaining tests and the deny, to the allow -- or past it, to
+        # the call's argument check (five instructions each).
+        target = remaining + 1
+        if name in ruled:
+            target += 1 + 5 * ruled.index(name)
+        program.append((jeq_k, target, 0, number))
     program += [(ret_k, 0, 0, deny), (ret_k, 0, 0, allow)]
+    for name in ruled:
+        argument, mask, value = ARGUMENT_RULES[name]
+        program += [
+            (ld_w_abs, 0, 0, 16 + 8 * argument),  # seccomp_data.args[argument], low half
+            (and_k, 0, 0, mask),
+            (jeq_k, 0, 1, value),
+            (ret_k, 0, 0, allow),
+            (ret_k, 0, 0, deny),
+        ]
     return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
 
 

@@ -199,7 +199,7 @@ def _spin(g: Misbehaving) -> None:
     from guestproc import sandbox
 
     boot = g.load()
-    sandbox.limit_resources(0, 0, boot["limits"]["cpu_seconds"])
+    sandbox.limit_running(0, 0, boot["limits"]["cpu_seconds"])
     g.send(ready(boot["id"], BOOT_TIMINGS))
     g.receive()
     while True:
@@ -211,7 +211,7 @@ def _hog_memory(g: Misbehaving) -> None:
     from guestproc import sandbox
 
     boot = g.load()
-    sandbox.limit_resources(boot["limits"]["memory_bytes"], 0, None)
+    sandbox.limit_running(boot["limits"]["memory_bytes"], 0, None)
     g.send(ready(boot["id"], BOOT_TIMINGS))
     g.receive()
     hoard = []
@@ -223,6 +223,18 @@ def _hog_memory(g: Misbehaving) -> None:
         from protocol.messages import GUEST_STATUS_OUT_OF_MEMORY
 
         os._exit(GUEST_STATUS_OUT_OF_MEMORY)
+
+
+def _outgrow(g: Misbehaving) -> None:
+    """When invoked, takes memory of its own a little at a time (4 MiB every 5 ms, each page
+    written) with no RLIMIT_DATA at all -- a guest past its kernel limit, as compromised
+    code would be -- up to 1 GiB, then waits. Only the host's watchdog can stop it."""
+    g.next_invoke()
+    hoard = []
+    for _ in range(256):
+        hoard.append(bytearray(b"x") * (4 << 20))
+        time.sleep(0.005)
+    forever()
 
 
 MODES: dict[str, Callable[[Misbehaving], None]] = {
@@ -247,6 +259,7 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "segfault": _segfault,
     "spin": _spin,
     "hog_memory": _hog_memory,
+    "outgrow": _outgrow,
 }
 
 

@@ -12,13 +12,28 @@ so nothing in the process can raise them again):
   core, and open almost no descriptors. The main thread's stack limit is raised, as a
   margin for C recursion.
 - ``limit_loading`` runs when ``Load`` arrives, before the module bytes are decoded: a soft
-  ``RLIMIT_DATA`` sized for the loader's work on a module of that size.
-- ``limit_resources`` runs when ``Boot`` arrives, before any of the module's code can run:
-  ``RLIMIT_DATA`` for good (a backstop above the engine's own linear-memory budget, see
-  ``data_limit``) and ``RLIMIT_CPU`` (then the kernel sends SIGXCPU, which ends the process).
+  ``RLIMIT_DATA`` that holds the guest to the loading bound (``protocol.limits``).
+- ``limit_running`` runs when ``Boot`` arrives, before any of the module's code can run:
+  ``RLIMIT_DATA`` for the running bound, for good, and ``RLIMIT_CPU`` (then the kernel sends
+  SIGXCPU, which ends the process). A guest forked from a template inherits its
+  ``RLIMIT_DATA``, which the template sets for its guests before it forks the first
+  (``limit_guests``; the template's own allowed for loading), and sets its CPU limit with
+  ``limit_forked``.
+
+``RLIMIT_DATA`` counts address space (``VmData``: the heap and private writable mappings),
+the bound counts pages in use (USS); address space is never less than the private pages in
+it. A guest started by exec counts all of its address space: its limit is the bound (or what
+it has, if that is more). A forked guest counts none of what it inherited from its template
+(those pages are the template's until it writes to them, and the watchdog sees it if it
+does): its limit is what it has plus the bound. Both get an eighth of the memory budget more,
+as address space only: a ``bytearray`` (linear memory) reserves up to an eighth more than it
+holds, and never touches it. Memory that ``RLIMIT_DATA`` does not count -- shared mappings,
+``MAP_GROWSDOWN`` -- a guest cannot map (``hardening.ARGUMENT_RULES``); its stack it can
+grow, and the host's watchdog, which reads USS, ends it then.
 
 The limits inside the engine come first and give precise endings (``memory.grow`` returns -1
-at the budget); these kernel limits catch whatever gets past them.
+at the budget, deep recursion of big frames traps at ``EngineLimits.frame_bytes``); these
+kernel limits catch whatever gets past them (``MemoryError``: ``limit(memory)``).
 """
 
 from __future__ import annotations
@@ -31,6 +46,8 @@ import resource
 import signal
 from typing import Any
 
+from protocol.limits import loading_bound, running_bound
+
 MIB = 1024 * 1024
 
 MAX_OPEN_FILES = 16
@@ -39,17 +56,6 @@ MAX_OPEN_FILES = 16
 STACK_BYTES = 112 * MIB
 """RLIMIT_STACK once raised. The main thread's stack grows on demand up to this; the kernel
 leaves at least 128 MiB below a stack for it when the program starts, so this fits."""
-
-DATA_MARGIN = 64 * MIB
-"""Room above the measured baseline for the interpreter's own work (frames of deep calls,
-compiled code, transient copies)."""
-
-DATA_PER_MODULE_BYTE = 256
-"""Decoding, validating and compiling a module costs the interpreter up to about this many
-bytes per byte of module (measured: ~40x decoded, ~250x after compiling small modules)."""
-
-LINEAR_MEMORY_FACTOR = 3
-"""``memory.grow`` briefly holds old and new contents while the bytearray is extended."""
 
 
 def enter(keep: tuple[int, ...]) -> None:
@@ -95,6 +101,16 @@ def _prctl() -> Any:
     return ctypes.CDLL(None, use_errno=True).prctl
 
 
+def release_freed() -> None:
+    """Give the heap memory that is free back to the kernel (glibc's ``malloc_trim``: the
+    top of the heap is unmapped, free pages inside it are released), so that it no longer
+    counts as the process's own. About half a millisecond after loading a C program."""
+    import ctypes
+
+    with contextlib.suppress(AttributeError):  # not glibc
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def restrict() -> None:
     """The fixed limits: no files written, no core dumps, few descriptors, a deeper stack."""
     _set_limit(resource.RLIMIT_FSIZE, 0)
@@ -106,10 +122,23 @@ def restrict() -> None:
         resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
 
 
+def limit_guests(memory_budget: int, code_size: int) -> int:
+    """In a template, once it is ready to fork: ``RLIMIT_DATA``, for good, at what each of
+    its guests may have -- the address space it inherits (the pages it shares with the
+    template are not its own: its USS starts near zero) and the running bound in new
+    memory. The guests inherit the limit with the rest, so not one of them spends a system
+    call or a page of its own on it; the template, which only forks from now on, needs no
+    more. The limit set, bytes."""
+    limit = data_in_use() + running_bound(memory_budget, code_size) + reserve(memory_budget)
+    _set_limit(resource.RLIMIT_DATA, limit)
+    return limit
+
+
 def limit_forked(cpu_seconds: int | None) -> None:
     """In a guest forked from a template: its own limits, which the template could not set
-    for it. The CPU limit counts from zero again (a child's CPU time starts at zero, but the
-    template's limit allowed for its own start-up); no process may be created."""
+    for it (``RLIMIT_DATA`` it inherits: ``limit_guests``). The CPU limit counts from zero
+    again (a child's CPU time starts at zero, but the template's limit allowed for its own
+    start-up); no process may be created."""
     if cpu_seconds is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     limit_processes()
@@ -145,43 +174,62 @@ def data_in_use() -> int:
     raise OSError("VmData is missing from /proc/self/status")
 
 
-def data_limit(baseline: int, memory_budget: int, module_size: int) -> int:
-    """``RLIMIT_DATA`` for a guest: the baseline, its linear memory, the module's cost, margin."""
-    return (
-        baseline
-        + LINEAR_MEMORY_FACTOR * memory_budget
-        + DATA_PER_MODULE_BYTE * module_size
-        + DATA_MARGIN
-    )
-
-
-def limit_loading(module_size: int) -> int:
-    """Before decoding a module: a soft ``RLIMIT_DATA`` for the loading work; the limit in
-    bytes. The hard limit stays where it is, so ``limit_resources`` can set the real one
-    once the memory budget is known (nothing but the loader runs until then)."""
-    limit = data_limit(data_in_use(), 0, module_size)
+def _hold_to(bound: int, slack: int, for_good: bool) -> int:
+    """Set ``RLIMIT_DATA`` so the process's address space, all of it its own, can reach
+    ``bound``, and ``slack`` more; the limit, bytes. ``for_good``: the hard limit too (else
+    it stays, and a later call may raise the soft one)."""
+    limit = max(data_in_use(), bound) + slack
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit if for_good else hard))
     return limit
 
 
-def limit_resources(memory_budget: int, module_size: int, cpu_seconds: int | None) -> int:
-    """Before instantiating (the first module code): the per-guest kernel limits, for good.
-    Returns the ``RLIMIT_DATA`` set, in bytes.
+def reserve(memory_budget: int) -> int:
+    """Address space beyond the bound that linear memory may reserve without using it."""
+    return memory_budget // 8
+
+
+def limit_loading(module_size: int) -> int:
+    """Before decoding a module: a soft ``RLIMIT_DATA`` for the loading bound; the limit in
+    bytes. The hard limit stays where it is, so ``limit_running`` can set the real one once
+    the memory budget is known (nothing but the loader runs until then)."""
+    return _hold_to(loading_bound(module_size), 0, for_good=False)
+
+
+def limit_running(memory_budget: int, code_size: int, cpu_seconds: int | None) -> int:
+    """Before instantiating (the first module code), for good: ``RLIMIT_DATA`` for the
+    running bound and ``RLIMIT_CPU``; the ``RLIMIT_DATA`` set, in bytes.
 
     ``cpu_seconds`` counts from now: the CPU time already spent starting up is added.
     """
-    limit = data_limit(data_in_use(), memory_budget, module_size)
-    _set_limit(resource.RLIMIT_DATA, limit)
+    bound = running_bound(memory_budget, code_size)
+    limit = _hold_to(bound, reserve(memory_budget), for_good=True)
+    limit_cpu(cpu_seconds)
+    return limit
+
+
+def limit_cpu(cpu_seconds: int | None, for_good: bool = True) -> None:
+    """``RLIMIT_CPU``: ``cpu_seconds`` from now (SIGXCPU then), and with ``for_good`` the
+    hard limit a second later (SIGKILL). A template sets only the soft limit at Boot, while
+    it starts the module (its start function is module code): ``lift_cpu_limit`` takes it
+    away once it only forks. (Its memory stays under the loading bound; its guests' limits
+    are set for them: ``limit_guests``, ``limit_forked``.)"""
     if cpu_seconds is not None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         spent = math.ceil(usage.ru_utime + usage.ru_stime)
         soft = spent + cpu_seconds
         _, hard = resource.getrlimit(resource.RLIMIT_CPU)
         # One more second past SIGXCPU, the kernel sends SIGKILL.
-        if hard == resource.RLIM_INFINITY or hard > soft + 1:
+        if for_good and (hard == resource.RLIM_INFINITY or hard > soft + 1):
             hard = soft + 1
         resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
-    return limit
+
+
+def lift_cpu_limit() -> None:
+    """A template that has started its module: no CPU limit of its own any more (the soft
+    one goes back up to the hard one). It runs no module code from now on, and forking its
+    guests, each with its own limit, must not count against the launch's."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))

@@ -2,18 +2,25 @@
 
 ::
 
-    Load ──▶ RLIMIT_DATA (loading) ──▶ decode ──▶ validate ──▶ compile ──▶ Loaded
+    Load ──▶ RLIMIT_DATA (loading) ──▶ decode ──▶ validate ──▶ compile ──▶ Loaded(code size)
                │                         └───────────┴────────────┴──── LoadFailed(stage)
                └── then, until the next request arrives: translate functions ahead of their
                    first call, those reachable from the entry points first (``Precompiler``)
-    Boot ──▶ RLIMIT_DATA, RLIMIT_CPU (for good) ──▶ instantiate ──▶ Ready
-                                                      ├── LoadFailed(link), LimitReached(memory)
-                                                      └── Trapped / Exited (start function)
+    Boot ──▶ drop what only loading needed ──▶ RLIMIT_DATA, RLIMIT_CPU (for good)
+             ──▶ instantiate ──▶ Ready
+                   ├── LoadFailed(link), LimitReached(memory)
+                   └── Trapped / Exited (start function)
     Invoke ──▶ fit arguments ──▶ invoke(export) ──▶ Result | Trapped | Exited | LimitReached
                  └── Refused (no such export, arguments that do not fit)
 
 WASI is wired to the protocol: console writes become ``Console`` frames (batched by
 ``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``.
+
+Memory: the guest is held to the loading bound while it loads, and to the running bound
+(``protocol.limits``) from Boot on; before it moves to the running bound it lets go of the
+module's bytes and custom sections, and the module lets go of its active data segments once
+they are in linear memory. Running out of memory anywhere -- a ``MemoryError``, a frame
+CPython could not allocate, big frames past the engine's charge -- is ``LimitReached(memory)``.
 
 ``handle`` returns whether the guest process should keep serving: it stops after ``Exited``,
 ``LoadFailed``, ``LimitReached``, a failed ``Boot`` and an internal error, because the
@@ -53,6 +60,7 @@ from guestproc.engine.types import ExternKind
 from guestproc.wasi import WasiEnvironment, WasiExit
 from protocol import messages as msg
 from protocol.frames import encode_frame
+from protocol.limits import FRAME_ALLOWANCE
 from protocol.messages import LoadStage, MessageType
 
 from .channel import Channel, FieldType, HostGone, HostProtocolError, check_fields
@@ -120,6 +128,9 @@ class Session:
         self.console = ConsoleWriter(channel)
         self.compiled: CompiledModule | None = None
         self.module_size = 0
+        self.code_size = 0  # what the running bound allows for (``Module.code_size``)
+        self.memory_budget = 0  # Boot's (a template sets its guests' limits from it)
+        # Kept only while a metered translation may need to decode the module again.
         self.module_bytes = b""
         self.template = False  # a template: it forks guests after Boot (guestproc.template)
         self.cpu_seconds: int | None = None  # Boot's CPU limit (a forked guest sets it anew)
@@ -203,7 +214,6 @@ class Session:
         check_fields(message, _with_cached(message, {"module": bytes}))
         self._begin(message["id"])
         module_bytes: bytes = message["module"]
-        self.module_bytes = module_bytes
         self.module_size = len(module_bytes)
         cached: bytes | None = message.get("cached")
         # The hardening goes on before the first untrusted byte is read; what loading will
@@ -227,13 +237,17 @@ class Session:
             compiled, status = self._from_cache(cached, metered=False)
             if compiled is not None:
                 self.compiled = compiled
+                self.code_size = compiled.module.code_size()
+                # Its functions have no bodies: a metered translation would decode again.
+                self.module_bytes = module_bytes
                 loading = round(cache_ms + _ms(started), 3)
                 timings = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": loading}
-                self._reply(msg.loaded(self.request_id, timings, status))
+                self._reply(msg.loaded(self.request_id, timings, status, self.code_size))
                 return
         compiled, timings = self._compile(module_bytes, metered=False)
         timings["decode_ms"] = round(timings["decode_ms"] + parser_ms, 3)
         self.compiled = compiled
+        self.code_size = compiled.module.code_size()
         if self.code_cache:
             # The entry holds every function, so there is nothing left to translate ahead.
             started = time.perf_counter()
@@ -241,7 +255,7 @@ class Session:
             timings["compile_ms"] = round(timings["compile_ms"] + cache_ms + _ms(started), 3)
         else:
             self.precompiler = Precompiler(compiled)
-        self._reply(msg.loaded(self.request_id, timings, status))
+        self._reply(msg.loaded(self.request_id, timings, status, self.code_size))
 
     def _compile(
         self, module_bytes: bytes, metered: bool
@@ -250,6 +264,7 @@ class Session:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         module = self._stage(LoadStage.DECODE, DecodeError, lambda: _decode(module_bytes))
+        module.customs.clear()  # custom sections count for nothing once loaded
         timings["decode_ms"] = _ms(started)
         started = time.perf_counter()
         self._stage(LoadStage.VALIDATION, ValidationError, lambda: validate_module(module))
@@ -308,31 +323,43 @@ class Session:
             raise HostProtocolError("Boot args and env must be lists of bytes")
         memory_budget: int = limits["memory_bytes"]
         self.cpu_seconds = limits["cpu_seconds"]
+        self.memory_budget = memory_budget
         assert self.compiled is not None
-        # The kernel limits for good, before the first instruction of the module runs.
-        sandbox.limit_resources(memory_budget, self.module_size, limits["cpu_seconds"])
-        if not self.template:  # a template's guests do this once forked
+        engine_limits = EngineLimits(
+            memory_pages=memory_budget // 65536,
+            table_elements=max(memory_budget // TABLE_ELEMENT_BYTES, MIN_TABLE_ELEMENTS),
+            call_depth=limits["call_depth"],
+            fuel=limits["fuel"],
+            frame_bytes=FRAME_ALLOWANCE,
+        )
+        cache_status = "off"
+        if engine_limits.fuel is not None and not self.compiled.fuel:
+            # Metered code is a different translation: the idle-time precompiling was for the
+            # unmetered one (a Load cannot know the budget that Boot will bring). Still
+            # loading work, done under the loading bound.
+            self.compiled, cache_status = self._metered(message.get("cached"))
+            self.precompiler = None
+        # The running bound counts what the guest holds now: let go of what only loading
+        # needed first. Then the kernel limits, for good, before the module's first
+        # instruction runs (a template sets its guests' once it is ready to fork).
+        message.pop("cached", None)
+        self.module_bytes = b""
+        if self.template:
+            # No malloc_trim here: pages it gave back cost its guests pages of their own
+            # (measured: 30-40 KiB more USS per idle guest).
+            sandbox.limit_cpu(self.cpu_seconds, for_good=False)
+        else:
+            sandbox.release_freed()
+            sandbox.limit_running(memory_budget, self.code_size, self.cpu_seconds)
             sandbox.limit_processes()
             hardening.harden_running()
 
         wasi = WasiEnvironment(
             args, env, write_console=self.console.write, read_stdin=self._read_stdin
         )
-        engine_limits = EngineLimits(
-            memory_pages=memory_budget // 65536,
-            table_elements=max(memory_budget // TABLE_ELEMENT_BYTES, MIN_TABLE_ELEMENTS),
-            call_depth=limits["call_depth"],
-            fuel=limits["fuel"],
-        )
-        cache_status = "off"
-        if engine_limits.fuel is not None and not self.compiled.fuel:
-            # Metered code is a different translation: the idle-time precompiling was for the
-            # unmetered one (a Load cannot know the budget that Boot will bring).
-            self.compiled, cache_status = self._metered(message.get("cached"))
-            self.precompiler = None
         started = time.perf_counter()
         try:
-            instance = self.compiled.instantiate(wasi.imports(), engine_limits)
+            instance = self.compiled.instantiate(wasi.imports(), engine_limits, release_data=True)
         except LinkError as exc:
             self._finish(msg.load_failed(self.request_id, LoadStage.LINK, str(exc)))
         except LimitExceeded as exc:
@@ -344,6 +371,10 @@ class Session:
             self._run_ended(exc)
             raise StopServing from None
         timings: dict[str, Any] = {"instantiate_ms": _ms(started)}
+        if self.template:
+            # Every function its guests will run is compiled here, once, and shared by all
+            # of them (before Ready, so running out of memory is this Boot's ending).
+            self._stage(LoadStage.COMPILE, CompileError, instance.compile_all)
         precompiler = self.precompiler
         timings["precompile_ms"] = round(precompiler.seconds * 1000, 3) if precompiler else 0.0
         timings["precompiled"] = precompiler.done if precompiler else 0
@@ -361,8 +392,11 @@ class Session:
             return compile_module(self.compiled.module, fuel=True), "off"
         compiled, status = self._from_cache(cached, metered=True)
         if compiled is None:
-            # A module that came from the cache has no function bodies left: decode it again.
-            compiled, _ = self._compile(self.module_bytes, metered=True)
+            if self.compiled.from_cache:
+                # A module that came from the cache has no function bodies: decode it again.
+                compiled, _ = self._compile(self.module_bytes, metered=True)
+            else:
+                compiled = compile_module(self.compiled.module, fuel=True)
             self._send_entry(compiled)
         return compiled, status
 

@@ -99,11 +99,13 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
         return GUEST_STATUS_OK
     if status != GUEST_STATUS_OK or session.instance is None:
         return status
-    # Everything a guest will run is compiled here, once, and shared by every fork; so is
-    # the seccomp program each guest installs.
-    session.instance.compile_all()
+    # Its code is compiled (at Boot) and shared by every fork; so is the seccomp program
+    # each guest installs. The launch's CPU limit held for the start; forking is ours.
+    sandbox.lift_cpu_limit()
     hardening.prepare_running()
     sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
+    # From here on only forks: the memory limit its guests need, which they inherit.
+    sandbox.limit_guests(session.memory_budget, session.code_size)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)

@@ -7,10 +7,11 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
               │                                   │
               └──────────────┬────────────────────┘
                              ▼
-    Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events,
-    SyncHost (sync.py)                the watchdog; lifecycle.py: states, policies
+    Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events;
+    SyncHost (sync.py)                lifecycle.py: states, policies
     Template (template.py)            one per module + config: forks ready guests
     run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
+    Watchdog (watchdog.py)      every guest's own memory and CPU, for Host and kindling run
                              ▼
     Guest (guest.py)            requests, states, limits, endings   ── errors.py, endings.py
     GuestConnection (connection.py)   frames: cap, msgpack, pydantic models (protocol.models)

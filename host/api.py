@@ -3,7 +3,7 @@
 ::
 
     run_guest(guest, module) ── start ── boot ── _start (or invoke EXPORT ARGS) ── stop
-                                                                                   │
+                                   └── the watchdog, from start to stop            │
                                                 RunReport(ending, results, timings, memory)
 
 The run's ending is how the *program* ended: ``exited(0)`` when ``_start`` returns or an
@@ -17,6 +17,7 @@ stopped and reaped before ``run_guest`` returns, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from .errors import GuestEnded, GuestTrapped, InvokeRefused
 from .guest import Guest, Number
 from .stdio import ConsoleSink, StdinSource
 from .transport import GuestProcess, Launcher
+from .watchdog import Watchdog
 
 TIMING_KEYS = (
     "spawn_ms",
@@ -98,10 +100,14 @@ async def run_guest(
     run_ending: Ending | None = None
     results: list[ResultValue] | None = None
     refused: str | None = None
+    watchdog = Watchdog()
+    watching: asyncio.Task[None] | None = None
     try:
         # Pipelined: the guest works through these in order while we wait for the answers.
         if not guest.started:
             guest.begin(process)
+        watchdog.watch(guest)
+        watching = asyncio.get_running_loop().create_task(watchdog.run())
         if not guest.load_submitted:
             guest.submit_load(module, cache_dir)
         booted = guest.submit_boot(program_name)
@@ -122,6 +128,10 @@ async def run_guest(
             run_ending = Ending.load_failure("export", str(exc))
     finally:
         final = await guest.stop()
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
     status = guest.exit_status
     return RunReport(
         ending=run_ending or final,

@@ -57,7 +57,7 @@ How the guest ended decides the exit status:
   exited(n)             n, the program's exit code (above 255: 255)
   load_failure(stage)   120  decode, validation, link, compile, export, read
   trapped(kind)         121  e.g. integer_divide_by_zero, unreachable
-  limit(memory)         122  --memory budget or the process backstop
+  limit(memory)         122  the memory bound: --memory + 64 MiB + code
   limit(cpu)            123  --cpu seconds of CPU time
   limit(wall)           124  --timeout seconds of wall-clock time, or
                              --load-timeout seconds of loading
@@ -111,7 +111,12 @@ def cli() -> None:
 )
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--memory", metavar="SIZE", help="Linear memory budget, e.g. 5MiB (default), 64MiB.")
+@click.option(
+    "--memory",
+    metavar="SIZE",
+    help="Linear memory budget, e.g. 5MiB (default), 64MiB. The guest's own memory is held "
+    "to SIZE + 64 MiB + 256 bytes per byte of code: limit(memory) past it.",
+)
 @click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
 @click.option(
     "--load-timeout",

@@ -13,7 +13,8 @@ ending                      meaning                                             
                             to call; arguments that do not fit it are a usage error)
 ``trapped(kind)``           a Wasm trap: ``unreachable``, ``integer_divide_by_zero``,  121
                             ``out_of_bounds_memory``, ``call_stack_exhausted``, ...
-``limit(memory)``           the memory budget or the process's memory backstop         122
+``limit(memory)``           the memory bound: the budget + 64 MiB + 256 bytes per      122
+                            byte of code (``protocol.limits``)
 ``limit(cpu)``              CPU seconds (RLIMIT_CPU, SIGXCPU)                          123
 ``limit(wall)``             the wall-clock timeout (the host SIGKILLs the guest)       124
 ``limit(fuel)``             the fuel budget                                            125

@@ -39,8 +39,10 @@ Limits enforced here: the wall-clock deadline (``config.timeout``: SIGKILL, ``li
 the console quota (``config.max_output`` bytes in all, ``CONSOLE_CHUNK`` per frame:
 ``limit(output)``), the console frame rate (``FRAME_RATE``, ``FRAME_BURST``:
 ``protocol_error``), and the handshake deadline (``protocol_error``). The guest process
-applies its kernel limits itself (memory backstop, CPU) and its engine limits (linear
-memory); ``_classify`` reads their effects from the exit status.
+applies its kernel limits itself (RLIMIT_DATA for its memory bound, RLIMIT_CPU) and its
+engine limits (linear memory, charged frames); ``_classify`` reads their effects from the
+exit status. ``memory_bound`` is the bound the host's watchdog (``host.watchdog``) holds it
+to, from outside.
 
 This module does not import the pydantic models at import time (they are only needed once
 frames arrive): it dispatches on each message's ``type``.
@@ -58,6 +60,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from protocol import messages as msg
+from protocol.limits import loading_bound, running_bound
 from protocol.messages import (
     CONSOLE_CHUNK,
     DEFAULT_LOAD_TIMEOUT,
@@ -212,6 +215,9 @@ class Guest:
         self.exit_status: ExitStatus | None = None
         self.timings: dict[str, float] = {}
         self.code_cache: str | None = None  # what the code cache did (``submit_load``)
+        self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
+        self._module_size = 0
+        self._booted = False  # Ready received (or forked): the running bound holds
         self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
         self._cache_dir: str | None = None
         self._digest = b""
@@ -254,6 +260,23 @@ class Guest:
 
             self._config = GuestConfig()
         return self._config
+
+    @property
+    def memory_bound(self) -> int:
+        """The most memory of its own (USS, bytes) the guest may have now
+        (``protocol.limits``): the running bound once it is ready (a forked guest from the
+        start), the loading bound until its module is loaded, the larger of the two while
+        it boots. The host's watchdog ends a guest over it."""
+        loading = loading_bound(self._module_size)
+        if self._config is None or self.code_size is None:
+            return loading  # not booting yet: Boot needs both
+        running = running_bound(self._config.memory, self.code_size)
+        return running if self._booted else max(loading, running)
+
+    @property
+    def cpu_limit(self) -> int | None:
+        """The CPU seconds the configuration allows (None: no limit, or none given yet)."""
+        return self._config.cpu if self._config is not None else None
 
     @property
     def started(self) -> bool:
@@ -325,14 +348,16 @@ class Guest:
         loop: asyncio.AbstractEventLoop | None = None,
         *,
         forked: bool = False,
+        code_size: int = 0,
     ) -> None:
         """Spawn the guest process (or adopt ``process``, spawned earlier; the guest owns it
         from now on) and send Hello, without waiting for anything.
 
         ``loop`` defaults to the running loop. ``GuestStartError`` if no process can be
         started. ``handshake()`` waits for the guest's Hello. ``forked``: ``process`` was
-        forked from a template (``host.template``), so its module is loaded and booted
-        already, with this guest's configuration: after Hello it is ready for Invoke.
+        forked from a template (``host.template``), so its module -- of ``code_size``, as
+        the template's ``Loaded`` said -- is loaded and booted already, with this guest's
+        configuration: after Hello it is ready for Invoke.
         """
         if self._process is not None or self.state is not GuestState.SPAWNED:
             raise IllegalAction("this guest was already started")
@@ -340,6 +365,7 @@ class Guest:
             if process is None or self._config is None:
                 raise IllegalAction("a forked guest needs its process and its configuration")
             self._forked = self._load_submitted = self._boot_submitted = True
+            self.code_size, self._booted = code_size, True
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
             try:
@@ -434,6 +460,7 @@ class Guest:
                 f"the module is {len(module)} bytes, over the limit of {MAX_MODULE_BYTES}"
             )
         self._load_submitted = True
+        self._module_size = len(module)
         cached = None
         if cache_dir is not None:
             self._cache_dir = cache_dir
@@ -840,6 +867,10 @@ class Guest:
         future = request.future
         if message.type in ("Loaded", "Ready"):
             self._keep_entry(request.kind, message.cache)
+            if message.type == "Loaded":
+                self.code_size = message.code_size
+            else:
+                self._booted = True
             timings = message.timings
             self.timings.update(timings.model_dump())
             future.set_result(timings)

@@ -11,25 +11,25 @@
 
     Host ── one template per (module, configuration) ── fork ──▶ guest ◀── Sandbox
       │                                                                  (lifecycle,
-      └── watchdog: every guest's private memory and CPU, from /proc       restarts, events)
+      └── watchdog: every guest's own memory (USS) and CPU, from /proc     restarts, events)
 
 A ``Sandbox`` is one supervised guest: one guest process at a time, forked from the template
 of its module and configuration (started on first use, restarted if it dies), and restarted
 by its ``Restart`` policy when the guest ends (``host.lifecycle``). Every state change is an
 ``Event`` delivered to the sandbox's and the host's subscribers.
 
-Limits, outermost first: the host's watchdog polls each guest's private memory (resident
-minus shared, from ``/proc/PID/statm``: cheap enough for thousands of guests) and CPU time,
-and kills a guest over ``memory * 3 + WATCHDOG_MEMORY_MARGIN`` or one second over its CPU
-limit; the wall-clock deadline and the console quota are the guest connection's
-(``host.guest``); the kernel limits and the engine limits are the guest's own.
+Limits, outermost first: the host's watchdog (``host.watchdog``) polls each guest's own
+memory (USS, with RSS as a cheap first look: fine for thousands of guests) and CPU time,
+and ends a guest over its memory bound (``memory`` + 64 MiB + 256 bytes per byte of code,
+``protocol.limits``) or one second over its CPU limit; the wall-clock deadline and the
+console quota are the guest connection's (``host.guest``); the kernel limits and the engine
+limits are the guest's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import resource
 import signal
 import time
@@ -40,9 +40,9 @@ from typing import Any
 
 from protocol.config import GuestConfig, validate_config
 
-from .endings import Ending, Limit
+from .endings import Ending
 from .errors import GuestEnded, GuestError, GuestStartError, GuestTrapped
-from .guest import Guest, GuestState, Number
+from .guest import Guest, Number
 from .lifecycle import (
     TRANSITIONS,
     Event,
@@ -56,16 +56,9 @@ from .lifecycle import (
 from .stdio import ConsoleSink
 from .template import Template, TemplateError
 from .transport import Launcher
+from .watchdog import Watchdog
 
-WATCHDOG_INTERVAL = 0.5
-"""Seconds between the watchdog's sweeps (longer when a sweep is slow: see ``_watchdog``)."""
-WATCHDOG_BUDGET = 0.05
-"""The share of one core the watchdog may use."""
-WATCHDOG_MEMORY_MARGIN = 64 * 1024 * 1024
-"""Private memory a guest may have beyond three times its budget (the interpreter's own)."""
 SIGNAL_SETTLE_SECONDS = 1.0
-PAGE = os.sysconf("SC_PAGE_SIZE")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -389,10 +382,9 @@ class Host:
         self._starting: dict[tuple[bytes, str], tuple[Template, asyncio.Task[None]]] = {}
         self._guests: dict[int, Guest] = {}  # pid -> live guest
         self._listeners: list[Listener] = []
-        self._watchdog: asyncio.Task[None] | None = None
+        self.watchdog = Watchdog()
+        self._watching: asyncio.Task[None] | None = None
         self._names = 0
-        self.watchdog_sweeps = 0
-        self.watchdog_seconds = 0.0
 
     async def __aenter__(self) -> Host:
         raise_descriptor_limit()
@@ -401,7 +393,7 @@ class Host:
 
             with contextlib.suppress(CacheDirectoryError):
                 self._cache_dir = prepare()
-        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+        self._watching = asyncio.get_running_loop().create_task(self.watchdog.run())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -483,11 +475,11 @@ class Host:
 
     async def close(self) -> None:
         """Stop every sandbox (killing what does not stop at once), then the templates."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
+        if self._watching is not None:
+            self._watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-            self._watchdog = None
+                await self._watching
+            self._watching = None
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:
             sandbox.kill()
@@ -514,6 +506,8 @@ class Host:
         starting = self._starting.get(key)
         if starting is None:
             template = Template(config, cache_dir=self._cache_dir, launcher=self._launcher)
+            # Loading and the start function are watched like a guest's run.
+            self.watchdog.watch(template.guest)
             booting = asyncio.get_running_loop().create_task(template.boot(module))
             starting = self._starting[key] = (template, booting)
             booting.add_done_callback(lambda task: self._started(key, template, task))
@@ -526,6 +520,7 @@ class Host:
         """A template's boot ended: keep it if it is ready. A failure reaches every launch
         that waited for it through ``booting``; it is marked seen here, as there may be none."""
         self._starting.pop(key, None)
+        self.watchdog.forget(template.guest)  # it runs no module code from now on
         if not booting.cancelled():
             booting.exception()
         if template.alive:
@@ -540,50 +535,17 @@ class Host:
     def _adopt(self, guest: Guest) -> None:
         if guest.pid is not None:
             self._guests[guest.pid] = guest
+            self.watchdog.watch(guest)
 
     def _forget(self, guest: Guest) -> None:
+        self.watchdog.forget(guest)
         for pid, known in list(self._guests.items()):
             if known is guest:
                 del self._guests[pid]
 
-    async def _watch(self) -> None:
-        """Sweep every guest's memory and CPU; sleep so that sweeps cost at most
-        ``WATCHDOG_BUDGET`` of a core (with thousands of guests a sweep takes a while)."""
-        while True:
-            started = time.perf_counter()
-            self.sweep()
-            spent = time.perf_counter() - started
-            self.watchdog_sweeps += 1
-            self.watchdog_seconds += spent
-            await asyncio.sleep(max(WATCHDOG_INTERVAL, spent / WATCHDOG_BUDGET))
-
     def sweep(self) -> int:
-        """One watchdog pass over the running guests; how many it ended."""
-        ended = 0
-        for pid, guest in list(self._guests.items()):
-            if guest.ending is not None or guest.state is GuestState.ENDED:
-                continue
-            usage = proc_usage(pid)
-            if usage is None:
-                continue
-            private, cpu_seconds = usage
-            config = guest.config
-            memory_cap = config.memory * 3 + WATCHDOG_MEMORY_MARGIN
-            if private > memory_cap:
-                guest.end(
-                    Ending.limit(
-                        Limit.MEMORY,
-                        f"the watchdog saw {private // 1024} KiB of private memory, over "
-                        f"{memory_cap // 1024} KiB",
-                    )
-                )
-                ended += 1
-            elif config.cpu is not None and cpu_seconds > config.cpu + 1:
-                guest.end(
-                    Ending.limit(Limit.CPU, f"the watchdog saw {cpu_seconds:.1f} s of CPU time")
-                )
-                ended += 1
-        return ended
+        """One watchdog pass over the running guests now; how many it ended."""
+        return self.watchdog.sweep()
 
 
 def raise_descriptor_limit() -> None:
@@ -603,21 +565,6 @@ def _proc_state(pid: int) -> str:
             return stat.read().rsplit(b")", 1)[1].split()[0].decode()
     except (OSError, IndexError):
         return ""
-
-
-def proc_usage(pid: int) -> tuple[int, float] | None:
-    """Private memory (resident minus shared, bytes) and CPU seconds of ``pid``, or None."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as statm:
-            fields = statm.read().split()
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            tail = stat.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    private = (int(fields[1]) - int(fields[2])) * PAGE
-    # Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
-    cpu = (int(tail[11]) + int(tail[12])) / CLOCK_TICKS
-    return private, cpu
 
 
 __all__ = [

@@ -179,7 +179,7 @@ class Template:
         process = GuestProcess(pid, pidfd, host_write, host_read)
         process.spawned_ns = requested
         guest = Guest(self.config, console=console, stdin=stdin)
-        guest.begin(process, self._loop, forked=True)
+        guest.begin(process, self._loop, forked=True, code_size=self.guest.code_size or 0)
         self.forked += 1
         return guest
 

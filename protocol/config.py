@@ -2,7 +2,8 @@
 
 A TOML file holds any of these keys (all optional)::
 
-    memory = "5MiB"        # linear memory budget: memory.grow past it returns -1
+    memory = "5MiB"        # linear memory budget: memory.grow past it returns -1; the
+                           # guest's own memory is held to it + 64 MiB + 256 B per code byte
     timeout = 10           # seconds of wall-clock time; then SIGKILL -> limit(wall)
     load_timeout = 60      # seconds loading (decode, validate, compile) may take -> limit(wall)
     cpu = 5                # seconds of CPU time (RLIMIT_CPU); then SIGXCPU -> limit(cpu)
@@ -95,7 +96,8 @@ class GuestConfig(BaseModel):
 
     memory: Annotated[Size, Field(ge=0, le=MAX_MEMORY_BYTES)] = Field(
         default=DEFAULT_MEMORY_BYTES,
-        description="linear memory budget in bytes; memory.grow beyond it returns -1",
+        description="linear memory budget in bytes; memory.grow beyond it returns -1 (the "
+        "guest's memory bound is this + 64 MiB + 256 bytes per byte of code: limit(memory))",
     )
     timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=None, description="wall-clock seconds before the guest is killed: limit(wall)"

@@ -7,7 +7,8 @@
     Hello(version)            ───────────────────────▶     (each side's first frame)
                               ◀───────────────────────     Hello(version)
     Load(id, module)          ───────────────────────▶     decode, validate, compile
-                              ◀───────────────────────     Loaded(id, timings) | LoadFailed
+                              ◀───────────────────────     Loaded(id, timings, code_size)
+                                                           | LoadFailed
                                                            | LimitReached
                                                            (then, while idle, it translates the
                                                            functions it will probably need first)
@@ -263,10 +264,20 @@ def shutdown(request_id: int) -> Message:
     return {"type": MessageType.SHUTDOWN, "id": request_id}
 
 
-def loaded(request_id: int, timings: dict[str, float], cache: str = "off") -> Message:
+def loaded(
+    request_id: int, timings: dict[str, float], cache: str = "off", code_size: int = 0
+) -> Message:
     """``timings``: ``decode_ms``, ``validate_ms``, ``compile_ms``. ``cache``: what the code
-    cache gave: ``off`` (the host keeps none), ``hit``, ``miss``, or ``rejected: why``."""
-    return {"type": MessageType.LOADED, "id": request_id, "timings": timings, "cache": cache}
+    cache gave: ``off`` (the host keeps none), ``hit``, ``miss``, or ``rejected: why``.
+    ``code_size``: the module's code size, which the running memory bound allows for
+    (``protocol.limits``; measured before any of the module's code ran)."""
+    return {
+        "type": MessageType.LOADED,
+        "id": request_id,
+        "timings": timings,
+        "cache": cache,
+        "code_size": code_size,
+    }
 
 
 def ready(request_id: int, timings: dict[str, float], cache: str = "off") -> Message:

@@ -71,6 +71,8 @@ class Loaded(_Message):
     type: Literal["Loaded"]
     timings: LoadTimings
     cache: Text  # what the code cache did (``messages.loaded``)
+    # The code size the running memory bound allows for (``protocol.limits``).
+    code_size: Annotated[int, Field(ge=0, le=U64_MAX)]
 
 
 class BootTimings(BaseModel):

@@ -477,6 +477,7 @@ class _ModuleDecoder:
         elif section_id == ELEMENT:
             module.elements = [self.element_segment() for _ in range(self.length())]
         elif section_id == CODE:
+            module.code_bytes = size
             self.bodies = [self.code_entry() for _ in range(self.length())]
         elif section_id == DATA:
             module.datas = [self.data_segment() for _ in range(self.length())]

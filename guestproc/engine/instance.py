@@ -30,6 +30,7 @@ from . import numeric, support
 from . import opcodes as op
 from .compiler import FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
+from .frames import CHARGED_FRAME, StackCharge, frame_size
 from .fuel import FuelTank
 from .lowering import compile_function, function_code
 from .module import Instr, Module, SegmentMode
@@ -56,6 +57,10 @@ class EngineLimits:
     - ``table_elements``: the same for tables (``table.grow`` returns -1).
     - ``call_depth``: nested calls past this trap with "call stack exhausted" (it is Python's
       recursion limit in the process, which host code shares).
+    - ``frame_bytes``: the most bytes the frames of functions with big frames (over
+      ``frames.CHARGED_FRAME``) may take on the call stack at once; a call past it traps with
+      "host memory exhausted" (``limit(memory)`` for a guest), at the same depth every time.
+      None (the default): only the call depth limits the call stack.
     - ``fuel``: when set, execution traps with "all fuel consumed" once about this many
       instructions have run (one unit per Wasm instruction, charged per basic block, checked
       at loop heads and function entries, so a run may overshoot by one loop-free stretch
@@ -68,6 +73,7 @@ class EngineLimits:
     table_elements: int | None = 10_000_000
     call_depth: int = 20_000
     fuel: int | None = None
+    frame_bytes: int | None = None
 
 
 DEFAULT_LIMITS = EngineLimits()
@@ -184,15 +190,21 @@ class CompiledModule:
             self.function_code(index)
 
     def instantiate(
-        self, imports: Mapping[tuple[str, str], Extern], limits: EngineLimits = DEFAULT_LIMITS
+        self,
+        imports: Mapping[tuple[str, str], Extern],
+        limits: EngineLimits = DEFAULT_LIMITS,
+        *,
+        release_data: bool = False,
     ) -> Instance:
         """Link, allocate, initialise segments and run the start function.
 
         Raises ``LinkError`` for a missing or mismatched import, ``LimitExceeded`` when the
         module needs more memory or table than ``limits`` grant, and ``Trap`` when a segment
-        is out of bounds or the start function traps.
+        is out of bounds or the start function traps. ``release_data``: the module lets go of
+        each active data segment once it is copied into linear memory (it is not kept twice;
+        the module cannot be instantiated again).
         """
-        return Instance(self, imports, limits)
+        return Instance(self, imports, limits, release_data)
 
 
 def with_cell(made: FunctionType, cell: CellType) -> FunctionType:
@@ -268,6 +280,7 @@ class Instance:
         compiled: CompiledModule,
         imports: Mapping[tuple[str, str], Extern],
         limits: EngineLimits,
+        release_data: bool = False,
     ) -> None:
         module = compiled.module
         self.compiled = compiled
@@ -289,6 +302,7 @@ class Instance:
         # A function compiled in pieces (``split``) gives each piece the cell itself.
         ns["FUEL_CELL"] = self.fuel.cell
         ns["WITH_CELL"] = with_cell
+        self.stack = StackCharge(limits.frame_bytes)
         self._ready: set[int] = set()
 
         functions: list[Function] = []
@@ -388,6 +402,8 @@ class Instance:
                     memories[data.memory].data, data_segments[index], start, 0, len(data.data)
                 )
                 data_segments[index] = b""
+                if release_data:
+                    data.data = b""
 
         if module.start is not None:
             invoke(functions[module.start], [])
@@ -405,6 +421,12 @@ class Instance:
             ns[f"f{index}"] = with_cell(ns.pop(f"{FUEL_MAKER}{index}")(), self.fuel.cell)
         self._ready.add(index)
         real: Callable[..., Any] = ns[f"f{index}"]
+        if self.stack.limit is not None:
+            params = len(self.functions[index].type.params)
+            declared = self.compiled.module.functions[index - self.compiled.imported_functions]
+            size = frame_size(real.__code__, params + len(declared.locals))
+            if size > CHARGED_FRAME:
+                real = ns[f"f{index}"] = self.stack.charged(real, params, size)
         self.functions[index].call = real
         return real
 

@@ -167,6 +167,12 @@ class Module:
     datas: list[DataSegment] = field(default_factory=list)
     data_count: int | None = None
     customs: list[tuple[str, bytes]] = field(default_factory=list)
+    code_bytes: int = 0  # the code section's size; a text module's number of instructions
+
+    def code_size(self) -> int:
+        """What the module's code weighs for the guest's memory bound (``protocol.limits``):
+        ``code_bytes`` plus one per declared local."""
+        return self.code_bytes + sum(len(function.locals) for function in self.functions)
 
     # Index spaces put imports first, then definitions.
     def imported(self, kind: ExternKind) -> list[Import]:

@@ -7,13 +7,16 @@ representable in single precision), references as ``Function`` (funcref), any Py
 
 Compiled code raises some traps as plain Python exceptions because checking first would
 cost more on the hot path: a ``struct.error`` or ``IndexError`` from a memory access, a
-``ZeroDivisionError`` from an integer division, a ``RecursionError`` from deep calls.
+``ZeroDivisionError`` from an integer division, a ``RecursionError`` from deep calls, a
+``MemoryError`` (or CPython 3.11's ``SystemError`` for a frame it could not allocate) when
+the process is out of memory.
 ``call`` is the one place that turns those into ``Trap``; every entry from the outside into
 Wasm code goes through it.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +26,8 @@ from .errors import EngineError, Trap, TrapCode
 from .types import MAX_PAGES, PAGE_SIZE, FuncType, GlobalType, MemoryType, TableType, ValType
 
 Value = Any  # int | float | Function | object | None, in the canonical form above
+
+FRAME_ALLOCATION_FAILED = "error return without exception set"
 
 
 class LimitExceeded(EngineError):
@@ -80,8 +85,13 @@ class Memory:
         if pay is not None:
             pay(delta)
         try:
-            self.data.extend(bytes(delta * PAGE_SIZE))
-        except MemoryError:
+            # The zeros come from a read-only private mapping: it takes no memory (every page
+            # is the kernel's shared zero page) and no RLIMIT_DATA, unlike ``bytes(n)``.
+            with mmap.mmap(
+                -1, delta * PAGE_SIZE, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ
+            ) as zeros:
+                self.data.extend(zeros)
+        except (MemoryError, OSError):
             return -1
         return old
 
@@ -238,6 +248,12 @@ def invoke(func: Function, args: Sequence[Value]) -> list[Value]:
         raise Trap(TrapCode.CALL_STACK_EXHAUSTED) from exc
     except MemoryError as exc:
         raise Trap(TrapCode.HOST_MEMORY_EXHAUSTED) from exc
+    except SystemError as exc:
+        # CPython 3.11 reports a frame it could not allocate (the kernel refused the memory)
+        # as this SystemError rather than a MemoryError.
+        if str(exc) == FRAME_ALLOCATION_FAILED:
+            raise Trap(TrapCode.HOST_MEMORY_EXHAUSTED, "no memory for a call's frame") from exc
+        raise
 
 
 def ensure_recursion_limit(limit: int) -> None:

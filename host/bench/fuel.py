@@ -45,7 +45,7 @@ from ..endings import EndingKind, Limit
 from ..errors import GuestEnded, GuestError
 from ..guest import Guest, Number
 from ..stdio import CapturedConsole
-from ..supervisor import proc_usage
+from ..watchdog import cpu_seconds
 from .engine import (
     SIZES,
     UNREACHABLE_FUEL,
@@ -260,8 +260,7 @@ def _cpu_seconds(pid: int) -> float | None:
         with open(f"/proc/{pid}/schedstat", "rb") as schedstat:
             return int(schedstat.read().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
-        usage = proc_usage(pid)
-        return usage[1] if usage is not None else None
+        return cpu_seconds(pid)
 
 
 @dataclass

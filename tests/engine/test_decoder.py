@@ -30,37 +30,13 @@ from guestproc.engine.leb128 import read_s32, read_s33, read_s64, read_u32, read
 from guestproc.engine.module import Instr, Module, SegmentMode
 from guestproc.engine.types import ExternKind, FuncType, GlobalType, Limits, TableType, ValType
 from guestproc.engine.validator import validate_module
+from tests.framework.binary import name, section, uleb, vec
 from tests.framework.paths import spec_suite_dir
 
 DATA_DIR = Path(__file__).parent / "data"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER = b"\x00asm\x01\x00\x00\x00"
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
-
-
-def uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def section(section_id: int, payload: bytes) -> bytes:
-    return bytes([section_id]) + uleb(len(payload)) + payload
-
-
-def vec(*items: bytes) -> bytes:
-    return uleb(len(items)) + b"".join(items)
-
-
-def name(text: str) -> bytes:
-    raw = text.encode()
-    return uleb(len(raw)) + raw
 
 
 VOID_TYPE = section(1, vec(b"\x60\x00\x00"))

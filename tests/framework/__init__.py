@@ -6,6 +6,7 @@
 - ``expectations``: CLI spellings, report keys, ending -> exit status (one place to adjust).
 - ``cases``: every fixture run and its expected outcome.
 - ``reference``: the same program under wasmtime, for differential tests.
+- ``binary``: pieces of the binary format, for modules built byte by byte.
 """
 
 from .factory import GuestFactory

@@ -13,9 +13,11 @@ from typing import Any
 
 import psutil
 
+from guestproc.engine import decode_module
 from host.guest import Guest, GuestState
 from host.transport import Launcher
 from protocol.config import GuestConfig
+from protocol.limits import running_bound
 from tests.framework.paths import REPO_ROOT, fixture
 from tests.host.conftest import with_guest
 
@@ -81,8 +83,11 @@ def test_rlimits_and_process_group() -> None:
     assert found["nofile"] == (16, 16)
     soft, hard = found["data"]
     assert soft == hard != resource.RLIM_INFINITY
-    # A backstop above the budget, not a second budget: room for 3x the linear memory.
-    assert found["data_now"] + 3 * 5 * 1024 * 1024 < soft < found["data_now"] + 512 * 1024 * 1024
+    # The running bound (protocol.limits) as address space, and an eighth of the budget that
+    # linear memory may reserve: all of an exec'd guest's address space is its own.
+    code_size = decode_module(fixture("infinite_loop").read_bytes()).code_size()
+    assert soft == running_bound(5 * 1024 * 1024, code_size) + 5 * 1024 * 1024 // 8
+    assert found["data_now"] < soft
     cpu_soft, cpu_hard = found["cpu"]
     assert 30 <= cpu_soft <= 32 and cpu_hard == cpu_soft + 1
     assert found["nproc"] == (0, 0)

@@ -81,6 +81,18 @@ def test_seccomp_alone_stops_sockets_and_processes() -> None:
     assert report["create a process"] == "blocked: Operation not permitted"
 
 
+@needs_seccomp
+def test_seccomp_alone_refuses_memory_that_would_not_count_as_the_guests() -> None:
+    # Attacker Python in a guest, mapping memory that RLIMIT_DATA does not count and whose
+    # pages USS would not count either: MAP_SHARED|MAP_ANONYMOUS (through the mmap module,
+    # and straight through libc), and MAP_GROWSDOWN. Private memory is still allowed.
+    report = probe("--step", "seccomp")
+    assert report["before"] == "ALLOWED"  # the same mapping worked a moment earlier
+    assert report["map private memory"] == "ALLOWED"
+    for action in ("map shared memory", "map shared via libc", "map grow-down"):
+        assert report[action] == "blocked: Operation not permitted", action
+
+
 def test_no_new_privs_is_set_by_the_start_up_sandbox() -> None:
     assert probe("--step", "no_new_privs") == {"step": "on"}
 
@@ -89,7 +101,7 @@ def test_no_new_privs_is_set_by_the_start_up_sandbox() -> None:
 @needs_seccomp
 def test_everything_together_blocks_every_forbidden_action() -> None:
     report = probe()
-    assert len(report["forbidden"]) == 9
+    assert len(report["forbidden"]) == 12
     assert all(v.startswith("blocked: ") for v in report["forbidden"].values()), report
     assert report["steps"]["running filter"].startswith("on: ")
     assert set(report["steps"]["new namespaces"].split(", ")) >= {"net", "ipc", "mnt"}

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from host import supervisor
+from host import guest as guest_module
 from host.errors import GuestEnded, GuestTrapped, InvokeRefused
 from host.lifecycle import (
     TRANSITIONS,
@@ -29,8 +29,9 @@ from host.lifecycle import (
     RestartPolicy,
     State,
 )
-from host.supervisor import Host
+from host.supervisor import Host, Sandbox
 from host.sync import SyncHost
+from host.watchdog import own_memory
 from protocol.config import ConfigError
 from protocol.messages import RefusalReason
 from tests.framework.paths import REPO_ROOT, fixture
@@ -286,13 +287,16 @@ def test_metrics_report_memory_cpu_and_fuel() -> None:
 def test_the_watchdog_ends_a_guest_over_its_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     async def body(host: Host) -> None:
         sandbox = await host.launch(EXPORTS, memory=0)
-        usage = supervisor.proc_usage(sandbox.pid or 0)
-        assert usage is not None and usage[0] > 0
-        # Any guest is over a limit below its private memory: the real kill path runs.
-        monkeypatch.setattr(supervisor, "WATCHDOG_MEMORY_MARGIN", usage[0] // 2)
+        assert sandbox.guest is not None
+        uss = own_memory(sandbox.pid or 0)
+        assert uss is not None and 0 < uss < sandbox.guest.memory_bound
+        assert host.sweep() == 0
+        # Any guest is over a bound below its own memory: the real kill path runs.
+        monkeypatch.setattr(guest_module, "running_bound", lambda *_: uss // 2)
         assert host.sweep() == 1
         ending = await sandbox.wait()
         assert ending.text == "limit(memory)" and "watchdog" in ending.message
+        assert "(USS)" in ending.message
 
     hosted(body)
 
@@ -408,7 +412,7 @@ def test_leaving_the_host_ends_templates_that_are_still_starting() -> None:
     """No limit at all: the start function would loop for ever, but leaving the Host kills
     the template and ends the sandboxes waiting for it."""
 
-    async def body(host: Host) -> list[supervisor.Sandbox]:
+    async def body(host: Host) -> list[Sandbox]:
         sandboxes = [await host.launch(START_LOOP, wait=False) for _ in range(3)]
         await asyncio.sleep(0.5)
         assert {s.state for s in sandboxes} == {State.STARTING}
@@ -419,3 +423,28 @@ def test_leaving_the_host_ends_templates_that_are_still_starting() -> None:
     assert time.monotonic() - started < 0.5 + 3.0
     assert {s.state for s in sandboxes} == {State.EXITED}
     assert {str(s.ending) for s in sandboxes} == {"stopped"}
+
+
+def _cpu_limits(pid: int) -> tuple[str, str]:
+    with open(f"/proc/{pid}/limits") as limits:
+        for line in limits:
+            if line.startswith("Max cpu time"):
+                soft, hard = line.split()[3:5]
+                return soft, hard
+    raise AssertionError("no cpu line")
+
+
+def test_the_cpu_limit_holds_a_template_only_while_it_starts() -> None:
+    """The launch's CPU limit is the template's while it runs the start; once it only forks,
+    its guests have their own limit and the template none (it would die after ``cpu``
+    seconds of forking otherwise)."""
+
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS, cpu=2)
+        (template,) = host.templates()
+        assert template.pid is not None and sandbox.pid is not None
+        assert _cpu_limits(template.pid) == ("unlimited", "unlimited")
+        assert _cpu_limits(sandbox.pid) == ("2", "3")
+        assert len(host.watchdog) == 1  # the guest; the template only while it started
+
+    hosted(body)

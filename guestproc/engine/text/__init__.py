@@ -60,8 +60,14 @@ def parse_module(text: str | bytes) -> Module:
             raise cursor.unexpected(expected="the end of the text after the module")
         if form.binary is not None:
             return decode_module(form.binary)
-        return form.load()
-    return parse_fields(tokens, 0, len(tokens.kinds) - 1)
+        return _count_instructions(form.load())
+    return _count_instructions(parse_fields(tokens, 0, len(tokens.kinds) - 1))
+
+
+def _count_instructions(module: Module) -> Module:
+    """Text has no code section: its instructions stand for its size (``Module.code_bytes``)."""
+    module.code_bytes = sum(len(function.body) for function in module.functions)
+    return module
 
 
 __all__ = [
