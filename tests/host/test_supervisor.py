@@ -399,11 +399,17 @@ def test_a_launch_whose_start_function_loops_raises_within_its_timeout() -> None
     assert time.monotonic() - started < elapsed + 3.0  # the host closed promptly too
 
 
-def test_a_launch_whose_start_function_loops_ends_at_its_cpu_limit() -> None:
+@pytest.mark.parametrize(
+    ("limits", "ending"), [({"cpu": 1}, "limit(cpu)"), ({"fuel": 10**6}, "limit(fuel)")]
+)
+def test_a_launch_whose_start_function_loops_ends_at_its_cpu_or_fuel_limit(
+    limits: dict[str, int], ending: str
+) -> None:
     async def body(host: Host) -> None:
         with pytest.raises(GuestEnded) as raised:
-            await asyncio.wait_for(host.launch(START_LOOP, cpu=1), 30)
-        assert raised.value.ending.text == "limit(cpu)"
+            await asyncio.wait_for(host.launch(START_LOOP, **limits), 30)
+        assert raised.value.ending.text == ending
+        assert host.templates() == []
 
     hosted(body)
 
