@@ -48,14 +48,12 @@ async def measure_burst(module: bytes, launches: int, export: str) -> BurstRepor
     at once (each must answer 5), and close the Host."""
     report = BurstReport(launches=launches)
     fds_before = len(os.listdir("/proc/self/fd"))
-    host = Host()
-    await host.__aenter__()
-    try:
-        await _launch_and_invoke(host, module, launches, export, report, fds_before)
-    finally:
-        started = time.perf_counter()
-        await host.close()
-        report.close_seconds = time.perf_counter() - started
+    async with Host() as host:
+        try:
+            await _launch_and_invoke(host, module, launches, export, report, fds_before)
+        finally:
+            leaving = time.perf_counter()
+    report.close_seconds = time.perf_counter() - leaving
     return report
 
 

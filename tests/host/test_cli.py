@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from host.cli import main
+from tests.framework.binary import name, section, uleb, vec
 from tests.framework.guest import kindling_command, kindling_environment
 from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT, fixture
 
@@ -206,32 +207,15 @@ def test_usage_errors_exit_2(args: list[Any], words: str) -> None:
     assert b"Traceback" not in done.stderr
 
 
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _vector(items: list[bytes]) -> bytes:
-    return _uleb(len(items)) + b"".join(items)
-
-
-def _section(number: int, payload: bytes) -> bytes:
-    return bytes([number]) + _uleb(len(payload)) + payload
-
-
 def big_module(functions: int, pairs: int) -> bytes:
     """``functions`` functions of ``pairs`` (i32.const 1; drop) each, and an export "_init"."""
     body = b"\x00" + b"\x41\x01\x1a" * pairs + b"\x0b"
     return (
         b"\0asm\x01\0\0\0"
-        + _section(1, _vector([b"\x60\x00\x00"]))
-        + _section(3, _vector([b"\x00"] * functions))
-        + _section(7, _vector([b"\x05_init\x00\x00"]))
-        + _section(10, _vector([_uleb(len(body)) + body] * functions))
+        + section(1, vec(b"\x60\x00\x00"))
+        + section(3, vec(*[b"\x00"] * functions))
+        + section(7, vec(name("_init") + b"\x00\x00"))
+        + section(10, vec(*[uleb(len(body)) + body] * functions))
     )
 
 

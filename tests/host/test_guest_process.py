@@ -19,6 +19,7 @@ from host.transport import Launcher
 from protocol.config import GuestConfig
 from protocol.limits import running_bound
 from tests.framework.paths import REPO_ROOT, fixture
+from tests.framework.proc import proc_limit
 from tests.host.conftest import with_guest
 
 
@@ -93,20 +94,6 @@ def test_rlimits_and_process_group() -> None:
     assert found["nproc"] == (0, 0)
     assert found["pgid"] == found["pid"]
     assert found["no_new_privs"] == "1"
-
-
-def proc_limit(pid: int, name: str) -> tuple[int, int]:
-    """A limit of ``pid`` as /proc shows it: (soft, hard). Not prlimit(2): the guest runs as
-    another user, and reading its limits that way needs CAP_SYS_RESOURCE, which some
-    machines (this one among them) withhold even from root."""
-    with open(f"/proc/{pid}/limits") as limits:
-        for line in limits:
-            if line.startswith(name + "  "):
-                soft, hard = line[len(name) :].split()[:2]
-                return tuple(  # type: ignore[return-value]
-                    resource.RLIM_INFINITY if v == "unlimited" else int(v) for v in (soft, hard)
-                )
-    raise KeyError(name)
 
 
 def _status_field(pid: int, name: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from protocol.limits import loading_bound, running_bound
 from tests.framework.binary import name, section, uleb, vec
 from tests.framework.factory import GuestFactory
 from tests.framework.paths import REPO_ROOT
+from tests.framework.proc import proc_limit
 
 from .conftest import Run, misbehaving
 
@@ -81,14 +83,7 @@ def spinning(custom: int = 0) -> bytes:
 
 # -- measuring from outside -------------------------------------------------------------------
 
-
-def data_limit(pid: int) -> tuple[str, str]:
-    """(soft, hard) ``Max data size`` of ``pid``, as /proc/PID/limits shows them."""
-    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
-        if line.startswith("Max data size"):
-            soft, hard = line.split()[3:5]
-            return soft, hard
-    raise AssertionError("no Max data size line")
+DATA = "Max data size"  # RLIMIT_DATA, as /proc/PID/limits names it
 
 
 def own_memory(pid: int) -> int:
@@ -121,12 +116,12 @@ class Peaks(threading.Thread):
     def _sample(self) -> bool:
         """Take one sample; False once the process is gone."""
         try:
-            soft, hard = data_limit(self.pid)
+            soft, hard = proc_limit(self.pid, DATA)
             uss = own_memory(self.pid)
-        except (OSError, ValueError, IndexError):
+        except (OSError, KeyError, ValueError, IndexError):
             return False
         self.samples += 1
-        if soft == hard != "unlimited":
+        if soft == hard != resource.RLIM_INFINITY:
             self.running = max(self.running, uss)
         else:
             self.loading = max(self.loading, uss)
@@ -178,7 +173,8 @@ def test_deep_recursion_of_huge_frames_ends_within_the_bound_in_a_forked_guest(
                 assert custom == 0 and exc.ending.text == "limit(memory)", exc.ending
                 return
             assert sandbox.pid is not None
-            assert data_limit(sandbox.pid)[0] == data_limit(sandbox.pid)[1]  # its own, for good
+            soft, hard = proc_limit(sandbox.pid, DATA)
+            assert soft == hard  # its own, for good
             peaks = Peaks(sandbox.pid)
             peaks.start()
             with pytest.raises(GuestEnded) as ended:
@@ -221,9 +217,9 @@ def test_a_recursion_of_big_frames_ends_the_same_way_in_both_paths(
 def _running_data_limit(pid: int, timeout: float = 30) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        soft, hard = data_limit(pid)
-        if soft == hard != "unlimited":
-            return int(soft)
+        soft, hard = proc_limit(pid, DATA)
+        if soft == hard != resource.RLIM_INFINITY:
+            return soft
         time.sleep(0.01)
     raise AssertionError(f"guest {pid} never set its RLIMIT_DATA for good")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from host.watchdog import own_memory
 from protocol.config import ConfigError
 from protocol.messages import RefusalReason
 from tests.framework.paths import REPO_ROOT, fixture
+from tests.framework.proc import proc_limit
 
 EXPORTS = fixture("exports")
 FAST = {"initial_backoff": 0.01, "max_backoff": 0.05}
@@ -431,15 +433,6 @@ def test_leaving_the_host_ends_templates_that_are_still_starting() -> None:
     assert {str(s.ending) for s in sandboxes} == {"stopped"}
 
 
-def _cpu_limits(pid: int) -> tuple[str, str]:
-    with open(f"/proc/{pid}/limits") as limits:
-        for line in limits:
-            if line.startswith("Max cpu time"):
-                soft, hard = line.split()[3:5]
-                return soft, hard
-    raise AssertionError("no cpu line")
-
-
 def test_the_cpu_limit_holds_a_template_only_while_it_starts() -> None:
     """The launch's CPU limit is the template's while it runs the start; once it only forks,
     its guests have their own limit and the template none (it would die after ``cpu``
@@ -449,8 +442,9 @@ def test_the_cpu_limit_holds_a_template_only_while_it_starts() -> None:
         sandbox = await host.launch(EXPORTS, cpu=2)
         (template,) = host.templates()
         assert template.pid is not None and sandbox.pid is not None
-        assert _cpu_limits(template.pid) == ("unlimited", "unlimited")
-        assert _cpu_limits(sandbox.pid) == ("2", "3")
+        unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        assert proc_limit(template.pid, "Max cpu time") == unlimited
+        assert proc_limit(sandbox.pid, "Max cpu time") == (2, 3)
         assert len(host.watchdog) == 1  # the guest; the template only while it started
 
     hosted(body)
