@@ -476,7 +476,7 @@ class Host:
     async def close(self) -> None:
         """Kill every sandbox's guest and every template still starting, then shut the
         templates down. However guests and templates behave, this returns within the time
-        to reap the guests (measured: 4 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
+        to reap the guests (measured: 4-6 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
         an idle template to exit before it is killed."""
         if self._watching is not None:
             self._watching.cancel()
