@@ -1,19 +1,19 @@
 """The guest's end of the protocol: blocking frame I/O on its two pipes.
 
-The guest trusts the host, but still reads with a frame cap and checks the shape of every
-message, so a host bug ends the guest with a clear status instead of undefined behaviour.
+The guest trusts the host, but still reads with a frame cap and checks every message
+against its declaration (``protocol.schema``, the same one the host's models come from), so
+a host bug ends the guest with a clear status instead of undefined behaviour.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from protocol.frames import encode_frame, read_frame, write_all
-from protocol.messages import GUEST_FRAME_CAP, HOST_FRAME_CAP, MessageType
+from protocol.messages import GUEST_FRAME_CAP, HOST_FRAME_CAP, HOST_TO_GUEST, Message, read_message
+from protocol.schema import SchemaError
 
-FieldType = type | tuple[type, ...]
-
-_TAGS = frozenset(tag.value for tag in MessageType)
+M = TypeVar("M", bound=Message)
 
 
 class HostProtocolError(Exception):
@@ -36,8 +36,8 @@ class Channel:
         self.write_fd = write_fd
         self.busy = False
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.send_encoded(encode_frame(message, GUEST_FRAME_CAP))
+    def send(self, message: Message) -> None:
+        self.send_encoded(encode_frame(message.wire(), GUEST_FRAME_CAP))
 
     def send_encoded(self, frame: bytes) -> None:
         self.busy = True
@@ -48,38 +48,23 @@ class Channel:
         finally:
             self.busy = False
 
-    def receive(self) -> dict[str, Any]:
-        """The next message; ``HostGone`` at end of stream, ``HostProtocolError`` if bad."""
+    def receive(self) -> Message:
+        """The next message; ``HostGone`` at end of stream, ``HostProtocolError`` if it is
+        unreadable or not a message the host may send."""
         try:
-            message = read_frame(self.read_fd, HOST_FRAME_CAP)
+            value = read_frame(self.read_fd, HOST_FRAME_CAP)
         except EOFError:
             raise HostGone("the host closed the pipe") from None
         except Exception as exc:
             raise HostProtocolError(f"unreadable frame from the host: {exc}") from exc
-        if not isinstance(message, dict):
-            raise HostProtocolError(f"a message must be a map, got {type(message).__name__}")
-        tag = message.get("type")
-        request_id = message.get("id")
-        if tag not in _TAGS or not isinstance(request_id, int):
-            raise HostProtocolError(f"not a message: type {tag!r}, id {request_id!r}")
-        return message
+        try:
+            return read_message(HOST_TO_GUEST, value)
+        except SchemaError as exc:
+            raise HostProtocolError(str(exc)) from None
 
-    def expect(self, tag: MessageType, **fields: FieldType) -> dict[str, Any]:
-        """The next message, which must be ``tag`` with fields of the given types."""
+    def expect(self, kind: type[M]) -> M:
+        """The next message, which must be a ``kind``."""
         message = self.receive()
-        if message["type"] != tag:
-            raise HostProtocolError(f"expected {tag}, got {message['type']}")
-        check_fields(message, fields)
+        if not isinstance(message, kind):
+            raise HostProtocolError(f"expected {kind.TYPE}, got {message.TYPE}")
         return message
-
-
-def check_fields(message: dict[str, Any], fields: dict[str, FieldType]) -> None:
-    """``HostProtocolError`` unless ``message`` has exactly ``type``, ``id`` and ``fields``."""
-    expected = {"type", "id", *fields}
-    if set(message) != expected:
-        raise HostProtocolError(
-            f"{message['type']} must have fields {sorted(expected)}, got {sorted(message)}"
-        )
-    for name, kind in fields.items():
-        if not isinstance(message[name], kind):
-            raise HostProtocolError(f"{message['type']}.{name} has the wrong type")

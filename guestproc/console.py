@@ -21,7 +21,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from protocol.messages import CONSOLE_CHUNK, STDOUT, console
+from protocol.messages import CONSOLE_CHUNK, Console, Stream
 
 from .channel import Channel
 
@@ -38,7 +38,7 @@ class ConsoleWriter:
         self._channel = channel
         self._delay = delay
         self._request_id = 0
-        self._stream = STDOUT
+        self._stream: int = Stream.STDOUT
         self._buffer = bytearray()
         self._busy = False
         self._armed = False
@@ -79,7 +79,9 @@ class ConsoleWriter:
         while self._buffer:
             chunk = bytes(self._buffer[:CONSOLE_CHUNK])
             del self._buffer[:CONSOLE_CHUNK]
-            self._channel.send(console(self._request_id, self._stream, chunk))
+            self._channel.send(
+                Console(id=self._request_id, stream=Stream(self._stream), data=chunk)
+            )
 
     def _arm(self, delay: float) -> None:
         self._armed = True

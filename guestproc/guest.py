@@ -18,11 +18,10 @@
 The engine is imported before the file-size limit, so CPython can cache its bytecode. The
 host may have sent its requests long before: they wait in the pipe.
 
-Exit statuses (the host reads them only when no final frame explains the ending):
-
-- ``GUEST_STATUS_OK`` (0): the protocol finished normally;
-- ``GUEST_STATUS_OUT_OF_MEMORY``: memory ran out (RLIMIT_DATA) where no frame could say so;
-- ``GUEST_STATUS_HOST_BROKE_PROTOCOL``: the host sent something the protocol does not allow.
+Exit statuses are ``protocol.messages.GuestExitStatus`` (the host reads them only when no
+final frame explains the ending): ``OK`` when the protocol finished normally,
+``OUT_OF_MEMORY`` when memory ran out (RLIMIT_DATA) where no frame could say so,
+``HOST_BROKE_PROTOCOL`` when the host sent something the protocol does not allow.
 
 When the host goes away (its pipe closes) the guest exits at once with status 0.
 """
@@ -35,15 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from protocol.messages import (
-    GUEST_STATUS_HOST_BROKE_PROTOCOL,
-    GUEST_STATUS_OK,
-    GUEST_STATUS_OUT_OF_MEMORY,
-    PROTOCOL_NAME,
-    PROTOCOL_VERSION,
-    MessageType,
-    hello,
-)
+from protocol.messages import PROTOCOL_VERSION, GuestExitStatus, GuestHello, HostHello
 
 from . import sandbox
 from .channel import Channel, HostGone, HostProtocolError
@@ -53,7 +44,7 @@ if TYPE_CHECKING:
 
 GUEST_STATUS_ENDED_EARLY = -1
 """``serve`` with ``until``: the protocol ended before ``until`` was true (not an exit status:
-the caller exits with ``GUEST_STATUS_OK``, having told the host how it ended)."""
+the caller exits with ``GuestExitStatus.OK``, having told the host how it ended)."""
 
 
 def run(read_fd: int, write_fd: int) -> int:
@@ -65,27 +56,26 @@ def run(read_fd: int, write_fd: int) -> int:
 
         sandbox.restrict()
     except MemoryError:
-        return GUEST_STATUS_OUT_OF_MEMORY
+        return GuestExitStatus.OUT_OF_MEMORY
     return serve(channel, Session(channel))
 
 
 def serve(channel: Channel, session: Session, until: Callable[[], bool] | None = None) -> int:
     """Say Hello, check the host's, then serve requests until the protocol ends (or, with
-    ``until``, until it is true after a request: then ``GUEST_STATUS_OK`` means "go on");
+    ``until``, until it is true after a request: then ``GuestExitStatus.OK`` means "go on");
     the process exit status."""
     try:
-        channel.send(hello(time.monotonic_ns()))
-        greeting = channel.expect(MessageType.HELLO, protocol=str, version=int)
-        if greeting["protocol"] != PROTOCOL_NAME or greeting["version"] != PROTOCOL_VERSION:
+        channel.send(GuestHello(id=0, ready_ns=time.monotonic_ns()))
+        greeting = channel.expect(HostHello)
+        if greeting.version != PROTOCOL_VERSION:
             raise HostProtocolError(
-                f"the host speaks {greeting['protocol']} {greeting['version']}, "
-                f"we speak {PROTOCOL_NAME} {PROTOCOL_VERSION}"
+                f"the host speaks version {greeting.version}, we speak {PROTOCOL_VERSION}"
             )
         return serve_requests(channel, session, until)
     except HostGone:
-        return GUEST_STATUS_OK
+        return GuestExitStatus.OK
     except HostProtocolError:
-        return GUEST_STATUS_HOST_BROKE_PROTOCOL
+        return GuestExitStatus.HOST_BROKE_PROTOCOL
 
 
 def serve_requests(
@@ -95,18 +85,18 @@ def serve_requests(
     try:
         while session.handle(channel.receive()):
             if until is not None and until():
-                return GUEST_STATUS_OK
+                return GuestExitStatus.OK
             session.idle()
-        return GUEST_STATUS_OK if until is None else GUEST_STATUS_ENDED_EARLY
+        return GuestExitStatus.OK if until is None else GUEST_STATUS_ENDED_EARLY
     except MemoryError:
         if session.out_of_memory_frame:
             with contextlib.suppress(BaseException):  # the exit status says it too
                 channel.send_encoded(session.out_of_memory_frame)
-        return GUEST_STATUS_OUT_OF_MEMORY
+        return GuestExitStatus.OUT_OF_MEMORY
     except HostGone:
-        return GUEST_STATUS_OK
+        return GuestExitStatus.OK
     except HostProtocolError:
-        return GUEST_STATUS_HOST_BROKE_PROTOCOL
+        return GuestExitStatus.HOST_BROKE_PROTOCOL
 
 
 def exit_now(status: int) -> None:

@@ -33,7 +33,7 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import NoReturn, TypeVar
 
 from guestproc import hardening, sandbox
 from guestproc.engine import (
@@ -61,9 +61,20 @@ from guestproc.wasi import WasiEnvironment, WasiExit
 from protocol import messages as msg
 from protocol.frames import encode_frame
 from protocol.limits import FRAME_ALLOWANCE
-from protocol.messages import LoadStage, MessageType
+from protocol.messages import (
+    Boot,
+    Invoke,
+    Limit,
+    Load,
+    LoadStage,
+    Message,
+    RefusalReason,
+    Shutdown,
+    TrapKind,
+    clip,
+)
 
-from .channel import Channel, FieldType, HostGone, HostProtocolError, check_fields
+from .channel import Channel, HostGone, HostProtocolError
 from .console import ConsoleWriter
 from .values import ArgumentError, convert_arguments, encode_result
 
@@ -101,11 +112,6 @@ def _decode(module_bytes: bytes) -> Module:
         ) from exc
 
 
-def _with_cached(message: dict[str, Any], fields: dict[str, FieldType]) -> dict[str, FieldType]:
-    """``fields`` plus the optional code cache entry (``messages.load``, ``messages.boot``)."""
-    return {**fields, "cached": bytes} if "cached" in message else fields
-
-
 def _looks_like_text(data: bytes) -> bool:
     if not data.strip():
         return False
@@ -141,20 +147,19 @@ class Session:
         # Encoded ahead of time: when memory runs out there may be none left to encode it.
         self.out_of_memory_frame = b""
 
-    def handle(self, message: dict[str, Any]) -> bool:
+    def handle(self, message: Message) -> bool:
         """Serve one request; False when the guest process should exit now."""
-        tag = message["type"]
         try:
-            if tag == MessageType.LOAD and self.compiled is None:
+            if isinstance(message, Load) and self.compiled is None:
                 self._load(message)
-            elif tag == MessageType.BOOT and self.compiled is not None and self.instance is None:
+            elif isinstance(message, Boot) and self.compiled is not None and self.instance is None:
                 self._boot(message)
-            elif tag == MessageType.INVOKE and self.instance is not None:
+            elif isinstance(message, Invoke) and self.instance is not None:
                 self._invoke(message)
-            elif tag == MessageType.SHUTDOWN:
+            elif isinstance(message, Shutdown):
                 return False
             else:
-                raise HostProtocolError(f"{tag} is not allowed now")
+                raise HostProtocolError(f"{message.TYPE} is not allowed now")
         except StopServing:
             return False
         return True
@@ -170,16 +175,18 @@ class Session:
         self.console.start(request_id)
         self.request_id = request_id
         self.out_of_memory_frame = encode_frame(
-            msg.limit_reached(
-                request_id, "memory", "the guest process ran out of memory (its RLIMIT_DATA)"
-            )
+            msg.LimitReached(
+                id=request_id,
+                resource=Limit.MEMORY,
+                message="the guest process ran out of memory (its RLIMIT_DATA)",
+            ).wire()
         )
 
-    def _reply(self, message: dict[str, Any]) -> None:
+    def _reply(self, message: Message) -> None:
         self.console.flush()
         self.channel.send(message)
 
-    def _finish(self, message: dict[str, Any]) -> None:
+    def _finish(self, message: Message) -> NoReturn:
         self._reply(message)
         raise StopServing
 
@@ -189,33 +196,28 @@ class Session:
         except PASS_THROUGH:
             raise
         except expected as exc:
-            self._finish(msg.load_failed(self.request_id, stage, str(exc)))
+            self._finish(msg.LoadFailed(id=self.request_id, stage=stage, message=clip(str(exc))))
         except Exception as exc:  # a bug in the engine: contain it, name it
-            self._finish(
-                msg.load_failed(
-                    self.request_id, stage, f"internal error: {type(exc).__name__}: {exc}"
-                )
-            )
-        raise AssertionError("unreachable")  # _finish always raises
+            text = f"internal error: {type(exc).__name__}: {exc}"
+            self._finish(msg.LoadFailed(id=self.request_id, stage=stage, message=clip(text)))
 
     def _read_stdin(self, size: int) -> bytes:
         """WASI's ``read_stdin``: ask the host for up to ``size`` bytes and wait for them."""
         self.console.flush()  # the program may be waiting for its prompt to be seen
-        self.channel.send(msg.stdin_request(self.request_id, min(size, msg.MAX_STDIN_REQUEST)))
-        reply = self.channel.expect(MessageType.STDIN_DATA, data=bytes)
-        if reply["id"] != self.request_id or len(reply["data"]) > size:
+        wanted = min(size, msg.MAX_STDIN_REQUEST)
+        self.channel.send(msg.StdinRequest(id=self.request_id, max=wanted))
+        reply = self.channel.expect(msg.StdinData)
+        if reply.id != self.request_id or len(reply.data) > size:
             raise HostProtocolError("StdinData does not answer the StdinRequest")
-        data: bytes = reply["data"]
-        return data
+        return reply.data
 
     # -- Load ---------------------------------------------------------------------------------
 
-    def _load(self, message: dict[str, Any]) -> None:
-        check_fields(message, _with_cached(message, {"module": bytes}))
-        self._begin(message["id"])
-        module_bytes: bytes = message["module"]
+    def _load(self, message: Load) -> None:
+        self._begin(message.id)
+        module_bytes = message.module
         self.module_size = len(module_bytes)
-        cached: bytes | None = message.get("cached")
+        cached = message.cached
         # The hardening goes on before the first untrusted byte is read; what loading will
         # import is imported first (as nobody, the interpreter's files may be out of reach).
         # Those imports are part of decoding and of loading from the cache: timed as such.
@@ -242,7 +244,7 @@ class Session:
                 self.module_bytes = module_bytes
                 loading = round(cache_ms + _ms(started), 3)
                 timings = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": loading}
-                self._reply(msg.loaded(self.request_id, timings, status, self.code_size))
+                self._reply(self._loaded(timings, status))
                 return
         compiled, timings = self._compile(module_bytes, metered=False)
         timings["decode_ms"] = round(timings["decode_ms"] + parser_ms, 3)
@@ -255,7 +257,15 @@ class Session:
             timings["compile_ms"] = round(timings["compile_ms"] + cache_ms + _ms(started), 3)
         else:
             self.precompiler = Precompiler(compiled)
-        self._reply(msg.loaded(self.request_id, timings, status, self.code_size))
+        self._reply(self._loaded(timings, status))
+
+    def _loaded(self, timings: dict[str, float], cache: str) -> msg.Loaded:
+        return msg.Loaded(
+            id=self.request_id,
+            timings=msg.LoadTimings(**timings),
+            cache=cache,
+            code_size=self.code_size,
+        )
 
     def _compile(
         self, module_bytes: bytes, metered: bool
@@ -301,35 +311,24 @@ class Session:
         if len(entry) > msg.MAX_ENTRY_BYTES:
             return  # too large to keep: compiled afresh each time
         for start in range(0, len(entry), msg.CODE_CHUNK):
-            self.channel.send(msg.code(self.request_id, entry[start : start + msg.CODE_CHUNK]))
+            piece = entry[start : start + msg.CODE_CHUNK]
+            self.channel.send(msg.Code(id=self.request_id, data=piece))
 
     # -- Boot ---------------------------------------------------------------------------------
 
-    def _boot(self, message: dict[str, Any]) -> None:
-        check_fields(message, _with_cached(message, {"args": list, "env": list, "limits": dict}))
-        self._begin(message["id"])
-        limits = message["limits"]
-        check_fields(
-            {"type": "limits", "id": 0, **limits},
-            {
-                "memory_bytes": int,
-                "cpu_seconds": (int, type(None)),
-                "call_depth": int,
-                "fuel": (int, type(None)),
-            },
-        )
-        args, env = message["args"], message["env"]
-        if not all(isinstance(item, bytes) for item in [*args, *env]):
-            raise HostProtocolError("Boot args and env must be lists of bytes")
-        memory_budget: int = limits["memory_bytes"]
-        self.cpu_seconds = limits["cpu_seconds"]
+    def _boot(self, message: Boot) -> None:
+        self._begin(message.id)
+        limits = message.limits
+        args, env = message.args, message.env
+        memory_budget = limits.memory_bytes
+        self.cpu_seconds = limits.cpu_seconds
         self.memory_budget = memory_budget
         assert self.compiled is not None
         engine_limits = EngineLimits(
             memory_pages=memory_budget // 65536,
             table_elements=max(memory_budget // TABLE_ELEMENT_BYTES, MIN_TABLE_ELEMENTS),
-            call_depth=limits["call_depth"],
-            fuel=limits["fuel"],
+            call_depth=limits.call_depth,
+            fuel=limits.fuel,
             frame_bytes=FRAME_ALLOWANCE,
         )
         cache_status = "off"
@@ -337,12 +336,12 @@ class Session:
             # Metered code is a different translation: the idle-time precompiling was for the
             # unmetered one (a Load cannot know the budget that Boot will bring). Still
             # loading work, done under the loading bound.
-            self.compiled, cache_status = self._metered(message.get("cached"))
+            self.compiled, cache_status = self._metered(message.cached)
             self.precompiler = None
         # The running bound counts what the guest holds now: let go of what only loading
         # needed first. Then the kernel limits, for good, before the module's first
         # instruction runs (a template sets its guests' once it is ready to fork).
-        message.pop("cached", None)
+        del message  # it holds the metered entry
         self.module_bytes = b""
         if self.template:
             # No malloc_trim here: pages it gave back cost its guests pages of their own
@@ -361,28 +360,35 @@ class Session:
         try:
             instance = self.compiled.instantiate(wasi.imports(), engine_limits, release_data=True)
         except LinkError as exc:
-            self._finish(msg.load_failed(self.request_id, LoadStage.LINK, str(exc)))
+            self._finish(
+                msg.LoadFailed(id=self.request_id, stage=LoadStage.LINK, message=clip(str(exc)))
+            )
         except LimitExceeded as exc:
-            self._finish(msg.limit_reached(self.request_id, "memory", str(exc)))
+            self._finish(
+                msg.LimitReached(id=self.request_id, resource=Limit.MEMORY, message=clip(str(exc)))
+            )
         except PASS_THROUGH:
             raise
         except BaseException as exc:
             # The start function ran and ended the program, or a segment did not fit.
             self._run_ended(exc)
             raise StopServing from None
-        timings: dict[str, Any] = {"instantiate_ms": _ms(started)}
+        instantiate_ms = _ms(started)
         if self.template:
             # Every function its guests will run is compiled here, once, and shared by all
             # of them (before Ready, so running out of memory is this Boot's ending).
             self._stage(LoadStage.COMPILE, CompileError, instance.compile_all)
         precompiler = self.precompiler
-        timings["precompile_ms"] = round(precompiler.seconds * 1000, 3) if precompiler else 0.0
-        timings["precompiled"] = precompiler.done if precompiler else 0
+        timings = msg.BootTimings(
+            instantiate_ms=instantiate_ms,
+            precompile_ms=round(precompiler.seconds * 1000, 3) if precompiler else 0.0,
+            precompiled=precompiler.done if precompiler else 0,
+        )
         memory = instance.exports.get("memory")
         if isinstance(memory, Memory):
             wasi.bind(memory, instance.pay_bytes)
         self.instance = instance
-        self._reply(msg.ready(self.request_id, timings, cache_status))
+        self._reply(msg.Ready(id=self.request_id, timings=timings, cache=cache_status))
 
     def _metered(self, cached: bytes | None) -> tuple[CompiledModule, str]:
         """The module compiled with fuel metering, from the code cache if it has it; and
@@ -402,11 +408,10 @@ class Session:
 
     # -- Invoke -------------------------------------------------------------------------------
 
-    def _invoke(self, message: dict[str, Any]) -> None:
-        check_fields(message, {"export": str, "args": list})
-        self._begin(message["id"])
+    def _invoke(self, message: Invoke) -> None:
+        self._begin(message.id)
         assert self.instance is not None
-        export: str = message["export"]
+        export = message.export
         func = self.instance.exports.get(export)
         if not isinstance(func, Function):
             functions = sorted(
@@ -417,19 +422,15 @@ class Session:
             what = "exports" if exported else "exports no function"
             kind = " but it is not a function" if exported else ""
             hint = " (it is not a WASI command: invoke one of its functions)" * (export == "_start")
-            self._reply(
-                msg.refused(
-                    self.request_id,
-                    msg.RefusalReason.NO_EXPORT,
-                    f"the module {what} named {export!r}{kind}{hint}; "
-                    f"its functions: {shown or 'none'}",
-                )
+            text = (
+                f"the module {what} named {export!r}{kind}{hint}; its functions: {shown or 'none'}"
             )
+            self._reply(self._refused(RefusalReason.NO_EXPORT, text))
             return
         try:
-            args = convert_arguments(func, export, message["args"])
+            args = convert_arguments(func, export, message.args)
         except ArgumentError as exc:
-            self._reply(msg.refused(self.request_id, msg.RefusalReason.ARGUMENTS, str(exc)))
+            self._reply(self._refused(RefusalReason.ARGUMENTS, str(exc)))
             return
         try:
             raw = invoke(func, args)
@@ -441,30 +442,35 @@ class Session:
             return
         results = [encode_result(t, v) for t, v in zip(func.type.results, raw, strict=True)]
         fuel = self.instance.fuel.used if self.compiled and self.compiled.fuel else None
-        self._reply(msg.result(self.request_id, results, fuel))
+        self._reply(msg.Result(id=self.request_id, results=results, fuel=fuel))
+
+    def _refused(self, reason: RefusalReason, text: str) -> msg.Refused:
+        return msg.Refused(id=self.request_id, reason=reason, message=clip(text))
 
     def _run_ended(self, exc: BaseException) -> bool:
         """Report how running Wasm code ended with ``exc``; whether the guest can go on."""
         rid = self.request_id
         if isinstance(exc, WasiExit):
-            self._reply(msg.exited(rid, exc.code & 0xFFFFFFFF))
+            self._reply(msg.Exited(id=rid, code=exc.code & 0xFFFFFFFF))
             return False
         if isinstance(exc, Trap):
             if exc.code is TrapCode.OUT_OF_FUEL:
-                self._reply(msg.limit_reached(rid, "fuel", str(exc)))
+                self._reply(msg.LimitReached(id=rid, resource=Limit.FUEL, message=clip(str(exc))))
                 return False
             if exc.code is TrapCode.HOST_MEMORY_EXHAUSTED:
-                self._reply(msg.limit_reached(rid, "memory", str(exc)))
+                self._reply(msg.LimitReached(id=rid, resource=Limit.MEMORY, message=clip(str(exc))))
                 return False
-            self._reply(msg.trapped(rid, exc.code.kind, str(exc)))
+            self._reply(msg.Trapped(id=rid, kind=TrapKind(exc.code.kind), message=clip(str(exc))))
             return True
         if isinstance(exc, CompileError):
             # Functions are translated on first call, so this can surface while running.
-            self._reply(msg.load_failed(rid, LoadStage.COMPILE, str(exc)))
+            text = clip(str(exc))
+            self._reply(msg.LoadFailed(id=rid, stage=LoadStage.COMPILE, message=text))
             return False
         if isinstance(exc, Exception):
             # Not a trap: a bug in the engine or WASI. Contained; the instance is suspect.
-            self._reply(msg.trapped(rid, "internal_error", f"{type(exc).__name__}: {exc}"))
+            text = clip(f"{type(exc).__name__}: {exc}")
+            self._reply(msg.Trapped(id=rid, kind=TrapKind.INTERNAL_ERROR, message=text))
             return False
         raise exc  # KeyboardInterrupt, SystemExit: not the program's doing
 

@@ -6,8 +6,8 @@
       frames on 3 / 4, as with any guest:  Hello, Load, Boot ──▶ Ready
       (then every function compiled, gc.freeze(): the shared part is final)
       control socket on 5 (SOCK_SEQPACKET):
-        {"type": "Fork", "id": n} + two pipe ends (SCM_RIGHTS) ──▶ clone(CLONE_PARENT)
-                                              ◀── {"type": "Forked", "id": n, "pid": p}
+        Fork(id) + two pipe ends (SCM_RIGHTS) ──▶ clone(CLONE_PARENT)
+                                   ◀── Forked(id, pid) | ForkFailed(id, error)
                                                    └─▶ the guest: a child of the *host*
       a Shutdown frame, or the host closing either channel ──▶ the template exits
 
@@ -38,10 +38,16 @@ from typing import TYPE_CHECKING, NoReturn
 import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import (
-    GUEST_STATUS_HOST_BROKE_PROTOCOL,
-    GUEST_STATUS_OK,
-    MessageType,
-    hello,
+    CONTROL_FRAME_CAP,
+    HOST_TO_TEMPLATE,
+    Fork,
+    Forked,
+    ForkFailed,
+    GuestExitStatus,
+    GuestHello,
+    Shutdown,
+    clip,
+    read_message,
 )
 
 from . import hardening, sandbox
@@ -52,7 +58,6 @@ if TYPE_CHECKING:
 from .guest import GUEST_STATUS_ENDED_EARLY, serve, serve_requests
 
 CONTROL_FD = 5
-CONTROL_MESSAGE_CAP = 4096
 
 CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
@@ -96,8 +101,8 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # would end a guest: the host has its reply.
     status = serve(channel, session, until=lambda: session.instance is not None)
     if status == GUEST_STATUS_ENDED_EARLY:
-        return GUEST_STATUS_OK
-    if status != GUEST_STATUS_OK or session.instance is None:
+        return GuestExitStatus.OK
+    if status != GuestExitStatus.OK or session.instance is None:
         return status
     # Its code is compiled (at Boot) and shared by every fork; so is the seccomp program
     # each guest installs. The launch's CPU limit held for the start; forking is ours.
@@ -120,50 +125,49 @@ def _fork_on_request(session: Session, control: socket.socket, host: int) -> int
             try:
                 message = channel.receive()
             except HostGone:
-                return GUEST_STATUS_OK
+                return GuestExitStatus.OK
             except HostProtocolError:
-                return GUEST_STATUS_HOST_BROKE_PROTOCOL
-            if message["type"] == MessageType.SHUTDOWN:
-                return GUEST_STATUS_OK
-            return GUEST_STATUS_HOST_BROKE_PROTOCOL  # a template serves no requests
+                return GuestExitStatus.HOST_BROKE_PROTOCOL
+            if isinstance(message, Shutdown):
+                return GuestExitStatus.OK
+            return GuestExitStatus.HOST_BROKE_PROTOCOL  # a template serves no requests
         if control.fileno() in readable:
-            data, fds, _, _ = socket.recv_fds(control, CONTROL_MESSAGE_CAP, 2)
+            data, fds, _, _ = socket.recv_fds(control, CONTROL_FRAME_CAP, 2)
             if not data:
-                return GUEST_STATUS_OK  # the host closed the control socket
+                return GuestExitStatus.OK  # the host closed the control socket
             try:
-                request = msgpack.unpackb(data)
-                request_id = request["id"]
-                if request.get("type") != "Fork" or len(fds) != 2:
+                request = read_message(HOST_TO_TEMPLATE, msgpack.unpackb(data))
+                if not isinstance(request, Fork) or len(fds) != 2:
                     raise ValueError("not a Fork with two descriptors")
             except Exception:
                 for fd in fds:
                     os.close(fd)
-                return GUEST_STATUS_HOST_BROKE_PROTOCOL
-            reply = _fork(session, control, host, request_id, fds)
+                return GuestExitStatus.HOST_BROKE_PROTOCOL
+            reply = _fork(session, control, host, request.id, fds)
             for fd in fds:
                 os.close(fd)
-            control.send(msgpack.packb(reply))
+            control.send(msgpack.packb(reply.wire()))
 
 
 def _fork(
     session: Session, control: socket.socket, host: int, request_id: int, fds: list[int]
-) -> dict[str, object]:
+) -> Forked | ForkFailed:
     try:
         pid = clone_parent()
     except OSError as exc:
-        return {"type": "ForkFailed", "id": request_id, "error": str(exc)}
+        return ForkFailed(id=request_id, error=clip(str(exc)))
     if pid == 0:
         _become_guest(session, control, host, fds)
-    return {"type": "Forked", "id": request_id, "pid": pid}
+    return Forked(id=request_id, pid=pid)
 
 
 def _become_guest(session: Session, control: socket.socket, host: int, fds: list[int]) -> NoReturn:
     """The forked child: take the host's pipes as 3 and 4, tighten limits, serve."""
-    status = GUEST_STATUS_HOST_BROKE_PROTOCOL
+    status: int = GuestExitStatus.HOST_BROKE_PROTOCOL
     try:
         sandbox.set_parent_death_signal()  # no_new_privs is inherited
         if os.getppid() != host:
-            os._exit(GUEST_STATUS_OK)  # the host died before we could tie ourselves to it
+            os._exit(GuestExitStatus.OK)  # the host died before we could tie ourselves to it
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
         control.detach()
@@ -178,9 +182,9 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         hardening.harden_running()
         # The template and the host checked each other's versions: say Hello and serve.
         try:
-            channel.send(hello(time.monotonic_ns()))
+            channel.send(GuestHello(id=0, ready_ns=time.monotonic_ns()))
         except HostGone:
-            status = GUEST_STATUS_OK
+            status = GuestExitStatus.OK
         else:
             status = serve_requests(channel, session)
     finally:

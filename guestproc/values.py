@@ -14,6 +14,7 @@ from typing import Any
 
 from guestproc.engine.runtime import Function
 from guestproc.engine.types import ValType
+from protocol.messages import ResultValue, ValueType
 
 _F32 = struct.Struct("<f")
 _BITS = {ValType.I32: 32, ValType.I64: 64}
@@ -65,12 +66,12 @@ def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[
     ]
 
 
-def encode_result(valtype: ValType, value: Any) -> list[Any]:
-    """A ``[type, value]`` pair for the ``Result`` message."""
-    if valtype.is_num:
-        return [valtype.text, value]
-    if value is None:
-        return [valtype.text, None]
+def encode_result(valtype: ValType, value: Any) -> ResultValue:
+    """One value of a ``Result`` message: numbers as the engine holds them (integers
+    unsigned), references None for null or a short description."""
+    kind = ValueType(valtype.text)
+    if valtype.is_num or value is None:
+        return ResultValue(type=kind, value=value)
     if isinstance(value, Function):
-        return [valtype.text, (value.name or "function")[:200]]
-    return [valtype.text, valtype.text]
+        return ResultValue(type=kind, value=(value.name or "function")[:200])
+    return ResultValue(type=kind, value=valtype.text)

@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.config import GuestConfig
-from protocol.messages import RefusalReason
-from protocol.models import ResultValue
+from protocol.messages import RefusalReason, ResultValue
 
+from .config import GuestConfig
 from .endings import Ending
 from .errors import GuestEnded, GuestTrapped, InvokeRefused
 from .guest import Guest, Number

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from protocol.frames import FrameDecoder, FrameError, encode_frame
 from protocol.messages import GUEST_FRAME_CAP, HOST_FRAME_CAP
@@ -30,7 +30,7 @@ from protocol.messages import GUEST_FRAME_CAP, HOST_FRAME_CAP
 from .transport import GuestProcess
 
 if TYPE_CHECKING:
-    from protocol.models import GuestMessage
+    from protocol.messages import GuestMessage, Message
 
 READ_SIZE = 256 * 1024
 
@@ -153,9 +153,9 @@ class GuestConnection:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         """Queue one message for the guest. Writes happen as the pipe accepts them."""
-        frame = encode_frame(message, HOST_FRAME_CAP)
+        frame = encode_frame(message.wire(), HOST_FRAME_CAP)
         self.bytes_sent += len(frame)
         self._outgoing += frame
         self._flush()

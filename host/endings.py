@@ -39,6 +39,8 @@ import enum
 import signal
 from dataclasses import dataclass
 
+from protocol.messages import Limit as Limit  # the vocabulary is the protocol's; re-exported
+
 
 class EndingKind(enum.StrEnum):
     EXITED = "exited"
@@ -48,14 +50,6 @@ class EndingKind(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     SIGNALLED = "signalled"
     STOPPED = "stopped"
-
-
-class Limit(enum.StrEnum):
-    MEMORY = "memory"
-    CPU = "cpu"
-    WALL = "wall"
-    FUEL = "fuel"
-    OUTPUT = "output"
 
 
 STATUS_USAGE = 2

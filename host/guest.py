@@ -1,8 +1,13 @@
-"""``Guest``: one guest process as host code sees it -- start, boot, invoke, stop.
+"""``Guest``: one guest process as host code sees it -- start, boot, invoke, end.
 
 ::
 
-    Guest        policy: requests, states, limits, endings      (this module)
+    Guest        requests, states, deadlines, endings              (this module)
+      ├─ Pipeline      requests sent and not yet answered          (pipeline.py)
+      ├─ OutputGate    console quota, frame rate, backpressure     (output.py)
+      ├─ StdinServer   StdinRequest -> StdinData                   (stdinserver.py)
+      ├─ CacheSink     code cache entries out, new entries in      (cachesink.py)
+      └─ exits         how it ended, from a reply or a wait status (exits.py)
       ▲  message_received / connection_broken / eof_received
     GuestConnection   protocol: frame cap, msgpack, pydantic models   (connection.py)
       ▲  bytes, pidfd
@@ -15,80 +20,85 @@ thing that goes wrong decides the ending and the process is killed; whatever the
 after that is ignored.
 
 Requests may be pipelined: ``submit_load``, ``submit_boot`` and ``submit_invoke`` send at
-once, even before earlier requests are answered, and the guest works through them in order
-(it reads one request, answers it, reads the next). ``kindling run`` sends Hello and Load the
-moment the guest process exists -- before the host has even imported pydantic -- and Boot and
-Invoke once the configuration is validated, so the guest loads the module (and translates
-its functions) while the host is still starting up. The configuration may therefore be
-given late, with ``configure``, as long as it is before ``submit_boot``.
+once, even before earlier requests are answered (``host.pipeline``). ``kindling run`` sends
+Hello and Load the moment the guest process exists -- before the host has even imported
+pydantic -- and Boot and Invoke once the configuration is validated, so the guest loads the
+module (and translates its functions) while the host is still starting up. The
+configuration may therefore be given late, with ``configure``, as long as it is before
+``submit_boot``. The states and their one table of legal changes are in ``host.gueststate``.
 
-States (the state is that of the request the guest is working on; ``_TRANSITIONS`` is the
-one table of legal changes)::
-
-    SPAWNED ─Hello─▶ CONNECTED ─Load─▶ LOADING ─Loaded─▶ LOADED ─Boot─▶ BOOTING ─Ready─▶ READY
-       └──────────────────────Hello (a guest forked from a template: begin(forked=True))──▶┘
-                                                                 RUNNING ◀──Invoke──┘ ▲
-                                                                    └─Result, Trapped,─┘
-                                                                      Refused
-    LOADING, BOOTING, RUNNING ──a reply that ends the program──▶ EXITING
-        (Exited, LoadFailed, LimitReached; Trapped from Boot, or an internal error)
-    CONNECTED, LOADED, READY ──stop()──▶ STOPPING
-    every state ──the process is reaped──▶ ENDED
+Two ways out: ``end(ending)`` kills the guest now (a limit the caller enforces, an
+interrupt, a broken rule), and ``stop()`` asks an idle guest to shut down, waits, and reaps
+it (killing what does not go). The first ending decided is the one that counts.
 
 Limits enforced here: the wall-clock deadline (``config.timeout``: SIGKILL, ``limit(wall)``),
-the console quota (``config.max_output`` bytes in all, ``CONSOLE_CHUNK`` per frame:
-``limit(output)``), the console frame rate (``FRAME_RATE``, ``FRAME_BURST``:
-``protocol_error``), and the handshake deadline (``protocol_error``). The guest process
+the load deadline (``config.load_timeout``), the console quota and frame rate
+(``host.output``), and the handshake deadline (``protocol_error``). The guest process
 applies its kernel limits itself (RLIMIT_DATA for its memory bound, RLIMIT_CPU) and its
-engine limits (linear memory, charged frames); ``_classify`` reads their effects from the
+engine limits (linear memory, charged frames); ``host.exits`` reads their effects from the
 exit status. ``memory_bound`` is the bound the host's watchdog (``host.watchdog``) holds it
 to, from outside.
 
-This module does not import the pydantic models at import time (they are only needed once
-frames arrive): it dispatches on each message's ``type``.
+This module does not import pydantic at import time (the models are only needed once frames
+arrive, and the config once Boot is sent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import signal
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from protocol import messages as msg
 from protocol.limits import loading_bound, running_bound
 from protocol.messages import (
-    CONSOLE_CHUNK,
     DEFAULT_LOAD_TIMEOUT,
     MAX_MODULE_BYTES,
     PROTOCOL_VERSION,
-    MessageType,
+    Boot,
+    Code,
+    Console,
+    GuestHello,
+    GuestMessage,
+    HostHello,
+    Invoke,
+    Load,
+    Loaded,
+    Message,
+    Ready,
+    Refused,
+    Result,
+    ResultValue,
+    Shutdown,
+    StdinData,
+    StdinRequest,
+    Trapped,
 )
 
 from . import codecache
+from .cachesink import CacheSink
 from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
+from .exits import classify_exit, ending_of_reply
+from .gueststate import (
+    IDLE_STATES,
+    LEAVING_STATES,
+    RUNNING_CODE_STATES,
+    TRANSITIONS,
+    WORKING_STATES,
+    GuestState,
+)
+from .output import OutputGate
+from .pipeline import FILLS_CACHE, FINAL_REPLIES, IDLE_STATE, WORKING_STATE, Pipeline, fail
+from .stdinserver import StdinServer
 from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource
 from .transport import ExitStatus, GuestProcess, Launcher
 
 if TYPE_CHECKING:
-    from protocol.config import GuestConfig
-    from protocol.models import (
-        BootTimings,
-        Code,
-        Console,
-        GuestMessage,
-        Hello,
-        LoadTimings,
-        ResultValue,
-        StdinRequest,
-        Trapped,
-    )
+    from protocol.messages import BootTimings, LoadTimings
+
+    from .config import GuestConfig
 
 HANDSHAKE_TIMEOUT = 30.0
 """Seconds a new guest process has to say Hello (no untrusted code has run yet)."""
@@ -96,88 +106,11 @@ EXIT_GRACE = 2.0
 """Seconds a guest that said it is done (or was asked to shut down) has to exit."""
 EOF_GRACE = 1.0
 """Seconds a guest that closed its pipe mid-request has before it counts as broken."""
-FRAME_RATE = 2000.0
-"""Console frames per second a guest may send on average (it batches its output)."""
-FRAME_BURST = 4000.0
-"""Console frames a guest may send in a burst."""
-DEFAULT_CALL_DEPTH = 20_000
-STDIN_CHUNK = 64 * 1024
-
-
-class GuestState(enum.Enum):
-    SPAWNED = "spawned"
-    CONNECTED = "connected"
-    LOADING = "loading"
-    LOADED = "loaded"
-    BOOTING = "booting"
-    READY = "ready"
-    RUNNING = "running"
-    EXITING = "exiting"
-    STOPPING = "stopping"
-    ENDED = "ended"
-
-
-S = GuestState
-_TRANSITIONS: dict[GuestState, frozenset[GuestState]] = {
-    S.SPAWNED: frozenset({S.CONNECTED, S.READY, S.ENDED}),  # READY: forked from a template
-    S.CONNECTED: frozenset({S.LOADING, S.STOPPING, S.ENDED}),
-    S.LOADING: frozenset({S.LOADED, S.EXITING, S.ENDED}),
-    S.LOADED: frozenset({S.BOOTING, S.STOPPING, S.ENDED}),
-    S.BOOTING: frozenset({S.READY, S.EXITING, S.ENDED}),
-    S.READY: frozenset({S.RUNNING, S.STOPPING, S.ENDED}),
-    S.RUNNING: frozenset({S.READY, S.EXITING, S.ENDED}),
-    S.EXITING: frozenset({S.ENDED}),
-    S.STOPPING: frozenset({S.ENDED}),
-    S.ENDED: frozenset(),
-}
-
-# The final replies each request may get.
-_FINAL: dict[MessageType, frozenset[str]] = {
-    MessageType.HELLO: frozenset({MessageType.HELLO}),
-    MessageType.LOAD: frozenset(
-        {MessageType.LOADED, MessageType.LOAD_FAILED, MessageType.LIMIT_REACHED}
-    ),
-    MessageType.BOOT: frozenset(
-        {
-            MessageType.READY,
-            MessageType.LOAD_FAILED,
-            MessageType.LIMIT_REACHED,
-            MessageType.TRAPPED,
-            MessageType.EXITED,
-        }
-    ),
-    MessageType.INVOKE: frozenset(
-        {
-            MessageType.RESULT,
-            MessageType.REFUSED,
-            MessageType.TRAPPED,
-            MessageType.EXITED,
-            MessageType.LIMIT_REACHED,
-            MessageType.LOAD_FAILED,  # functions compile on first call
-        }
-    ),
-}
-# What the guest is doing while it works on each kind of request.
-_WORKING_STATE = {
-    MessageType.LOAD: S.LOADING,
-    MessageType.BOOT: S.BOOTING,
-    MessageType.INVOKE: S.RUNNING,
-}
-_FILLS_CACHE = frozenset({MessageType.LOAD, MessageType.BOOT})  # may be answered with Code
-_IDLE_STATE = {MessageType.LOAD: S.LOADED, MessageType.BOOT: S.READY, MessageType.INVOKE: S.READY}
 
 Number = int | float
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 
-
-@dataclass
-class _Request:
-    """A request sent to the guest and not yet answered."""
-
-    id: int
-    kind: MessageType
-    future: asyncio.Future[Any]
-    started: float = 0.0  # when the guest could begin on it (perf_counter)
+__all__ = ["EXIT_GRACE", "HANDSHAKE_TIMEOUT", "Guest", "GuestState", "Number"]
 
 
 class Guest:
@@ -206,60 +139,68 @@ class Guest:
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         self._config = config
-        self.console: ConsoleSink = console if console is not None else CapturedConsole()
-        self.stdin: StdinSource = stdin if stdin is not None else NoStdin()
+        self._console: ConsoleSink = console if console is not None else CapturedConsole()
+        self._stdin: StdinSource = stdin if stdin is not None else NoStdin()
         self._launcher = launcher
         self._handshake_timeout = handshake_timeout
         self.state = GuestState.SPAWNED
-        self.ending: Ending | None = None
         self.exit_status: ExitStatus | None = None
         self.timings: dict[str, float] = {}
         self.code_cache: str | None = None  # what the code cache did (``submit_load``)
         self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
-        self._module_size = 0
-        self._booted = False  # Ready received (or forked): the running bound holds
         self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
-        self._cache_dir: str | None = None
-        self._digest = b""
-        self._entry: list[bytes] = []  # Code frames of the running request
-        self._entry_bytes = 0
-        self.output_bytes = 0
+        self._module_size = 0
+        self._decided: Ending | None = None  # the first cause; the ending once reaped
         self._process: GuestProcess | None = None
         self._connection: GuestConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._decided: Ending | None = None
-        self._last_id = 0
-        self._inflight: deque[_Request] = deque()
+        self._pipeline: Pipeline | None = None
+        self._output: OutputGate | None = None
+        self._stdin_server: StdinServer | None = None
+        self._cache: CacheSink | None = None
         self._load_submitted = False
         self._boot_submitted = False
-        self._forked = False
+        self._forked = False  # forked from a template: loaded and booted before its Hello
+        self._booted = False  # Ready received (or forked): the running bound holds
         self._handshake: asyncio.Future[Any] | None = None
         self._ended: asyncio.Future[Ending] | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._load_deadline: asyncio.TimerHandle | None = None  # until Load is answered
         self._load_sent = 0.0  # loop time
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._stdin_outstanding = False
-        self._draining = False
-        self._tokens = FRAME_BURST
-        self._tokens_at = 0.0
 
     def __repr__(self) -> str:
         ending = f" {self.ending}" if self.ending else ""
         return f"<Guest pid={self.pid} {self.state.value}{ending}>"
+
+    # -- what it is --------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     @property
+    def ending(self) -> Ending | None:
+        """How the guest ended, once its process has been reaped (None until then)."""
+        return self._decided if self.state is GuestState.ENDED else None
+
+    @property
     def config(self) -> GuestConfig:
         """The configuration (the defaults until ``configure`` says otherwise)."""
         if self._config is None:
-            from protocol.config import GuestConfig
+            from .config import GuestConfig
 
             self._config = GuestConfig()
         return self._config
+
+    @property
+    def console(self) -> ConsoleSink:
+        return self._console
+
+    @property
+    def output_bytes(self) -> int:
+        """Console bytes the guest has written (and the host passed on)."""
+        return self._output.bytes_written if self._output is not None else 0
 
     @property
     def memory_bound(self) -> int:
@@ -287,6 +228,11 @@ class Guest:
     def load_submitted(self) -> bool:
         return self._load_submitted
 
+    @property
+    def frames_received(self) -> int:
+        """Frames received from the guest so far (all validated)."""
+        return self._connection.frames_received if self._connection is not None else 0
+
     def configure(self, config: GuestConfig) -> None:
         """Set the configuration of a guest that is not booted yet. Its wall-clock timeout
         counts from now (or from ``begin``, if that comes later)."""
@@ -300,27 +246,14 @@ class Guest:
         if self._load_deadline is not None:  # Load went out before the config was known
             self._arm_load_deadline()
 
-    def _arm_deadline(self) -> None:
-        assert self._loop is not None
-        timeout = self.config.timeout
-        if timeout is not None:
-            self._timers.append(self._loop.call_later(timeout, self._on_deadline))
-
-    @property
-    def frames_received(self) -> int:
-        """Frames received from the guest so far (all validated)."""
-        return self._connection.frames_received if self._connection is not None else 0
-
-    # -- state --------------------------------------------------------------------------------
+    # -- state ------------------------------------------------------------------------------
 
     def _transition(self, new: GuestState) -> None:
-        if new not in _TRANSITIONS[self.state]:
+        if new not in TRANSITIONS[self.state]:
             raise IllegalAction(f"a guest cannot go from {self.state.value} to {new.value}")
         self.state = new
 
     def _check_alive(self) -> None:
-        if self.ending is not None:
-            raise GuestEnded(self.ending)
         if self._decided is not None:
             raise GuestEnded(self._decided)
 
@@ -332,8 +265,10 @@ class Guest:
             if self._connection is not None:
                 self._connection.stop_reading()
 
-    def _terminate(self, ending: Ending) -> None:
-        """End the guest now with ``ending`` (unless something already decided it): SIGKILL."""
+    def end(self, ending: Ending) -> None:
+        """Kill the guest now (SIGKILL), from any context (a signal handler, a watchdog),
+        recording ``ending`` unless something already decided how it ended. ``stop()``, or
+        the run that owns the guest, then reaps it."""
         if self.state is GuestState.ENDED:
             return
         self._decide(ending)
@@ -373,19 +308,31 @@ class Guest:
             except OSError as exc:
                 raise GuestStartError(f"cannot start a guest process: {exc}") from exc
         self._process = process
-        self._connection = GuestConnection(process, self, loop)
+        connection = self._connection = GuestConnection(process, self, loop)
+        self._pipeline = Pipeline(loop)
+        self._output = OutputGate(
+            self._console,
+            lambda: self.config.max_output,
+            loop,
+            pause=connection.pause_reading,
+            resume=connection.resume_reading,
+            spawn=self._spawn,
+        )
+        self._stdin_server = StdinServer(
+            self._stdin, self._answer_stdin, self._still_wanted, self._spawn
+        )
         self._ended = loop.create_future()
-        self._tokens_at = loop.time()
         if self._config is not None:
             self._arm_deadline()
         self._timers.append(loop.call_later(self._handshake_timeout, self._on_handshake_timeout))
-        if self._forked:
+        hello = HostHello(id=0)
+        if forked:
             # The template checked our versions already; its guests only say they are ready.
-            self._handshake = self._expect(MessageType.HELLO, 0)
+            self._handshake = self._pipeline.add(HostHello, 0).future
         else:
-            self._handshake = self._send(MessageType.HELLO, msg.hello())
-        self._spawn(self._watch_exit())
-        self._connection.resume_reading()
+            self._handshake = self._send(hello)
+        self._spawn(self._watch_exit(process))
+        connection.resume_reading()
 
     async def handshake(self) -> None:
         """Wait for the guest's Hello; ``GuestEnded`` if it breaks the handshake or dies."""
@@ -404,54 +351,60 @@ class Guest:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_deadline(self) -> None:
-        assert self.config.timeout is not None
-        self._terminate(
-            Ending.limit(
-                Limit.WALL, f"still running after its timeout of {self.config.timeout:g} s"
-            )
-        )
+    # -- deadlines -----------------------------------------------------------------------------
+
+    def _arm_deadline(self) -> None:
+        assert self._loop is not None
+        timeout = self.config.timeout
+        if timeout is not None:
+            ending = Ending.limit(Limit.WALL, f"still running after its timeout of {timeout:g} s")
+            self._timers.append(self._loop.call_later(timeout, self.end, ending))
 
     def _on_handshake_timeout(self) -> None:
         if self.state is GuestState.SPAWNED:
-            self._terminate(
+            self.end(
                 Ending.protocol_error(f"no Hello within {self._handshake_timeout:g} s of start")
             )
 
+    def _arm_load_deadline(self) -> None:
+        """``limit(wall)`` unless Load is answered ``load_timeout`` seconds after it went out
+        (the default until the configuration is known)."""
+        assert self._loop is not None
+        if self._load_deadline is not None:
+            self._load_deadline.cancel()
+        seconds = DEFAULT_LOAD_TIMEOUT if self._config is None else self._config.load_timeout
+        ending = Ending.limit(
+            Limit.WALL,
+            f"still loading the module (decode, validate, compile) after its load "
+            f"timeout of {seconds:g} s",
+        )
+        self._load_deadline = self._loop.call_at(self._load_sent + seconds, self.end, ending)
+
     # -- requests -----------------------------------------------------------------------------
 
-    def _send(self, kind: MessageType, message: dict[str, Any]) -> asyncio.Future[Any]:
-        assert self._loop is not None and self._connection is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
-        request = _Request(message["id"], kind, future, time.perf_counter())
-        idle = not self._inflight
-        self._inflight.append(request)
-        if not idle:
-            request.started = 0.0  # set when the guest gets to it (_begin_next)
-        elif kind in _WORKING_STATE:
-            self._transition(_WORKING_STATE[kind])  # CONNECTED -> BOOTING, READY -> RUNNING
+    def _send(self, message: Message) -> asyncio.Future[Any]:
+        assert self._pipeline is not None and self._connection is not None
+        request = self._pipeline.add(type(message), message.id)
+        if request.started and type(message) in WORKING_STATE:
+            self._transition(WORKING_STATE[type(message)])  # CONNECTED -> LOADING, ...
         self._connection.send(message)
-        return future
-
-    def _expect(self, kind: MessageType, request_id: int) -> asyncio.Future[Any]:
-        """A request the guest answers without being sent one (a forked guest's Hello)."""
-        assert self._loop is not None
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._inflight.append(_Request(request_id, kind, future, time.perf_counter()))
-        return future
+        return request.future
 
     def _next_id(self) -> int:
-        self._last_id += 1
-        return self._last_id
+        assert self._pipeline is not None
+        return self._pipeline.next_id()
 
-    def submit_load(self, module: bytes, cache_dir: str | None = None) -> asyncio.Future[Any]:
+    def submit_load(
+        self, module: bytes, cache_dir: str | None = None, digest: bytes | None = None
+    ) -> asyncio.Future[Any]:
         """Send the module now; the future gives the guest's ``LoadTimings`` once it is
         decoded, validated and compiled (``GuestEnded`` when it cannot be). The guest then
         translates functions ahead of time until the next request arrives.
 
         ``cache_dir`` is the code cache's directory (``host.codecache.prepare``): the guest
         gets the module's entry from there if there is one, else compiles all of the module
-        and sends a new entry to be kept. ``code_cache`` then says what happened."""
+        and sends a new entry to be kept. ``code_cache`` then says what happened.
+        ``digest``: the module's (``codecache.module_digest``), if the caller has it."""
         self._check_alive()
         if self._process is None or self._load_submitted:
             raise IllegalAction(f"cannot load a module into a guest that is {self.state.value}")
@@ -463,35 +416,13 @@ class Guest:
         self._module_size = len(module)
         cached = None
         if cache_dir is not None:
-            self._cache_dir = cache_dir
-            self._digest = codecache.module_digest(module)
-            cached = codecache.read(cache_dir, self._digest, metered=False)
-        message = msg.load(self._next_id(), bytes(module), cached)
-        future = self._send(MessageType.LOAD, message)
+            self._cache = CacheSink(cache_dir, digest or codecache.module_digest(module))
+            cached = self._cache.entry(metered=False)
+        future = self._send(Load(id=self._next_id(), module=bytes(module), cached=cached))
         assert self._loop is not None
         self._load_sent = self._loop.time()
         self._arm_load_deadline()
         return future
-
-    def _arm_load_deadline(self) -> None:
-        """``limit(wall)`` unless Load is answered ``load_timeout`` seconds after it went out
-        (the default until the configuration is known)."""
-        assert self._loop is not None
-        if self._load_deadline is not None:
-            self._load_deadline.cancel()
-        seconds = DEFAULT_LOAD_TIMEOUT if self._config is None else self._config.load_timeout
-        self._load_deadline = self._loop.call_at(
-            self._load_sent + seconds, self._on_load_deadline, seconds
-        )
-
-    def _on_load_deadline(self, seconds: float) -> None:
-        self._terminate(
-            Ending.limit(
-                Limit.WALL,
-                f"still loading the module (decode, validate, compile) after its load "
-                f"timeout of {seconds:g} s",
-            )
-        )
 
     def submit_boot(self, program_name: str = "module.wasm") -> asyncio.Future[Any]:
         """Send Boot now (after Load, possibly before it is answered): the configuration's
@@ -503,30 +434,18 @@ class Guest:
         config = self.config
         self._boot_submitted = True
         cached = None
-        if self._cache_dir is not None and config.fuel is not None:
-            cached = codecache.read(self._cache_dir, self._digest, metered=True)
-        message = msg.boot(
-            self._next_id(),
-            [program_name.encode(), *(arg.encode() for arg in config.args)],
-            config.env_entries(),
-            {
-                "memory_bytes": config.memory,
-                "cpu_seconds": config.cpu,
-                "call_depth": DEFAULT_CALL_DEPTH,
-                "fuel": config.fuel,
-            },
-            cached,
-        )
-        return self._send(MessageType.BOOT, message)
+        if self._cache is not None and config.fuel is not None:
+            cached = self._cache.entry(metered=True)
+        return self._send(config.boot(self._next_id(), program_name, cached))
 
     def submit_invoke(self, export: str, args: Sequence[Number] = ()) -> asyncio.Future[Any]:
         """Send an Invoke now (after a Boot, possibly before it is answered); the future gives
         the results or raises as ``invoke`` does."""
         self._check_alive()
-        if not self._boot_submitted or self.state in (S.STOPPING, S.EXITING, S.ENDED):
+        if not self._boot_submitted or self.state in LEAVING_STATES:
             raise IllegalAction(f"cannot invoke a guest that is {self.state.value}")
         values = [_check_number(value) for value in args]
-        return self._send(MessageType.INVOKE, msg.invoke(self._next_id(), export, values))
+        return self._send(Invoke(id=self._next_id(), export=export, args=values))
 
     async def boot(self, module: bytes, program_name: str = "module.wasm") -> dict[str, float]:
         """Load the module and instantiate it; the load and boot timings (milliseconds).
@@ -539,7 +458,7 @@ class Guest:
         booted = self.submit_boot(program_name)
         load_timings = cast("LoadTimings", await loaded)
         boot_timings = cast("BootTimings", await booted)
-        return {**load_timings.model_dump(), **boot_timings.model_dump()}
+        return {**_as_dict(load_timings), **_as_dict(boot_timings)}
 
     async def invoke(self, export: str, args: Sequence[Number] = ()) -> list[ResultValue]:
         """Call an exported function with numbers; its results (``ResultValue.signed()``).
@@ -562,10 +481,7 @@ class Guest:
             return ended.ending
         return Ending.exited(0)
 
-    def terminate(self, reason: str = "stopped by the host") -> None:
-        """Kill the guest now, from any context (e.g. a signal handler); ``stopped`` unless
-        something else already decided the ending. ``stop()`` or the run then reaps it."""
-        self._terminate(Ending.stopped(reason))
+    # -- end ----------------------------------------------------------------------------------
 
     async def stop(self, grace: float = EXIT_GRACE) -> Ending:
         """End the guest and reap it; how it ended. Safe to call in any state, repeatedly.
@@ -575,22 +491,23 @@ class Guest:
         is killed.
         """
         if self._process is None:
+            self._decide(Ending.stopped("never started"))
             self.state = GuestState.ENDED
-            self.ending = self.ending or Ending.stopped("never started")
-            return self.ending
-        if self.state in (S.CONNECTED, S.LOADED, S.READY) and not self._inflight:
+            assert self._decided is not None
+            return self._decided
+        assert self._pipeline is not None and self._ended is not None
+        if self.state in IDLE_STATES and not self._pipeline:
             self._decide(Ending.stopped("shut down by the host"))
             self._transition(GuestState.STOPPING)
             assert self._connection is not None
-            self._connection.send(msg.shutdown(self._next_id()))
-        elif self.state not in (S.EXITING, S.STOPPING, S.ENDED):
-            self._terminate(Ending.stopped("stopped by the host"))
-        assert self._ended is not None
+            self._connection.send(Shutdown(id=self._next_id()))
+        elif self.state not in LEAVING_STATES:
+            self.end(Ending.stopped("stopped by the host"))
         if not self._ended.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._ended), grace)
             except TimeoutError:
-                self._terminate(Ending.stopped("did not exit in time; killed"))
+                self.end(Ending.stopped("did not exit in time; killed"))
         return await self._ended
 
     async def wait(self) -> Ending:
@@ -604,31 +521,20 @@ class Guest:
         if self._process is not None:
             self._process.send_signal(sig)
 
-    def end(self, ending: Ending) -> None:
-        """Kill the guest now, recording ``ending`` (a limit the caller enforces, say)
-        unless something else already decided how it ended."""
-        self._terminate(ending)
-
-    async def kill(self, reason: str = "killed by the host") -> Ending:
-        """Kill the guest now (``stopped`` unless something else already decided); reap it."""
-        self._terminate(Ending.stopped(reason))
-        return await self.stop()
-
-    # -- exit ---------------------------------------------------------------------------------
-
-    async def _watch_exit(self) -> None:
-        assert self._process is not None
-        status = await self._process.wait()
-        self._on_exit(status)
+    async def _watch_exit(self, process: GuestProcess) -> None:
+        self._on_exit(await process.wait())
 
     def _on_exit(self, status: ExitStatus) -> None:
         assert self._process is not None and self._connection is not None
+        assert self._pipeline is not None and self._ended is not None
         self.exit_status = status
         # Collect what it wrote before it went: its last frames may say how it ended.
         self._connection.read_available()
-        ending = self._decided or self._classify(status)
-        self.ending = ending
+        self._decide(classify_exit(status, self.cpu_limit))  # unless already decided
+        assert self._decided is not None
         self.state = GuestState.ENDED  # every state may end
+        if self._output is not None:
+            self._output.closed = True
         for timer in self._timers:
             timer.cancel()
         if self._load_deadline is not None:
@@ -638,282 +544,168 @@ class Guest:
                 task.cancel()
         self._connection.close()
         self._process.close()
-        for request in self._inflight:
-            if not request.future.done():
-                _fail(request.future, GuestEnded(ending))
-        self._inflight.clear()
-        assert self._ended is not None
-        self._ended.set_result(ending)
+        self._pipeline.fail_all(GuestEnded(self._decided))
+        self._ended.set_result(self._decided)
 
-    def _classify(self, status: ExitStatus) -> Ending:
-        """The ending of a guest process that died without a decided ending."""
-        if status.signal is not None:
-            cpu = self.config.cpu
-            if status.signal == signal.SIGXCPU or (
-                status.signal == signal.SIGKILL and cpu is not None and status.cpu_seconds >= cpu
-            ):
-                if cpu is None:
-                    return Ending.limit(Limit.CPU, "got SIGXCPU, the CPU-time limit's signal")
-                return Ending.limit(Limit.CPU, f"used more than its {cpu} s of CPU time")
-            return Ending.signalled(status.signal)
-        if status.code == msg.GUEST_STATUS_OUT_OF_MEMORY:
-            return Ending.limit(Limit.MEMORY, "the guest process ran out of memory")
-        if status.code == msg.GUEST_STATUS_HOST_BROKE_PROTOCOL:
-            return Ending.protocol_error("the guest says the host broke the protocol")
-        return Ending.protocol_error(
-            f"the guest process ended ({status}) without reporting how the run ended"
-        )
-
-    # -- ConnectionListener ---------------------------------------------------------------------
+    # -- frames from the guest (ConnectionListener) --------------------------------------------
 
     def connection_broken(self, reason: str) -> None:
-        self._terminate(Ending.protocol_error(reason))
+        self.end(Ending.protocol_error(reason))
 
     def eof_received(self) -> None:
-        if self._decided is not None or self.state in (S.EXITING, S.STOPPING):
+        if self._decided is not None or self.state in LEAVING_STATES:
             return  # it is exiting, as it should
         assert self._loop is not None
-        self._timers.append(self._loop.call_later(EOF_GRACE, self._on_eof_grace))
-
-    def _on_eof_grace(self) -> None:
-        self._terminate(Ending.protocol_error("the guest closed its pipe but kept running"))
+        ending = Ending.protocol_error("the guest closed its pipe but kept running")
+        self._timers.append(self._loop.call_later(EOF_GRACE, self.end, ending))
 
     def message_received(self, message: GuestMessage) -> None:
         if self._decided is not None or self.state is GuestState.ENDED:
             return  # the ending is decided; nothing it says now matters
-        if message.type == "Console":
-            self._on_console(message)
-        elif message.type == "Code":
-            self._on_code(message)
-        elif message.type == "StdinRequest":
-            self._on_stdin_request(message)
+        problem: str | Ending | None
+        if isinstance(message, Console):
+            problem = self._in_request(message, running_code=True)
+            if problem is None:
+                assert self._output is not None
+                problem = self._output.write(message)
+        elif isinstance(message, Code):
+            problem = self._in_request(message) or self._take_code(message)
+        elif isinstance(message, StdinRequest):
+            problem = self._in_request(message, running_code=True)
+            if problem is None:
+                assert self._stdin_server is not None
+                problem = self._stdin_server.request(message)
         else:
-            self._on_final_reply(message)
+            problem = self._on_final_reply(message)
+        if isinstance(problem, str):
+            problem = Ending.protocol_error(problem)
+        if problem is not None:
+            self.end(problem)
 
-    def _violation(self, reason: str) -> None:
-        self._terminate(Ending.protocol_error(reason))
-
-    def _in_request(self, message: GuestMessage, running_code: bool = False) -> bool:
-        """The guest is working on a request and ``message`` names it. ``running_code``:
-        the message is one only Wasm code can cause (console, stdin), so loading is no
-        excuse for it."""
-        working = (S.BOOTING, S.RUNNING) if running_code else (S.LOADING, S.BOOTING, S.RUNNING)
+    def _in_request(self, message: Message, running_code: bool = False) -> str | None:
+        """None if the guest is working on a request and ``message`` names it; else what is
+        wrong. ``running_code``: the message is one only Wasm code can cause (console,
+        stdin), so loading is no excuse for it."""
+        working = RUNNING_CODE_STATES if running_code else WORKING_STATES
         if self.state not in working:
-            self._violation(f"{message.type} while {self.state.value}")
-            return False
-        current = self._inflight[0].id
+            return f"{message.TYPE} while {self.state.value}"
+        assert self._pipeline is not None and self._pipeline.current is not None
+        current = self._pipeline.current.id
         if message.id != current:
-            self._violation(f"{message.type} for request {message.id}, not {current}")
-            return False
-        return True
+            return f"{message.TYPE} for request {message.id}, not {current}"
+        return None
 
-    def _take_token(self) -> bool:
-        assert self._loop is not None
-        now = self._loop.time()
-        self._tokens = min(FRAME_BURST, self._tokens + (now - self._tokens_at) * FRAME_RATE)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
+    def _take_code(self, message: Code) -> str | None:
+        assert self._pipeline is not None and self._pipeline.current is not None
+        if self._cache is None or self._pipeline.current.kind not in FILLS_CACHE:
+            return "a Code frame but the host keeps no code cache for this request"
+        return self._cache.take(message)
 
-    def _on_console(self, message: Console) -> None:
-        if not self._in_request(message, running_code=True):
-            return
-        if not self._take_token():
-            self._violation(f"frame flood: more than {FRAME_RATE:g} console frames per second")
-            return
-        data = message.data
-        if len(data) > CONSOLE_CHUNK:
-            self._terminate(
-                Ending.limit(
-                    Limit.OUTPUT,
-                    f"a console frame of {len(data)} bytes is over the per-frame cap of "
-                    f"{CONSOLE_CHUNK} bytes",
-                )
-            )
-            return
-        room = self.config.max_output - self.output_bytes
-        if len(data) > room:
-            if room > 0:
-                self.console.write(message.stream, data[:room])
-                self.output_bytes += room
-            self._terminate(
-                Ending.limit(
-                    Limit.OUTPUT,
-                    f"wrote more than its output quota of {self.config.max_output} bytes",
-                )
-            )
-            return
-        self.output_bytes += len(data)
-        self.console.write(message.stream, data)
-        if self.console.backed_up and not self._draining:
-            self._draining = True
-            assert self._connection is not None
-            self._connection.pause_reading()
-            self._spawn(self._drain_console())
+    def _still_wanted(self, request_id: int) -> bool:
+        current = self._pipeline.current if self._pipeline is not None else None
+        return self._decided is None and current is not None and current.id == request_id
 
-    async def _drain_console(self) -> None:
-        try:
-            await self.console.drain()
-        finally:
-            self._draining = False
-        if self.state is not GuestState.ENDED and self._connection is not None:
-            self._connection.resume_reading()
+    def _answer_stdin(self, message: StdinData) -> None:
+        assert self._output is not None and self._connection is not None
+        self._output.refund()
+        self._connection.send(message)
 
-    def _on_code(self, message: Code) -> None:
-        if not self._in_request(message):
-            return
-        if self._cache_dir is None or self._inflight[0].kind not in _FILLS_CACHE:
-            self._violation("a Code frame but the host keeps no code cache for this request")
-            return
-        self._entry_bytes += len(message.data)
-        if self._entry_bytes > msg.MAX_ENTRY_BYTES:
-            self._violation(f"a code cache entry over {msg.MAX_ENTRY_BYTES} bytes")
-            return
-        self._entry.append(message.data)
-
-    def _keep_entry(self, kind: MessageType, status: str) -> None:
-        """Note what the code cache did for a Load or Boot; write the entry the guest sent."""
-        if self._entry and self._cache_dir is not None:
-            entry = b"".join(self._entry)
-            self._entry, self._entry_bytes = [], 0
-            metered = kind is MessageType.BOOT
-            status += "; " + codecache.write(self._cache_dir, self._digest, metered, entry)
-        if kind is MessageType.LOAD:
-            self.code_cache = status
-        elif status != "off":
-            self.code_cache = f"{self.code_cache}; metered: {status}"
-
-    def _on_stdin_request(self, message: StdinRequest) -> None:
-        if not self._in_request(message, running_code=True):
-            return
-        if self._stdin_outstanding:
-            self._violation("a second StdinRequest before the first was answered")
-            return
-        self._stdin_outstanding = True
-        self._spawn(self._serve_stdin(message.id, min(message.max, STDIN_CHUNK)))
-
-    async def _serve_stdin(self, request_id: int, size: int) -> None:
-        try:
-            data = await self.stdin.read(size)
-        except OSError:
-            data = b""  # unreadable stdin is the end of input
-        if self.state is GuestState.ENDED or self._decided is not None:
-            return
-        if not self._stdin_outstanding or not self._inflight or self._inflight[0].id != request_id:
-            return
-        self._stdin_outstanding = False
-        self._tokens = min(FRAME_BURST, self._tokens + 1.0)  # a read flushes the prompt first
-        assert self._connection is not None
-        self._connection.send(msg.stdin_data(request_id, data[:size]))
-
-    def _on_final_reply(self, message: GuestMessage) -> None:
-        if not self._inflight:
-            self._violation(f"{message.type} while no request is running")
-            return
-        request = self._inflight[0]
-        if message.type not in _FINAL[request.kind]:
-            self._violation(f"{message.type} is not a reply to {request.kind}")
-            return
-        if request.kind is MessageType.HELLO:
-            self._on_hello(cast("Hello", message), request)
-            return
-        if not self._in_request(message):
-            return
-        if self._stdin_outstanding:
-            self._violation(f"{message.type} while its StdinRequest was unanswered")
-            return
+    def _on_final_reply(self, message: GuestMessage) -> str | None:
+        """Settle the request a final reply answers; what is wrong with it, if anything."""
+        assert self._pipeline is not None and self._stdin_server is not None
+        request = self._pipeline.current
+        if request is None:
+            return f"{message.TYPE} while no request is running"
+        if not isinstance(message, FINAL_REPLIES[request.kind]):
+            return f"{message.TYPE} is not a reply to {request.kind.TYPE}"
+        if isinstance(message, GuestHello):
+            return self._on_hello(message)
+        problem = self._in_request(message)
+        if problem:
+            return problem
+        if self._stdin_server.outstanding:
+            return f"{message.TYPE} while its StdinRequest was unanswered"
         now = time.perf_counter()
-        if request.kind is MessageType.INVOKE:
+        if request.kind is Invoke:
             # From when the host saw the guest free to start it (the guest reports the rest).
             elapsed = round((now - request.started) * 1000, 3)
             self.timings["run_ms"] = round(self.timings.get("run_ms", 0.0) + elapsed, 3)
-        self._inflight.popleft()
-        if request.kind is MessageType.LOAD and self._load_deadline is not None:
+        self._pipeline.pop(now)
+        if request.kind is Load and self._load_deadline is not None:
             self._load_deadline.cancel()
             self._load_deadline = None
-        finished = self._finished_ending(message, request.kind)
+        finished = ending_of_reply(message, request.kind)
         if finished is not None:
             # The guest process exits by itself now; give it a moment, then insist.
             self._decide(finished)
             self._transition(GuestState.EXITING)
             assert self._loop is not None and self._process is not None
             self._timers.append(self._loop.call_later(EXIT_GRACE, self._process.kill))
-            _fail(request.future, GuestEnded(finished))
-            return
-        self._transition(_IDLE_STATE[request.kind])
-        self._begin_next(now)
-        self._settle(request, message)
-
-    def _finished_ending(self, message: GuestMessage, kind: MessageType) -> Ending | None:
-        """The ending a final reply implies, when it ends the guest (None if it goes on)."""
-        if message.type == "Exited":
-            return Ending.exited(message.code)
-        if message.type == "LoadFailed":
-            failed = message
-            return Ending.load_failure(failed.stage, failed.message)
-        if message.type == "LimitReached":
-            limit = message
-            return Ending.limit(Limit(limit.resource), limit.message)
-        if message.type == "Trapped":
-            trap = message
-            if kind is not MessageType.INVOKE or trap.kind == "internal_error":
-                return Ending.trapped(trap.kind, trap.message)
+            fail(request.future, GuestEnded(finished))
+            return None
+        self._transition(IDLE_STATE[request.kind])
+        self._begin_next()
+        self._settle(request.future, request.kind, message)
         return None
 
-    def _settle(self, request: _Request, message: GuestMessage) -> None:
-        """Resolve a request's future from its (non-final) reply."""
-        future = request.future
-        if message.type in ("Loaded", "Ready"):
-            self._keep_entry(request.kind, message.cache)
-            if message.type == "Loaded":
-                self.code_size = message.code_size
+    def _settle(self, future: asyncio.Future[Any], kind: type[Message], reply: Message) -> None:
+        """Resolve a request's future from its reply (one that lets the guest go on)."""
+        if isinstance(reply, Loaded | Ready):
+            self._note_cache(kind is Boot, reply.cache)
+            if isinstance(reply, Loaded):
+                self.code_size = reply.code_size
             else:
                 self._booted = True
-            timings = message.timings
-            self.timings.update(timings.model_dump())
-            future.set_result(timings)
-        elif message.type == "Result":
-            if message.fuel is not None:
-                self.fuel_used = message.fuel
-            future.set_result(list(message.results))
-        elif message.type == "Refused":
-            _fail(future, InvokeRefused(message.message, message.reason))
-        else:
-            trap = cast("Trapped", message)
-            _fail(future, GuestTrapped(Ending.trapped(trap.kind, trap.message)))
+            self.timings.update(_as_dict(reply.timings))
+            future.set_result(reply.timings)
+        elif isinstance(reply, Result):
+            if reply.fuel is not None:
+                self.fuel_used = reply.fuel
+            future.set_result(list(reply.results))
+        elif isinstance(reply, Refused):
+            fail(future, InvokeRefused(reply.message, reply.reason))
+        elif isinstance(reply, Trapped):
+            fail(future, GuestTrapped(Ending.trapped(reply.kind, reply.message)))
 
-    def _on_hello(self, message: Hello, request: _Request) -> None:
+    def _note_cache(self, metered: bool, status: str) -> None:
+        """Note what the code cache did for a Load or Boot; keep the entry the guest sent."""
+        if self._cache is not None:
+            written = self._cache.keep(metered)
+            if written is not None:
+                status += "; " + written
+        if not metered:
+            self.code_cache = status
+        elif status != "off":
+            self.code_cache = f"{self.code_cache}; metered: {status}"
+
+    def _on_hello(self, message: GuestHello) -> str | None:
         if message.id != 0:
-            self._violation(f"Hello must have id 0, not {message.id}")
-            return
+            return f"Hello must have id 0, not {message.id}"
         if message.version != PROTOCOL_VERSION:
-            self._violation(
+            return (
                 f"the guest speaks protocol version {message.version}, the host {PROTOCOL_VERSION}"
             )
-            return
-        now = time.perf_counter()
-        assert self._process is not None
+        assert self._process is not None and self._pipeline is not None
         # Both clocks are CLOCK_MONOTONIC: when the guest was ready, not when we looked.
         spawn_ns = max(message.ready_ns - self._process.spawned_ns, 0)
         self.timings["spawn_ms"] = round(spawn_ns / 1e6, 3)
-        self._inflight.popleft()
+        request, _ = self._pipeline.pop(time.perf_counter())
         self._transition(GuestState.READY if self._forked else GuestState.CONNECTED)
-        self._begin_next(now)
+        self._begin_next()
         request.future.set_result(message)
+        return None
 
-    def _begin_next(self, now: float) -> None:
+    def _begin_next(self) -> None:
         """The guest moves on to the next pipelined request, if there is one."""
-        if self._inflight:
-            following = self._inflight[0]
-            following.started = now
-            self._transition(_WORKING_STATE[following.kind])
+        assert self._pipeline is not None
+        following = self._pipeline.current
+        if following is not None:
+            self._transition(WORKING_STATE[following.kind])
 
 
-def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
-    future.set_exception(error)
-    future.exception()  # marked as retrieved: a pipelined request may never be awaited
+def _as_dict(timings: Any) -> dict[str, float]:
+    """A timings record as a dict of its fields."""
+    return dict(vars(timings)) if not hasattr(timings, "model_dump") else timings.model_dump()
 
 
 def _check_number(value: Any) -> Number:

@@ -56,6 +56,7 @@ def run_cli(
     import asyncio
     import signal
 
+    from .endings import Ending
     from .guest import Guest
     from .stdio import HostStdin, StdioConsole
 
@@ -74,7 +75,7 @@ def run_cli(
         from .api import run_guest
 
         def interrupt(name: str) -> None:
-            guest.terminate(f"interrupted by {name}")
+            guest.end(Ending.stopped(f"interrupted by {name}"))
 
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, interrupt, sig.name)
@@ -83,7 +84,8 @@ def run_cli(
         )
     finally:
         if guest.ending is None:  # a usage error (or worse) before the run: end the guest
-            loop.run_until_complete(guest.kill("the command line was not valid"))
+            guest.end(Ending.stopped("the command line was not valid"))
+            loop.run_until_complete(guest.stop())
         console.close()  # writes what is still queued
         loop.close()
         process.close()  # already reaped and closed by the guest; this makes sure
@@ -113,7 +115,7 @@ def _build_config(
     env_overrides: dict[str, str],
     guest_args: list[str] | None,
 ) -> Any:
-    from protocol.config import ConfigError, read_config_file, validate_config
+    from host.config import ConfigError, read_config_file, validate_config
 
     from .cli import _OPTION_NAMES
 

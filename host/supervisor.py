@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocol.config import GuestConfig, validate_config
-
+from .config import GuestConfig, validate_config
 from .endings import Ending
 from .errors import GuestEnded, GuestError, GuestStartError, GuestTrapped
 from .guest import Guest, Number
@@ -153,7 +152,7 @@ class Sandbox:
         error = task.exception()
         self.ending = Ending.stopped(f"supervision failed: {type(error).__name__}: {error}")
         if self.guest is not None:
-            self.guest.terminate("supervision failed")
+            self.guest.end(Ending.stopped("supervision failed"))
         self.state = State.FATAL
         if not self._final.done():
             self._final.set_result(self.ending)
@@ -313,7 +312,7 @@ class Sandbox:
             guest = self.guest
             if guest is not None and guest.ending is None:
                 if paused:
-                    guest.terminate("stopped by the host while paused")
+                    guest.end(Ending.stopped("stopped by the host while paused"))
                 await guest.stop(grace)
         elif self.state is State.NOT_STARTED:
             self._move(State.EXITED, "never started")
@@ -328,7 +327,7 @@ class Sandbox:
         if self.state in (State.RUNNING, State.PAUSED, State.STARTING):
             self._move(State.STOPPING, "killed by the host")
         if self.guest is not None:
-            self.guest.terminate("killed by the host")
+            self.guest.end(Ending.stopped("killed by the host"))
 
     def _stop_backoff(self) -> None:
         """Stopped while waiting to restart: no need to wait out the delay."""
@@ -489,7 +488,7 @@ class Host:
         # A template still starting (a start function that loops, say) is killed, so that
         # the launches waiting for it fail and their sandboxes end.
         for template, _ in list(self._starting.values()):
-            template.guest.terminate("the host is closing")
+            template.guest.end(Ending.stopped("the host is closing"))
         await asyncio.gather(*(s.wait() for s in sandboxes), return_exceptions=True)
         await asyncio.gather(*(t.close() for t in self._templates.values()))
         self._templates.clear()

@@ -33,12 +33,12 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
-from protocol.config import GuestConfig
+from protocol.messages import CONTROL_FRAME_CAP, Fork, ForkFailed
 
+from .config import GuestConfig
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError
 from .guest import Guest
@@ -52,7 +52,6 @@ FORKS_IN_FLIGHT = 16
 more only queue in its socket; a few keep it busy while the host reads replies. Measured
 with ``kindling bench spawn --burst 3000`` (time to all ready, two runs each): 1: 3.7-4.0 s,
 8: 3.6-3.7 s, 16: 2.8-2.9 s, 32: 2.7-2.9 s, 64: 2.8-3.2 s."""
-REPLY_CAP = 4096
 
 
 class TemplateError(GuestStartError):
@@ -195,7 +194,7 @@ class Template:
             try:
                 guest_read, host_write = os.pipe2(os.O_CLOEXEC)
                 host_read, guest_write = os.pipe2(os.O_CLOEXEC)
-                message = msgpack.packb({"type": "Fork", "id": request_id})
+                message = msgpack.packb(Fork(id=request_id).wire())
                 await self._send(message, [guest_read, guest_write])
             except OSError as exc:
                 raise TemplateError(f"cannot ask the template to fork: {exc}") from exc
@@ -234,7 +233,7 @@ class Template:
 
     def _on_control(self) -> None:
         try:
-            data = self._control.recv(REPLY_CAP)
+            data = self._control.recv(CONTROL_FRAME_CAP)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -243,28 +242,30 @@ class Template:
         if not data:
             self._break("it closed its control socket")
             return
+        from protocol.models import InvalidMessage, parse_template_reply
+
         try:
-            reply = msgpack.unpackb(data, max_bin_len=0, max_str_len=512)
-            request_id = reply["id"]
-            future = self._pending.pop(request_id)
-            kind = reply["type"]
-        except Exception:
-            self._break(f"it sent an unreadable reply ({len(data)} bytes)")
+            reply = parse_template_reply(
+                msgpack.unpackb(data, max_bin_len=0, max_str_len=CONTROL_FRAME_CAP)
+            )
+        except (InvalidMessage, ValueError, msgpack.UnpackException) as exc:
+            self._break(f"it sent an unreadable reply ({len(data)} bytes): {exc}")
             return
-        if kind == "ForkFailed":
-            _fail(future, TemplateError(f"the template could not fork: {reply.get('error')}"))
+        future = self._pending.pop(reply.id, None)
+        if future is None:
+            self._break(f"it answered request {reply.id}, which is not pending")
             return
-        pid = reply.get("pid")
-        problem = self._bad_pid(pid)
-        if kind != "Forked" or problem:
-            self._break(problem or f"it sent a {kind!r} reply")
+        if isinstance(reply, ForkFailed):
+            _fail(future, TemplateError(f"the template could not fork: {reply.error}"))
+            return
+        problem = self._bad_pid(reply.pid)
+        if problem:
+            self._break(problem)
             _fail(future, TemplateError(f"the template broke the protocol: {self._broken}"))
             return
-        future.set_result(pid)
+        future.set_result(reply.pid)
 
-    def _bad_pid(self, pid: Any) -> str | None:
-        if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
-            return f"it named pid {pid!r}"
+    def _bad_pid(self, pid: int) -> str | None:
         if self.known_pid(pid):
             return f"it named pid {pid}, a guest the host already has"
         try:
@@ -279,7 +280,7 @@ class Template:
             self._broken = reason
             self._loop.remove_reader(self._control.fileno())
             self._on_writable()
-            self.guest.terminate(f"template broke: {reason}")
+            self.guest.end(Ending.stopped(f"template broke: {reason}"))
         pending, self._pending = self._pending, {}
         for future in pending.values():
             _fail(future, TemplateError(f"the template is gone: {reason}"))

@@ -4,22 +4,23 @@
 
     host (trusted)                                        guest process (untrusted)
     ──────────────                                        ─────────────────────────
-    protocol.models  ◀── validate every frame ──┐
-    protocol.config      (pydantic)             │
-                                                │
+    protocol.models  ◀── validate every frame ──┐         protocol.schema (checker)
+      (pydantic, derived from the declarations) │           ▲ checks every request
+                                                │           │
     protocol.frames  ── 4-byte length + msgpack ─┴──────▶ protocol.frames
     protocol.messages   pipe host->guest, pipe guest->host   protocol.messages
 
 - ``frames``: the codec. A frame is a big-endian u32 length and one msgpack value; every
   reader caps the length before it reads the body.
-- ``messages``: the message types (tagged records with an ``id``), their constructors, the
-  size caps and vocabularies both sides agree on.
-- ``models`` (host only): pydantic models of everything a guest may send.
-- ``config`` (host only): the guest configuration model, for TOML files and the CLI.
+- ``messages``: every message of every channel (guest pipes, a template's control socket),
+  declared once as records, and the size caps and vocabularies (enums) both sides agree on.
+- ``schema``: how records are declared, and the guest's checker of them.
+- ``models`` (host only): the pydantic models derived from the same declarations.
+- ``limits``: the memory bounds both sides compute; ``codeentry``: the code cache format.
 
 Importing ``protocol`` itself loads only ``frames`` and ``messages`` (msgpack and the
-standard library), because the guest imports it; ``models`` and ``config`` load pydantic
-and are imported explicitly by the host.
+standard library), because the guest imports it; ``models`` loads pydantic and is imported
+explicitly by the host. The guest configuration model is the host's (``host.config``).
 """
 
 from .frames import (

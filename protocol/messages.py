@@ -27,8 +27,12 @@ Loading is split from booting so that the host can send the module the moment th
 process exists, and the guest loads it while the host is still validating the configuration
 that ``Boot`` carries (the limits, the program's arguments and environment).
 
-A message is a dict with ``type`` (a ``MessageType``) and ``id``. Requests are verbs and go
-host -> guest; replies are nouns and go guest -> host. ``id`` works like a stream id: every
+Every message is declared below, once, as a record (``protocol.schema``): its fields with
+their types and bounds. On the wire it is a map with ``type`` (a ``MessageType``), ``id`` and
+those fields. The guest checks what it receives with ``schema.from_wire``; the host validates
+with pydantic models derived from the same declarations (``protocol.models``); code on both
+sides dispatches on the record's class. Requests are verbs and go host -> guest; replies are
+nouns and go guest -> host. ``id`` works like a stream id: every
 request the host starts (``Boot``, ``Invoke``, ``Shutdown``) carries a new id, and every frame
 that belongs to it -- the console output it produced, its stdin traffic, its final reply --
 carries that same id. ``Hello`` has id 0. One request runs at a time; a guest has at most one
@@ -40,70 +44,26 @@ or there is no program); after ``Loaded``, ``Ready``, ``Result``, ``Trapped`` or
 it waits for the next request. Requests may be pipelined: the guest reads the next one when
 it has answered the last.
 
-This module and ``frames`` are what the guest imports: standard library and msgpack only.
-The host validates every frame from a guest with the pydantic models in ``protocol.models``
-(which the guest never imports).
+A template has a second channel, its control socket (``host.template``,
+``guestproc.template``)::
+
+    Fork(id) + two pipe ends  ───────────────────────▶     clone a guest
+                              ◀───────────────────────     Forked(id, pid) | ForkFailed(id, error)
+
+This module, ``schema`` and ``frames`` are what the guest imports: standard library and
+msgpack only (``protocol.models`` and pydantic are the host's alone).
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+import math
+from typing import Annotated, ClassVar, Literal
+
+from .schema import Length, OneOf, Range, Record, from_wire, record, to_wire
 
 PROTOCOL_NAME = "kindling"
 PROTOCOL_VERSION = 1
-
-
-class MessageType(enum.StrEnum):
-    """The ``type`` tag of every message."""
-
-    HELLO = "Hello"
-    # requests: host -> guest
-    LOAD = "Load"
-    BOOT = "Boot"
-    INVOKE = "Invoke"
-    STDIN_DATA = "StdinData"
-    SHUTDOWN = "Shutdown"
-    # replies: guest -> host
-    LOADED = "Loaded"
-    READY = "Ready"
-    RESULT = "Result"
-    TRAPPED = "Trapped"
-    EXITED = "Exited"
-    LIMIT_REACHED = "LimitReached"
-    LOAD_FAILED = "LoadFailed"
-    REFUSED = "Refused"
-    CONSOLE = "Console"
-    STDIN_REQUEST = "StdinRequest"
-    CODE = "Code"
-
-
-REQUESTS = frozenset(
-    {
-        MessageType.LOAD,
-        MessageType.BOOT,
-        MessageType.INVOKE,
-        MessageType.STDIN_DATA,
-        MessageType.SHUTDOWN,
-    }
-)
-REPLIES = frozenset(
-    {
-        MessageType.LOADED,
-        MessageType.READY,
-        MessageType.RESULT,
-        MessageType.TRAPPED,
-        MessageType.EXITED,
-        MessageType.LIMIT_REACHED,
-        MessageType.LOAD_FAILED,
-        MessageType.REFUSED,
-        MessageType.CONSOLE,
-        MessageType.STDIN_REQUEST,
-        MessageType.CODE,
-    }
-)
-# The replies that end a request (the others -- Console, StdinRequest -- happen during one).
-FINAL_REPLIES = REPLIES - {MessageType.CONSOLE, MessageType.STDIN_REQUEST, MessageType.CODE}
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -134,6 +94,9 @@ CONSOLE_CHUNK = 64 * 1024
 GUEST_FRAME_CAP = CONSOLE_CHUNK + 16 * 1024
 """The cap on frames guest -> host: a full ``Console`` frame plus room for the record."""
 
+CONTROL_FRAME_CAP = 4096
+"""The cap on a template's control messages, either way (one ``SOCK_SEQPACKET`` datagram)."""
+
 MAX_TEXT = 4096
 """The longest message text (trap or error description) a reply may carry, in characters."""
 
@@ -143,33 +106,86 @@ MAX_RESULTS = 1000
 MAX_STDIN_REQUEST = 1024 * 1024
 """The most bytes one ``StdinRequest`` may ask for."""
 
-STDOUT = 1
-STDERR = 2
-STREAMS = (STDOUT, STDERR)
+U32_MAX = 0xFFFFFFFF
+U64_MAX = 0xFFFFFFFFFFFFFFFF
+I64_MIN = -(1 << 63)
+REQUEST_ID_MAX = (1 << 63) - 1
 
 # -- vocabularies ----------------------------------------------------------------------------
 
-TRAP_KINDS = frozenset(
-    {
-        "unreachable",
-        "integer_divide_by_zero",
-        "integer_overflow",
-        "invalid_conversion",
-        "out_of_bounds_memory",
-        "out_of_bounds_table",
-        "undefined_element",
-        "uninitialized_element",
-        "indirect_call_type_mismatch",
-        "call_stack_exhausted",
-        # An exception the engine did not expect: a bug in Kindling, contained in the guest.
-        "internal_error",
-    }
-)
-"""What ``Trapped.kind`` may be: the engine's trap codes (``TrapCode.kind``) that are not
-limits, plus ``internal_error``. Running out of fuel or host memory is a ``LimitReached``."""
 
-LIMIT_RESOURCES = frozenset({"memory", "fuel"})
-"""What ``LimitReached.resource`` may be: the limits a guest detects itself."""
+class MessageType(enum.StrEnum):
+    """The ``type`` tag of every message, on every channel."""
+
+    HELLO = "Hello"
+    # requests: host -> guest
+    LOAD = "Load"
+    BOOT = "Boot"
+    INVOKE = "Invoke"
+    STDIN_DATA = "StdinData"
+    SHUTDOWN = "Shutdown"
+    # replies: guest -> host
+    LOADED = "Loaded"
+    READY = "Ready"
+    RESULT = "Result"
+    TRAPPED = "Trapped"
+    EXITED = "Exited"
+    LIMIT_REACHED = "LimitReached"
+    LOAD_FAILED = "LoadFailed"
+    REFUSED = "Refused"
+    CONSOLE = "Console"
+    STDIN_REQUEST = "StdinRequest"
+    CODE = "Code"
+    # a template's control socket
+    FORK = "Fork"
+    FORKED = "Forked"
+    FORK_FAILED = "ForkFailed"
+
+
+class TrapKind(enum.StrEnum):
+    """What ``Trapped.kind`` may be: the engine's trap codes (``TrapCode.kind``) that are
+    not limits, plus ``internal_error``. Running out of fuel or host memory is a
+    ``LimitReached``."""
+
+    UNREACHABLE = "unreachable"
+    INTEGER_DIVIDE_BY_ZERO = "integer_divide_by_zero"
+    INTEGER_OVERFLOW = "integer_overflow"
+    INVALID_CONVERSION = "invalid_conversion"
+    OUT_OF_BOUNDS_MEMORY = "out_of_bounds_memory"
+    OUT_OF_BOUNDS_TABLE = "out_of_bounds_table"
+    UNDEFINED_ELEMENT = "undefined_element"
+    UNINITIALIZED_ELEMENT = "uninitialized_element"
+    INDIRECT_CALL_TYPE_MISMATCH = "indirect_call_type_mismatch"
+    CALL_STACK_EXHAUSTED = "call_stack_exhausted"
+    # An exception the engine did not expect: a bug in Kindling, contained in the guest.
+    INTERNAL_ERROR = "internal_error"
+
+
+class Limit(enum.StrEnum):
+    """The limits a guest can end at (``limit(...)``). The guest itself reports ``memory``
+    and ``fuel`` (``LimitReached.resource``); the kernel, the watchdog and the host enforce
+    the others."""
+
+    MEMORY = "memory"
+    CPU = "cpu"
+    WALL = "wall"
+    FUEL = "fuel"
+    OUTPUT = "output"
+
+
+class LoadStage(enum.StrEnum):
+    """Where loading a module failed (``LoadFailed.stage``, ``load_failure(stage)``)."""
+
+    DECODE = "decode"  # the bytes are not a WebAssembly module
+    VALIDATION = "validation"  # a well-formed module that breaks a typing rule
+    LINK = "link"  # an import the guest cannot provide, or does not match
+    COMPILE = "compile"  # the engine cannot translate a valid function
+    # The host's own: the module file cannot be read; the export to call does not exist.
+    READ = "read"
+    EXPORT = "export"
+
+
+GUEST_LOAD_STAGES = OneOf(LoadStage.DECODE, LoadStage.VALIDATION, LoadStage.LINK, LoadStage.COMPILE)
 
 
 class RefusalReason(enum.StrEnum):
@@ -179,173 +195,397 @@ class RefusalReason(enum.StrEnum):
     ARGUMENTS = "arguments"  # the numbers do not fit the function's parameters
 
 
-class LoadStage(enum.StrEnum):
-    """Where loading a module failed (``LoadFailed.stage``)."""
+class ValueType(enum.StrEnum):
+    """The type a ``Result`` value is tagged with."""
 
-    DECODE = "decode"  # the bytes are not a WebAssembly module
-    VALIDATION = "validation"  # a well-formed module that breaks a typing rule
-    LINK = "link"  # an import the guest cannot provide, or does not match
-    COMPILE = "compile"  # the engine cannot translate a valid function
-
-
-VALUE_TYPES = ("i32", "i64", "f32", "f64", "funcref", "externref")
-"""The types a ``Result`` value is tagged with."""
-
-# -- exit statuses of the guest process itself -------------------------------------------------
-
-GUEST_STATUS_OK = 0
-"""The guest process finished the protocol (after ``Shutdown``, ``Exited`` or ``LoadFailed``)."""
-GUEST_STATUS_OUT_OF_MEMORY = 75
-"""The guest process ran out of memory (its rlimit) where it could not report it in a frame."""
-GUEST_STATUS_HOST_BROKE_PROTOCOL = 76
-"""The guest process received something from the host that the protocol does not allow."""
-
-Message = dict[str, Any]
+    I32 = "i32"
+    I64 = "i64"
+    F32 = "f32"
+    F64 = "f64"
+    FUNCREF = "funcref"
+    EXTERNREF = "externref"
 
 
-# -- constructors: one per message type ----------------------------------------------------
+class Stream(enum.IntEnum):
+    """Where a ``Console`` frame's bytes go."""
+
+    STDOUT = 1
+    STDERR = 2
 
 
-def hello(ready_ns: int | None = None) -> Message:
-    """The handshake. The guest's says when it was ready to serve: ``ready_ns``, its
-    CLOCK_MONOTONIC (``time.monotonic_ns()``, the same clock in every process)."""
-    message: Message = {
-        "type": MessageType.HELLO,
-        "id": 0,
-        "protocol": PROTOCOL_NAME,
-        "version": PROTOCOL_VERSION,
-    }
-    if ready_ns is not None:
-        message["ready_ns"] = ready_ns
-    return message
+class GuestExitStatus(enum.IntEnum):
+    """The exit status of a guest (or template) process itself. The host reads it only when
+    no final frame explained the ending."""
+
+    OK = 0  # it finished the protocol (after Shutdown, Exited or LoadFailed)
+    OUT_OF_MEMORY = 75  # it ran out of memory (its rlimit) where no frame could say so
+    HOST_BROKE_PROTOCOL = 76  # the host sent something the protocol does not allow
 
 
-def load(request_id: int, module: bytes, cached: bytes | None = None) -> Message:
-    """``cached``: left out when the host keeps no code cache; else the entry it has for this
-    module (``protocol.codeentry``), b"" for none. With a cache and no usable entry, the
-    guest compiles all of the module and sends a new entry in ``Code`` frames."""
-    message: Message = {"type": MessageType.LOAD, "id": request_id, "module": module}
-    if cached is not None:
-        message["cached"] = cached
-    return message
+# -- field types -------------------------------------------------------------------------------
+
+RequestId = Annotated[int, Range(0, REQUEST_ID_MAX)]
+Text = Annotated[str, Length(0, MAX_TEXT)]
+Millis = Annotated[float, Range(0.0, 1e9)]
+Count = Annotated[int, Range(0, U32_MAX)]
+Number = Annotated[int, Range(I64_MIN, U64_MAX)] | float
 
 
-def boot(
-    request_id: int,
-    args: list[bytes],
-    env: list[bytes],
-    limits: dict[str, Any],
-    cached: bytes | None = None,
-) -> Message:
-    """``limits``: ``memory_bytes`` (int), ``cpu_seconds`` (int or None), ``call_depth`` (int),
-    ``fuel`` (int or None). ``cached``: as in ``load``, for the metered translation, when
-    ``fuel`` is set and the host keeps a code cache."""
-    message: Message = {
-        "type": MessageType.BOOT,
-        "id": request_id,
-        "args": args,
-        "env": env,
-        "limits": limits,
-    }
-    if cached is not None:
-        message["cached"] = cached
-    return message
+@record
+class Message(Record):
+    """Every message: its tag (``TYPE``, the wire's ``type``) and its request id."""
+
+    TYPE: ClassVar[MessageType]
+    id: RequestId
+
+    def wire(self) -> dict[str, object]:
+        """The map this message travels as (``frames.encode_frame`` takes it)."""
+        encoded: dict[str, object] = to_wire(self, self.TYPE)
+        return encoded
 
 
-def invoke(request_id: int, export: str, args: list[int | float]) -> Message:
-    return {"type": MessageType.INVOKE, "id": request_id, "export": export, "args": args}
+def clip(text: str) -> str:
+    """``text`` cut to what a reply may carry (``MAX_TEXT``)."""
+    return text[:MAX_TEXT]
 
 
-def stdin_data(request_id: int, data: bytes) -> Message:
-    return {"type": MessageType.STDIN_DATA, "id": request_id, "data": data}
+# -- the handshake, both ways ------------------------------------------------------------------
 
 
-def shutdown(request_id: int) -> Message:
-    return {"type": MessageType.SHUTDOWN, "id": request_id}
+@record
+class HostHello(Message):
+    """The host's first frame (id 0): the protocol and version it speaks."""
+
+    TYPE = MessageType.HELLO
+    protocol: Literal["kindling"] = "kindling"
+    version: Count = PROTOCOL_VERSION
 
 
-def loaded(
-    request_id: int, timings: dict[str, float], cache: str = "off", code_size: int = 0
-) -> Message:
-    """``timings``: ``decode_ms``, ``validate_ms``, ``compile_ms``. ``cache``: what the code
+@record
+class GuestHello(Message):
+    """The guest's first frame (id 0): what it speaks, and ``ready_ns``, its CLOCK_MONOTONIC
+    (``time.monotonic_ns()``, the same clock in every process) when it was ready to serve."""
+
+    TYPE = MessageType.HELLO
+    protocol: Literal["kindling"] = "kindling"
+    version: Count = PROTOCOL_VERSION
+    ready_ns: Annotated[int, Range(0, (1 << 63) - 1)]
+
+
+# -- requests: host -> guest -------------------------------------------------------------------
+
+
+@record
+class Load(Message):
+    """Decode, validate and compile ``module``. ``cached``: left out when the host keeps no
+    code cache; else the entry it has for this module (``protocol.codeentry``), b"" for
+    none. With a cache and no usable entry, the guest compiles all of the module and sends a
+    new entry in ``Code`` frames."""
+
+    TYPE = MessageType.LOAD
+    module: Annotated[bytes, Length(0, MAX_MODULE_BYTES)]
+    cached: Annotated[bytes, Length(0, MAX_ENTRY_BYTES)] | None = None
+
+
+@record
+class BootLimits(Record):
+    """The limits a guest sets on itself at Boot (filled from the host's config in one
+    place, ``host.config.boot_limits``)."""
+
+    memory_bytes: Annotated[int, Range(0, 1 << 32)]  # linear memory budget
+    cpu_seconds: Annotated[int, Range(1, U32_MAX)] | None  # RLIMIT_CPU; None: no limit
+    call_depth: Annotated[int, Range(1, U32_MAX)]  # Wasm calls deep before a trap
+    fuel: Annotated[int, Range(0, (1 << 63) - 1)] | None  # None: unmetered
+
+
+@record
+class Boot(Message):
+    """Instantiate the module: the program's arguments (argv[0] first) and environment
+    (``KEY=VALUE``), and its limits. ``cached``: as in ``Load``, for the metered translation,
+    when ``fuel`` is set and the host keeps a code cache."""
+
+    TYPE = MessageType.BOOT
+    args: list[bytes]
+    env: list[bytes]
+    limits: BootLimits
+    cached: Annotated[bytes, Length(0, MAX_ENTRY_BYTES)] | None = None
+
+
+@record
+class Invoke(Message):
+    """Call an export (``_start`` for a command) with numbers."""
+
+    TYPE = MessageType.INVOKE
+    export: str
+    args: list[Number]
+
+
+@record
+class StdinData(Message):
+    """Answers a ``StdinRequest``; b"" is the end of input."""
+
+    TYPE = MessageType.STDIN_DATA
+    data: Annotated[bytes, Length(0, MAX_STDIN_REQUEST)]
+
+
+@record
+class Shutdown(Message):
+    """The guest process exits with status 0."""
+
+    TYPE = MessageType.SHUTDOWN
+
+
+# -- replies: guest -> host --------------------------------------------------------------------
+
+
+@record
+class LoadTimings(Record):
+    """How long each step of loading took inside the guest, in milliseconds."""
+
+    decode_ms: Millis
+    validate_ms: Millis
+    compile_ms: Millis
+
+
+@record
+class Loaded(Message):
+    """The module is decoded, valid and ready to be instantiated. ``cache``: what the code
     cache gave: ``off`` (the host keeps none), ``hit``, ``miss``, or ``rejected: why``.
     ``code_size``: the module's code size, which the running memory bound allows for
     (``protocol.limits``; measured before any of the module's code ran)."""
-    return {
-        "type": MessageType.LOADED,
-        "id": request_id,
-        "timings": timings,
-        "cache": cache,
-        "code_size": code_size,
-    }
+
+    TYPE = MessageType.LOADED
+    timings: LoadTimings
+    cache: Text = "off"
+    code_size: Annotated[int, Range(0, U64_MAX)] = 0
 
 
-def ready(request_id: int, timings: dict[str, float], cache: str = "off") -> Message:
-    """``timings``: ``instantiate_ms``, ``precompile_ms`` (translating functions ahead of
-    their first call while the guest waited for ``Boot``) and ``precompiled`` (how many).
-    ``cache``: as in ``loaded``, for the metered translation (``off`` when none was needed)."""
-    return {"type": MessageType.READY, "id": request_id, "timings": timings, "cache": cache}
+@record
+class BootTimings(Record):
+    """Instantiation, and the functions translated ahead of their first call while the
+    guest waited for Boot (milliseconds, and how many)."""
+
+    instantiate_ms: Millis
+    precompile_ms: Millis
+    precompiled: Count
 
 
-def code(request_id: int, data: bytes) -> Message:
-    """A piece of a new code cache entry, sent before ``Loaded`` or ``Ready``."""
-    return {"type": MessageType.CODE, "id": request_id, "data": data}
+@record
+class Ready(Message):
+    """The module is instantiated (its start function, if any, has run). ``cache``: as in
+    ``Loaded``, for the metered translation (``off`` when none was needed)."""
+
+    TYPE = MessageType.READY
+    timings: BootTimings
+    cache: Text = "off"
 
 
-def result(request_id: int, results: list[list[Any]], fuel: int | None = None) -> Message:
-    """``results``: ``[type, value]`` pairs, ``type`` one of ``VALUE_TYPES``; integers are the
-    engine's canonical unsigned values, references ``None`` (null) or a short description.
-    ``fuel``: the fuel the instance has used so far, when it is metered."""
-    message = {"type": MessageType.RESULT, "id": request_id, "results": results}
-    if fuel is not None:
-        message["fuel"] = fuel
-    return message
+_INT_RANGE = {ValueType.I32: U32_MAX, ValueType.I64: U64_MAX}
 
 
-def trapped(request_id: int, kind: str, message: str) -> Message:
-    return {
-        "type": MessageType.TRAPPED,
-        "id": request_id,
-        "kind": kind,
-        "message": message[:MAX_TEXT],
-    }
+@record
+class ResultValue(Record):
+    """One result: its Wasm type and its canonical value (integers unsigned, references
+    None for null or a short description). On the wire: a ``[type, value]`` pair."""
+
+    WIRE_PAIR = True
+    type: ValueType
+    value: int | float | Annotated[str, Length(0, 200)] | None
+
+    def problem(self) -> str | None:
+        value = self.value
+        if self.type in _INT_RANGE:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return f"an {self.type} result must be an int"
+            if not 0 <= value <= _INT_RANGE[self.type]:
+                return f"{value} is out of range for an {self.type}"
+        elif self.type in (ValueType.F32, ValueType.F64):
+            if not isinstance(value, float):
+                return f"an {self.type} result must be a float"
+        elif not (value is None or isinstance(value, str)):
+            return f"a {self.type} result must be null or a description"
+        return None
+
+    def signed(self) -> int | float | str | None:
+        """The value as people read it: integers signed (an i32 0xFFFFFFFF is -1)."""
+        value = self.value
+        if self.type is ValueType.I32 and isinstance(value, int):
+            return value - (1 << 32) if value >= 1 << 31 else value
+        if self.type is ValueType.I64 and isinstance(value, int):
+            return value - (1 << 64) if value >= 1 << 63 else value
+        return value
+
+    def display(self) -> str:
+        """How ``kindling run --invoke`` prints this value."""
+        value = self.signed()
+        if value is None:
+            return "null"
+        if isinstance(value, float):
+            return repr(value) if math.isfinite(value) else str(value)
+        return str(value)
 
 
-def exited(request_id: int, code: int) -> Message:
-    return {"type": MessageType.EXITED, "id": request_id, "code": code}
+@record
+class Result(Message):
+    """An invoked export returned. ``fuel``: what the instance has used so far, when it is
+    metered."""
+
+    TYPE = MessageType.RESULT
+    results: Annotated[list[ResultValue], Length(0, MAX_RESULTS)]
+    fuel: Annotated[int, Range(0, 1 << 63)] | None = None
 
 
-def limit_reached(request_id: int, resource: str, message: str) -> Message:
-    return {
-        "type": MessageType.LIMIT_REACHED,
-        "id": request_id,
-        "resource": resource,
-        "message": message[:MAX_TEXT],
-    }
+@record
+class Trapped(Message):
+    """Execution trapped."""
+
+    TYPE = MessageType.TRAPPED
+    kind: TrapKind
+    message: Text
 
 
-def load_failed(request_id: int, stage: LoadStage, message: str) -> Message:
-    return {
-        "type": MessageType.LOAD_FAILED,
-        "id": request_id,
-        "stage": stage,
-        "message": message[:MAX_TEXT],
-    }
+@record
+class Exited(Message):
+    """The program called ``proc_exit(code)``; the guest process exits next."""
+
+    TYPE = MessageType.EXITED
+    code: Count
 
 
-def refused(request_id: int, reason: RefusalReason, message: str) -> Message:
-    """The guest cannot do what the request asks (no such export, wrong arguments)."""
-    return {
-        "type": MessageType.REFUSED,
-        "id": request_id,
-        "reason": reason.value,
-        "message": message[:MAX_TEXT],
-    }
+@record
+class LimitReached(Message):
+    """The guest hit a limit it enforces itself (linear memory at instantiation, the memory
+    its process may have, fuel)."""
+
+    TYPE = MessageType.LIMIT_REACHED
+    resource: Annotated[Limit, OneOf(Limit.MEMORY, Limit.FUEL)]
+    message: Text
 
 
-def console(request_id: int, stream: int, data: bytes) -> Message:
-    return {"type": MessageType.CONSOLE, "id": request_id, "stream": stream, "data": data}
+@record
+class LoadFailed(Message):
+    """The module could not be loaded; the guest process exits next."""
+
+    TYPE = MessageType.LOAD_FAILED
+    stage: Annotated[LoadStage, GUEST_LOAD_STAGES]
+    message: Text
 
 
-def stdin_request(request_id: int, max_bytes: int) -> Message:
-    return {"type": MessageType.STDIN_REQUEST, "id": request_id, "max": max_bytes}
+@record
+class Refused(Message):
+    """The guest cannot do what the request asked (no such export, wrong arguments)."""
+
+    TYPE = MessageType.REFUSED
+    reason: RefusalReason
+    message: Text
+
+
+@record
+class Console(Message):
+    """Output of the running request; never empty, at most ``CONSOLE_CHUNK`` bytes. (Up to
+    the frame cap passes the schema: a larger frame is the output limit's business, so the
+    host ends it ``limit(output)`` rather than ``protocol_error``.)"""
+
+    TYPE = MessageType.CONSOLE
+    stream: Stream
+    data: Annotated[bytes, Length(1, GUEST_FRAME_CAP)]
+
+
+@record
+class Code(Message):
+    """A piece of a new code cache entry (``protocol.codeentry``), during Load or Boot."""
+
+    TYPE = MessageType.CODE
+    data: Annotated[bytes, Length(1, CODE_CHUNK)]
+
+
+@record
+class StdinRequest(Message):
+    """The running request wants up to ``max`` bytes of stdin."""
+
+    TYPE = MessageType.STDIN_REQUEST
+    max: Annotated[int, Range(1, MAX_STDIN_REQUEST)]
+
+
+# -- a template's control socket -----------------------------------------------------------------
+
+
+@record
+class Fork(Message):
+    """Clone a guest; the datagram carries the guest's two pipe ends (``SCM_RIGHTS``)."""
+
+    TYPE = MessageType.FORK
+
+
+@record
+class Forked(Message):
+    """The guest is running: ``pid``, a child of the host (``CLONE_PARENT``)."""
+
+    TYPE = MessageType.FORKED
+    pid: Annotated[int, Range(2, (1 << 22))]  # pid_max is at most 2**22 on Linux
+
+
+@record
+class ForkFailed(Message):
+    """The template could not clone a guest; ``error`` says why."""
+
+    TYPE = MessageType.FORK_FAILED
+    error: Text
+
+
+# -- the channels ------------------------------------------------------------------------------
+
+HostRequest = Load | Boot | Invoke | StdinData | Shutdown
+GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
+DuringRequest = Console | StdinRequest | Code  # frames that belong to a request being served
+GuestMessage = GuestHello | GuestReply | DuringRequest
+TemplateReply = Forked | ForkFailed
+
+
+def _by_tag(*classes: type[Message]) -> dict[str, type[Message]]:
+    return {str(cls.TYPE): cls for cls in classes}
+
+
+HOST_TO_GUEST = _by_tag(HostHello, Load, Boot, Invoke, StdinData, Shutdown)
+"""What the host may send a guest (and a template, before it forks: Hello, Load, Boot)."""
+GUEST_TO_HOST = _by_tag(
+    GuestHello,
+    Loaded,
+    Ready,
+    Result,
+    Trapped,
+    Exited,
+    LimitReached,
+    LoadFailed,
+    Refused,
+    Console,
+    StdinRequest,
+    Code,
+)
+"""What a guest (or a template, before it forks) may send the host."""
+HOST_TO_TEMPLATE = _by_tag(Fork)
+"""What the host sends on a template's control socket."""
+TEMPLATE_TO_HOST = _by_tag(Forked, ForkFailed)
+"""What a template answers on its control socket."""
+
+
+def declaration_of(channel: dict[str, type[Message]], value: object) -> type[Message]:
+    """The declaration ``value`` (a decoded frame) claims to fit on ``channel``, by its
+    ``type``; ``SchemaError`` if it is not a map or names no message of the channel."""
+    from .schema import SchemaError
+
+    if not isinstance(value, dict):
+        raise SchemaError(f"a message must be a map, got {type(value).__name__}")
+    tag = value.get("type")
+    cls = channel.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        shown = repr(tag) if not isinstance(tag, str) or len(tag) <= 40 else repr(tag[:40])
+        raise SchemaError(f"a message of type {shown} is not allowed on this channel")
+    return cls
+
+
+def read_message(channel: dict[str, type[Message]], value: object) -> Message:
+    """``value``, a decoded frame, checked against the channel's declarations (the guest's
+    checker, ``schema.from_wire``); ``SchemaError`` naming the message and field if it does
+    not fit."""
+    return from_wire(declaration_of(channel, value), value)

@@ -1,288 +1,169 @@
-"""Pydantic models of every frame a guest may send: the host's gate for untrusted input.
+"""The host's gate for untrusted input: pydantic models derived from ``protocol.messages``.
 
-The host runs each decoded frame through ``parse_guest_message`` before acting on it. The
-models are strict (no coercion: ``"1"`` is not an int, ``True`` is not a number, text is not
-bytes), forbid unknown fields, and bound every size (message text, result count, console
-chunk, stdin request). A frame that does not fit raises ``InvalidMessage`` naming the
-message type and field -- and the host then ends that guest with ``protocol_error``.
+Every record declared in ``protocol.messages`` gets a pydantic model here, built from the
+same annotations the guest's checker reads (``protocol.schema``): a subclass of the
+declaration, so the host dispatches on the declared classes (``isinstance(message,
+Console)``) and mypy knows every field. The models are strict (no coercion: ``"1"`` is not
+an int, ``True`` is not a number, text is not bytes), forbid unknown fields and bound every
+size. A frame that does not fit raises ``InvalidMessage`` naming the message type and field --
+and the host then ends that guest with ``protocol_error``.
 
 Only the host imports this module: pydantic is far too slow to import in every guest.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+import enum
+import typing
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
-
-from .messages import (
-    CODE_CHUNK,
-    GUEST_FRAME_CAP,
-    MAX_RESULTS,
-    MAX_STDIN_REQUEST,
-    MAX_TEXT,
-    PROTOCOL_NAME,
-    TRAP_KINDS,
-    RefusalReason,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    create_model,
+    model_validator,
 )
 
-U32_MAX = 0xFFFFFFFF
-U64_MAX = 0xFFFFFFFFFFFFFFFF
-REQUEST_ID_MAX = (1 << 63) - 1
+from .messages import (
+    GUEST_TO_HOST,
+    TEMPLATE_TO_HOST,
+    GuestMessage,
+    Message,
+    TemplateReply,
+    declaration_of,
+)
+from .schema import Record, SchemaError, fields_of
+
+R = TypeVar("R", bound=Record)
 
 
 class InvalidMessage(Exception):
-    """A frame's value is not a message the guest may send; the text says what is wrong."""
+    """A frame's value is not a message the sender may send; the text says what is wrong."""
 
 
-class _Message(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    id: Annotated[int, Field(ge=0, le=REQUEST_ID_MAX)]
+    @model_validator(mode="after")
+    def _record_problem(self) -> Any:
+        problem = self.problem()  # type: ignore[attr-defined]  # Record.problem
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
-Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Millis = Annotated[float, Field(ge=0.0, le=1e9, allow_inf_nan=False)]
-
-
-class Hello(_Message):
-    """The guest's first frame: which protocol and version it speaks."""
-
-    type: Literal["Hello"]
-    protocol: Literal["kindling"]
-    version: Annotated[int, Field(ge=0, le=U32_MAX)]
-    ready_ns: Annotated[int, Field(ge=0, le=(1 << 63) - 1)]  # CLOCK_MONOTONIC when ready
-
-
-class LoadTimings(BaseModel):
-    """How long each step of loading took inside the guest, in milliseconds."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    decode_ms: Millis
-    validate_ms: Millis
-    compile_ms: Millis
-
-
-class Loaded(_Message):
-    """The module is decoded, valid and ready to be instantiated."""
-
-    type: Literal["Loaded"]
-    timings: LoadTimings
-    cache: Text  # what the code cache did (``messages.loaded``)
-    # The code size the running memory bound allows for (``protocol.limits``).
-    code_size: Annotated[int, Field(ge=0, le=U64_MAX)]
-
-
-class BootTimings(BaseModel):
-    """Instantiation, and the functions translated ahead of time while the guest waited."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    instantiate_ms: Millis
-    precompile_ms: Millis
-    precompiled: Annotated[int, Field(ge=0, le=U32_MAX)]
-
-
-class Ready(_Message):
-    """The module is instantiated (its start function, if any, has run)."""
-
-    type: Literal["Ready"]
-    timings: BootTimings
-    cache: Text  # what the code cache did for the metered translation (``messages.ready``)
-
-
-ValueType = Literal["i32", "i64", "f32", "f64", "funcref", "externref"]
-
-_INT_RANGE = {"i32": U32_MAX, "i64": U64_MAX}
-
-
-class ResultValue(BaseModel):
-    """One result: its Wasm type and its canonical value (ints unsigned)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    type: ValueType
-    value: int | float | Annotated[str, Field(max_length=200)] | None
-
+class _Pair(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _from_pair(cls, data: Any) -> Any:
-        # On the wire a result is a [type, value] pair.
+        # On the wire this record is a [first, second] pair.
         if isinstance(data, list | tuple):
             if len(data) != 2:
-                raise ValueError(f"a result must be a [type, value] pair, got {len(data)} items")
-            return {"type": data[0], "value": data[1]}
+                raise ValueError(f"must be a pair, got {len(data)} items")
+            names = list(cls.model_fields)
+            return dict(zip(names, data, strict=True))
         return data
 
-    @model_validator(mode="after")
-    def _value_fits_type(self) -> ResultValue:
-        value = self.value
-        if self.type in _INT_RANGE:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"an {self.type} result must be an int")
-            if not 0 <= value <= _INT_RANGE[self.type]:
-                raise ValueError(f"{value} is out of range for an {self.type}")
-        elif self.type in ("f32", "f64"):
-            if not isinstance(value, float):
-                raise ValueError(f"an {self.type} result must be a float")
-        elif not (value is None or isinstance(value, str)):
-            raise ValueError(f"a {self.type} result must be null or a description")
-        return self
 
-    def signed(self) -> int | float | str | None:
-        """The value as people read it: integers signed (an i32 0xFFFFFFFF is -1)."""
-        value = self.value
-        if self.type == "i32" and isinstance(value, int):
-            return value - (1 << 32) if value >= 1 << 31 else value
-        if self.type == "i64" and isinstance(value, int):
-            return value - (1 << 64) if value >= 1 << 63 else value
-        return value
-
-    def display(self) -> str:
-        """How ``kindling run --invoke`` prints this value."""
-        value = self.signed()
-        if value is None:
-            return "null"
-        if isinstance(value, float):
-            return repr(value) if math.isfinite(value) else str(value)
-        return str(value)
+_MODELS: dict[type[Record], type[BaseModel]] = {}
 
 
-class Result(_Message):
-    """An invoked export returned."""
-
-    type: Literal["Result"]
-    results: Annotated[list[ResultValue], Field(max_length=MAX_RESULTS)]
-    fuel: Annotated[int, Field(ge=0, le=1 << 63)] | None = None  # used so far, when metered
-
-
-class Trapped(_Message):
-    """Execution trapped; ``kind`` is one of ``messages.TRAP_KINDS``."""
-
-    type: Literal["Trapped"]
-    kind: str
-    message: Text
-
-    @model_validator(mode="after")
-    def _known_kind(self) -> Trapped:
-        if self.kind not in TRAP_KINDS:
-            raise ValueError(f"unknown trap kind {self.kind[:60]!r}")
-        return self
-
-
-class Exited(_Message):
-    """The program called ``proc_exit(code)``; the guest process exits next."""
-
-    type: Literal["Exited"]
-    code: Annotated[int, Field(ge=0, le=U32_MAX)]
+def model_of(declaration: type[R]) -> type[R]:
+    """The pydantic model of a declared record: a subclass of ``declaration``."""
+    model = _MODELS.get(declaration)
+    if model is None:
+        definitions: dict[str, Any] = {}
+        if issubclass(declaration, Message):
+            definitions["type"] = (Literal[str(declaration.TYPE)], ...)
+        for spec in fields_of(declaration):
+            annotation = _pydantic_type(
+                typing.get_type_hints(declaration, include_extras=True)[spec.name]
+            )
+            definitions[spec.name] = (annotation, None if spec.optional else ...)
+        base = _Pair if declaration.WIRE_PAIR else _Strict
+        bases: Any = (base, declaration)
+        model = create_model(
+            declaration.__name__, __base__=bases, __module__=__name__, **definitions
+        )
+        _MODELS[declaration] = model
+    return model  # type: ignore[return-value]
 
 
-class LimitReached(_Message):
-    """The guest hit a limit it enforces itself (linear memory at instantiation, fuel)."""
-
-    type: Literal["LimitReached"]
-    resource: Literal["memory", "fuel"]
-    message: Text
-
-
-class LoadFailed(_Message):
-    """The module could not be loaded; the guest process exits next."""
-
-    type: Literal["LoadFailed"]
-    stage: Literal["decode", "validation", "link", "compile"]
-    message: Text
-
-
-class Refused(_Message):
-    """The guest cannot do what the request asked (no such export, wrong arguments)."""
-
-    type: Literal["Refused"]
-    reason: Annotated[RefusalReason, Field(strict=False)]  # strict wants an enum instance
-    message: Text
+def _pydantic_type(annotation: Any) -> Any:
+    """``annotation`` with nested records replaced by their models, and enums taken by value
+    (strict mode would want enum instances, which msgpack never gives)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return Annotated[(_pydantic_type(base), *metadata)]
+    if origin is not None and origin is not Literal:
+        arguments = tuple(_pydantic_type(argument) for argument in typing.get_args(annotation))
+        if origin is list:
+            return list[arguments]  # type: ignore[valid-type]
+        return typing.Union[arguments]  # noqa: UP007  # rebuilt from its parts
+    if isinstance(annotation, type) and issubclass(annotation, Record):
+        return model_of(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return Annotated[annotation, PlainValidator(_enum_reader(annotation))]
+    return annotation
 
 
-class Console(_Message):
-    """Output of the running request on stdout (1) or stderr (2); never empty."""
+def _enum_reader(vocabulary: type[enum.Enum]) -> Any:
+    """A validator that takes an enum by its value, of exactly the value's type: strict
+    mode wants enum instances, which msgpack never gives, and lax mode takes ``"1"`` or
+    ``1.0`` for the int 1."""
+    value_type = type(next(iter(vocabulary)).value)
 
-    type: Literal["Console"]
-    stream: Literal[1, 2]
-    data: Annotated[bytes, Field(min_length=1, max_length=GUEST_FRAME_CAP)]
+    def read(value: Any) -> enum.Enum:
+        if type(value) is value_type or isinstance(value, vocabulary):
+            try:
+                return vocabulary(value)
+            except ValueError:
+                pass
+        allowed = ", ".join(repr(member.value) for member in vocabulary)
+        raise ValueError(f"{_shown(value)} is not one of {allowed}")
 
-
-class Code(_Message):
-    """A piece of a new code cache entry (``protocol.codeentry``), during Load or Boot."""
-
-    type: Literal["Code"]
-    data: Annotated[bytes, Field(min_length=1, max_length=CODE_CHUNK)]
-
-
-class StdinRequest(_Message):
-    """The running request wants up to ``max`` bytes of stdin."""
-
-    type: Literal["StdinRequest"]
-    max: Annotated[int, Field(ge=1, le=MAX_STDIN_REQUEST)]
+    return read
 
 
-GuestMessage = Annotated[
-    Hello
-    | Loaded
-    | Ready
-    | Result
-    | Trapped
-    | Exited
-    | LimitReached
-    | LoadFailed
-    | Refused
-    | Console
-    | StdinRequest
-    | Code,
-    Field(discriminator="type"),
-]
-FinalReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
-
-_ADAPTER: TypeAdapter[GuestMessage] = TypeAdapter(GuestMessage)
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe(error: ValidationError, value: Any) -> str:
     tag = value.get("type") if isinstance(value, dict) else None
     where = tag if isinstance(tag, str) and len(tag) <= 40 else "message"
     first = error.errors(include_url=False, include_input=False)[0]
-    path = ".".join(str(part) for part in first["loc"][1:] if part != tag)
+    path = ".".join(str(part) for part in first["loc"] if part != tag)
     more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
-    return f"{where}{'.' + path if path else ''}: {first['msg']}{more}"
+    text = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}{'.' + path if path else ''}: {text}{more}"
+
+
+def _parse(channel: dict[str, type[Message]], value: Any) -> Message:
+    try:
+        declaration = declaration_of(channel, value)
+    except SchemaError as exc:
+        raise InvalidMessage(f"message: {exc}") from None
+    try:
+        model: Any = model_of(declaration)
+        parsed: Message = model.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidMessage(_describe(exc, value)) from None
+    return parsed
 
 
 def parse_guest_message(value: Any) -> GuestMessage:
     """Validate one decoded frame from a guest; ``InvalidMessage`` if it is not allowed."""
-    if not isinstance(value, dict):
-        raise InvalidMessage(f"a message must be a map, got {type(value).__name__}")
-    try:
-        return _ADAPTER.validate_python(value)
-    except ValidationError as exc:
-        raise InvalidMessage(_describe(exc, value)) from None
+    return typing.cast("GuestMessage", _parse(GUEST_TO_HOST, value))
 
 
-__all__ = [
-    "PROTOCOL_NAME",
-    "BootTimings",
-    "Code",
-    "Console",
-    "Exited",
-    "FinalReply",
-    "GuestMessage",
-    "Hello",
-    "InvalidMessage",
-    "LimitReached",
-    "LoadFailed",
-    "LoadTimings",
-    "Loaded",
-    "Ready",
-    "Refused",
-    "Result",
-    "ResultValue",
-    "StdinRequest",
-    "Trapped",
-    "parse_guest_message",
-]
+def parse_template_reply(value: Any) -> TemplateReply:
+    """Validate one control message from a template; ``InvalidMessage`` if not allowed."""
+    return typing.cast("TemplateReply", _parse(TEMPLATE_TO_HOST, value))
+
+
+__all__ = ["InvalidMessage", "model_of", "parse_guest_message", "parse_template_reply"]

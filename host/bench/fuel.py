@@ -38,9 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from protocol.config import DEFAULT_MEMORY_BYTES, GuestConfig
-
 from .. import codecache
+from ..config import DEFAULT_MEMORY_BYTES, GuestConfig
 from ..endings import EndingKind, Limit
 from ..errors import GuestEnded, GuestError
 from ..guest import Guest, Number

@@ -35,8 +35,7 @@ from typing import Any, TextIO
 
 import psutil  # type: ignore[import-untyped]
 
-from protocol.config import GuestConfig
-
+from ..config import GuestConfig
 from ..guest import Guest
 from ..supervisor import raise_descriptor_limit
 from ..template import Template

@@ -19,10 +19,10 @@ import psutil
 import pytest
 
 from host.api import RunReport, run_guest
+from host.config import GuestConfig
 from host.guest import Guest
 from host.stdio import BytesStdin, CapturedConsole
 from host.transport import Launcher
-from protocol.config import GuestConfig
 from tests.framework.paths import fixture
 
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from host.config import GuestConfig
 from host.endings import Ending
 from host.errors import GuestEnded, GuestError, GuestTrapped
 from host.guest import Guest, GuestState
 from host.supervisor import Host, Sandbox
 from host.template import TemplateError
-from protocol.config import GuestConfig
 from tests.framework.paths import fixture
 
 from .conftest import misbehaving

@@ -13,10 +13,12 @@ import time
 
 import pytest
 
+from host.config import GuestConfig
+from host.endings import Ending
 from host.errors import GuestEnded, GuestTrapped, IllegalAction, InvokeRefused
-from host.guest import FRAME_BURST, FRAME_RATE, Guest, GuestState
+from host.guest import Guest, GuestState
+from host.output import FRAME_BURST, FRAME_RATE
 from host.stdio import BytesStdin, CapturedConsole
-from protocol.config import GuestConfig
 from tests.framework.paths import fixture
 from tests.host.conftest import Run, misbehaving, with_guest
 
@@ -228,7 +230,7 @@ def test_stop_and_terminate_mid_run() -> None:
         await guest.handshake()
         while guest.state is not GuestState.RUNNING:
             await asyncio.sleep(0.01)
-        guest.terminate("enough")
+        guest.end(Ending.stopped("enough"))
         with pytest.raises(GuestEnded) as ended:
             await running
         assert ended.value.ending.text == "stopped"

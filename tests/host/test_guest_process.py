@@ -14,9 +14,9 @@ from typing import Any
 import psutil
 
 from guestproc.engine import decode_module
+from host.config import GuestConfig
 from host.guest import Guest, GuestState
 from host.transport import Launcher
-from protocol.config import GuestConfig
 from protocol.limits import running_bound
 from tests.framework.paths import REPO_ROOT, fixture
 from tests.framework.proc import proc_limit

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from host import guest as guest_module
+from host.config import ConfigError
 from host.errors import GuestEnded, GuestTrapped, InvokeRefused
 from host.lifecycle import (
     TRANSITIONS,
@@ -33,7 +34,6 @@ from host.lifecycle import (
 from host.supervisor import Host, Sandbox
 from host.sync import SyncHost
 from host.watchdog import own_memory
-from protocol.config import ConfigError
 from protocol.messages import RefusalReason
 from tests.framework.paths import REPO_ROOT, fixture
 from tests.framework.proc import proc_limit

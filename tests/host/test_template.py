@@ -19,11 +19,12 @@ from typing import Any
 import psutil
 import pytest
 
+from host.config import GuestConfig
 from host.endings import Ending
 from host.errors import GuestEnded
 from host.guest import GuestState
 from host.template import Template, TemplateError
-from protocol.config import GuestConfig
+from protocol.models import InvalidMessage, parse_template_reply
 from tests.framework.paths import REPO_ROOT, fixture
 
 EXPORTS = fixture("exports").read_bytes()
@@ -135,7 +136,9 @@ def test_the_template_reply_must_name_a_new_child_of_ours() -> None:
             == f"it named pid {guest.pid}, a guest the host already has"
         )
         assert "not a child" in (template._bad_pid(os.getppid()) or "")
-        assert template._bad_pid(True) and template._bad_pid(-5) and template._bad_pid("7")
+        for bad in (True, -5, "7", 1):  # the schema refuses these before any pid check
+            with pytest.raises(InvalidMessage):
+                parse_template_reply({"type": "Forked", "id": 1, "pid": bad})
         assert template._bad_pid(template.pid) is None  # a child indeed (the template itself)
         await guest.stop()
 
@@ -146,7 +149,7 @@ HOST_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
     from host.template import Template
-    from protocol.config import GuestConfig
+    from host.config import GuestConfig
 
     async def main():
         module = open(sys.argv[1], "rb").read()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.config import (
+from host.config import (
     ALLOWED_KEYS,
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MEMORY_BYTES,
@@ -56,7 +56,6 @@ def test_format_size() -> None:
 def test_defaults() -> None:
     config = GuestConfig()
     assert config.memory == DEFAULT_MEMORY_BYTES == 5 * 1024 * 1024
-    assert config.memory_pages == 80
     assert config.timeout is None and config.cpu is None
     assert config.max_output == DEFAULT_MAX_OUTPUT_BYTES
     assert config.args == [] and config.env == {}

@@ -17,7 +17,8 @@ Sizes are a number of bytes or a number with a unit: ``KiB``/``MiB``/``GiB`` (an
 
 Every problem is a ``ConfigError`` whose text names the source (the file, or "command
 line"), the key, and what is wrong; an unknown key also lists the allowed keys. Only the host
-imports this module (it needs pydantic).
+imports this module (it needs pydantic); the ``Boot`` message it fills is declared in
+``protocol.messages``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from .messages import DEFAULT_LOAD_TIMEOUT
+from protocol.messages import DEFAULT_LOAD_TIMEOUT, Boot, BootLimits
 
 PAGE_SIZE = 65536
 MAX_MEMORY_BYTES = 65536 * PAGE_SIZE  # 4 GiB: all a 32-bit memory can address
@@ -38,6 +39,8 @@ DEFAULT_MEMORY_BYTES = 5 * 1024 * 1024
 MAX_FUEL = 2**62
 """The largest fuel budget (the engine's counter is a Python int, but a budget has to be a
 number people can write down and the protocol can carry as a 64-bit integer)."""
+DEFAULT_CALL_DEPTH = 20_000
+"""Wasm calls deep a guest may go before it traps ``call_stack_exhausted``."""
 DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024
 """The default console quota: enough for any ordinary program; a runaway printer is cut off
 after this much (at the engine's speed, some seconds of output)."""
@@ -137,14 +140,26 @@ class GuestConfig(BaseModel):
             _no_nul(value, f"the value of environment variable {key}")
         return env
 
-    @property
-    def memory_pages(self) -> int:
-        """The budget in whole 64 KiB pages: what the engine's memories may grow to."""
-        return self.memory // PAGE_SIZE
-
     def env_entries(self) -> list[bytes]:
         """The environment as WASI wants it: ``KEY=VALUE`` byte strings, UTF-8."""
         return [f"{key}={value}".encode() for key, value in self.env.items()]
+
+    def boot(self, request_id: int, program_name: str, cached: bytes | None = None) -> Boot:
+        """The ``Boot`` message for this configuration: the one place where it reaches a
+        guest (its limits, and the program's arguments and environment). ``program_name`` is
+        argv[0]; ``cached``: the metered code cache entry (``messages.Boot``)."""
+        return Boot(
+            id=request_id,
+            args=[program_name.encode(), *(arg.encode() for arg in self.args)],
+            env=self.env_entries(),
+            limits=BootLimits(
+                memory_bytes=self.memory,
+                cpu_seconds=self.cpu,
+                call_depth=DEFAULT_CALL_DEPTH,
+                fuel=self.fuel,
+            ),
+            cached=cached,
+        )
 
 
 ALLOWED_KEYS = tuple(sorted(GuestConfig.model_fields))

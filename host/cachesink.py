@@ -1,0 +1,50 @@
+"""The host's side of the code cache for one guest: entries out in Load and Boot, new
+entries in from ``Code`` frames.
+
+::
+
+    Load(module, cached=entry | b"")   ◀── read(unmetered)      host.codecache (files)
+    Boot(..., cached=entry | b"")      ◀── read(metered), when fuel is set
+    Code, Code, ... then Loaded/Ready  ──▶ keep(): join, write  ──▶ host.codecache
+
+A guest may send ``Code`` only while it works on a Load or a Boot and only when the host
+keeps a cache for it (``accepts``); the pieces of one entry may not pass
+``MAX_ENTRY_BYTES`` together.
+"""
+
+from __future__ import annotations
+
+from protocol.messages import MAX_ENTRY_BYTES, Code
+
+from . import codecache
+
+
+class CacheSink:
+    """One guest's code cache traffic, for the module with ``digest``, in ``directory``."""
+
+    def __init__(self, directory: str, digest: bytes) -> None:
+        self.directory = directory
+        self.digest = digest
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def entry(self, metered: bool) -> bytes:
+        """The entry to send with the request: the cached one, or b"" for none."""
+        return codecache.read(self.directory, self.digest, metered)
+
+    def take(self, message: Code) -> str | None:
+        """Keep a piece of a new entry; a protocol violation's description if too big."""
+        self._size += len(message.data)
+        if self._size > MAX_ENTRY_BYTES:
+            return f"a code cache entry over {MAX_ENTRY_BYTES} bytes"
+        self._pieces.append(message.data)
+        return None
+
+    def keep(self, metered: bool) -> str | None:
+        """Write the entry the guest sent for the request just answered, if it sent one;
+        what the cache did with it (None: nothing was sent)."""
+        if not self._pieces:
+            return None
+        entry = b"".join(self._pieces)
+        self._pieces, self._size = [], 0
+        return codecache.write(self.directory, self.digest, metered, entry)
