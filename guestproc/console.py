@@ -42,7 +42,6 @@ class ConsoleWriter:
         self._buffer = bytearray()
         self._busy = False
         self._armed = False
-        self.bytes_written = 0
         signal.signal(signal.SIGALRM, self._on_alarm)
 
     def start(self, request_id: int) -> None:
@@ -58,7 +57,6 @@ class ConsoleWriter:
                 self._send_buffer()
             self._stream = stream
             self._buffer += data
-            self.bytes_written += len(data)
             if len(self._buffer) >= CONSOLE_CHUNK:
                 self._send_buffer()
             elif not self._armed:

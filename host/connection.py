@@ -64,7 +64,6 @@ class GuestConnection:
         self._eof = False
         self._done = False
         self.frames_received = 0
-        self.bytes_sent = 0
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -82,10 +81,6 @@ class GuestConnection:
         if self._reading:
             self._reading = False
             self._loop.remove_reader(self._process.from_guest)
-
-    @property
-    def at_eof(self) -> bool:
-        return self._eof
 
     def _on_readable(self) -> None:
         self.read_available(limit=4)
@@ -156,7 +151,6 @@ class GuestConnection:
     def send(self, message: Message) -> None:
         """Queue one message for the guest. Writes happen as the pipe accepts them."""
         frame = encode_frame(message.wire(), HOST_FRAME_CAP)
-        self.bytes_sent += len(frame)
         self._outgoing += frame
         self._flush()
 
@@ -181,10 +175,6 @@ class GuestConnection:
 
     def _on_writable(self) -> None:
         self._flush()
-
-    @property
-    def write_pending(self) -> int:
-        return len(self._outgoing)
 
     def close(self) -> None:
         """Stop reading and writing (the transport closes the descriptors)."""

@@ -94,8 +94,8 @@ class Restart:
         if self.max_restarts < 0 or self.start_retries < 0 or self.window <= 0:
             raise ValueError("max_restarts and start_retries must be >= 0, window > 0")
 
-    def wants_restart(self, ending: Ending, stopped_by_host: bool) -> bool:
-        if stopped_by_host or self.policy is RestartPolicy.NEVER:
+    def wants_restart(self, ending: Ending) -> bool:
+        if self.policy is RestartPolicy.NEVER:
             return False
         if self.policy is RestartPolicy.ON_FAILURE:
             return ending.text != "exited(0)"

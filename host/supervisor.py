@@ -186,7 +186,7 @@ class Sandbox:
             if self._stopping:
                 self._move(State.EXITED, f"stopped: {ending}")
                 return
-            if not self.restart.wants_restart(ending, stopped_by_host=False):
+            if not self.restart.wants_restart(ending):
                 self._move(State.EXITED, str(ending))
                 return
             if not self._counter.allow():

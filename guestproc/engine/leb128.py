@@ -68,24 +68,6 @@ def read_u32(data: bytes, pos: int) -> tuple[int, int]:
     return read_unsigned(data, pos, 32)
 
 
-def read_s32(data: bytes, pos: int) -> tuple[int, int]:
-    """An i32 immediate, returned canonical unsigned (0 <= value < 2**32)."""
-    byte = data[pos]
-    if byte < 0x40:
-        return byte, pos + 1
-    value, pos = read_signed(data, pos, 32)
-    return value & 0xFFFFFFFF, pos
-
-
-def read_s64(data: bytes, pos: int) -> tuple[int, int]:
-    """An i64 immediate, returned canonical unsigned (0 <= value < 2**64)."""
-    byte = data[pos]
-    if byte < 0x40:
-        return byte, pos + 1
-    value, pos = read_signed(data, pos, 64)
-    return value & 0xFFFFFFFFFFFFFFFF, pos
-
-
 def read_s33(data: bytes, pos: int) -> tuple[int, int]:
     """A signed 33-bit integer (block types): -2**32 <= value < 2**32."""
     return read_signed(data, pos, 33)

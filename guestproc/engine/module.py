@@ -186,14 +186,6 @@ class Module:
         imported = [self.types[imp.desc] for imp in self.imported(ExternKind.FUNC)]  # type: ignore[index]
         return imported + [self.types[f.type_index] for f in self.functions]
 
-    def table_types(self) -> list[TableType]:
-        imported = [imp.desc for imp in self.imported(ExternKind.TABLE)]
-        return [*imported, *self.tables]  # type: ignore[list-item]
-
-    def memory_types(self) -> list[MemoryType]:
-        imported = [imp.desc for imp in self.imported(ExternKind.MEMORY)]
-        return [*imported, *self.memories]  # type: ignore[list-item]
-
     def global_types(self) -> list[GlobalType]:
         imported = [imp.desc for imp in self.imported(ExternKind.GLOBAL)]
         return [*imported, *(g.type for g in self.globals)]  # type: ignore[list-item]

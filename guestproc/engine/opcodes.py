@@ -167,11 +167,6 @@ TABLE_GROW = _op(0xFC0F, "table.grow", Imm.TABLE)
 TABLE_SIZE = _op(0xFC10, "table.size", Imm.TABLE)
 TABLE_FILL = _op(0xFC11, "table.fill", Imm.TABLE)
 
-# Instructions allowed in constant expressions (global initialisers, segment offsets).
-CONSTANT_OPS = frozenset(
-    {I32_CONST, I64_CONST, F32_CONST, F64_CONST, REF_NULL, REF_FUNC, GLOBAL_GET}
-)
-
 # Natural alignment (as a power of two) of every load and store: the largest `align` allowed.
 NATURAL_ALIGNMENT: dict[int, int] = {}
 for _code, _name in NAMES.items():

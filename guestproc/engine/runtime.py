@@ -111,17 +111,9 @@ class Memory:
         self._check(addr, 4)
         return int.from_bytes(self.data[addr : addr + 4], "little")
 
-    def write_u32(self, addr: int, value: int) -> None:
-        self._check(addr, 4)
-        self.data[addr : addr + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
-
     def read_u64(self, addr: int) -> int:
         self._check(addr, 8)
         return int.from_bytes(self.data[addr : addr + 8], "little")
-
-    def write_u64(self, addr: int, value: int) -> None:
-        self._check(addr, 8)
-        self.data[addr : addr + 8] = (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
 
 
 class Table:

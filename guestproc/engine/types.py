@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 PAGE_SIZE = 65536
 MAX_PAGES = 65536  # 4 GiB of 32-bit address space
-MAX_TABLE_SIZE = 0xFFFFFFFF
 
 
 class ValType(enum.IntEnum):
@@ -94,12 +93,3 @@ class ExternKind(enum.IntEnum):
     @property
     def text(self) -> str:
         return ("func", "table", "memory", "global")[self]
-
-
-def default_value(valtype: ValType) -> int | float | None:
-    """The value a fresh local or global of this type holds (zero, or a null reference)."""
-    if valtype in (ValType.I32, ValType.I64):
-        return 0
-    if valtype in (ValType.F32, ValType.F64):
-        return 0.0
-    return None

@@ -165,9 +165,6 @@ class Rights(enum.IntFlag):
     SOCK_ACCEPT = 1 << 29
 
 
-ALL_RIGHTS = (1 << 30) - 1
-
-
 class FdFlags(enum.IntFlag):
     """File descriptor flags (witx ``fdflags``, u16)."""
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from guestproc.engine import opcodes as op
 from guestproc.engine.decoder import MAX_LOCALS, decode_module
 from guestproc.engine.errors import DecodeError, ValidationError
-from guestproc.engine.leb128 import read_s32, read_s33, read_s64, read_u32, read_unsigned
+from guestproc.engine.leb128 import read_s33, read_u32, read_unsigned
 from guestproc.engine.module import Instr, Module, SegmentMode
 from guestproc.engine.types import ExternKind, FuncType, GlobalType, Limits, TableType, ValType
 from guestproc.engine.validator import validate_module
@@ -94,6 +94,12 @@ def test_u32_limits(encoded: bytes, message: str) -> None:
         read_u32(encoded, 0)
 
 
+def const_arg(const: bytes) -> int:
+    """The immediate of ``const`` (an i32.const or i64.const, then drop) as decoded."""
+    arg: int = decode_module(one_function(const + b"\x1a\x0b")).functions[0].body[0].arg
+    return arg
+
+
 @pytest.mark.parametrize(
     ("encoded", "value"),
     [
@@ -104,18 +110,18 @@ def test_u32_limits(encoded: bytes, message: str) -> None:
         (b"\xff\xff\xff\xff\x07", 0x7FFFFFFF),
     ],
 )
-def test_s32_is_returned_canonical_unsigned(encoded: bytes, value: int) -> None:
-    assert read_s32(encoded, 0) == (value, len(encoded))
+def test_i32_const_is_decoded_canonical_unsigned(encoded: bytes, value: int) -> None:
+    assert const_arg(b"\x41" + encoded) == value
 
 
 def test_signed_unused_bits_must_copy_the_sign() -> None:
     with pytest.raises(DecodeError, match="integer too large"):
-        read_s32(b"\xff\xff\xff\xff\x0f", 0)  # positive, but bit 3 of the last byte is set
+        const_arg(b"\x41\xff\xff\xff\xff\x0f")  # positive, but bit 3 of the last byte is set
     with pytest.raises(DecodeError, match="integer too large"):
-        read_s32(b"\x80\x80\x80\x80\x70", 0)  # negative, but bit 3 is clear
-    assert read_s64(b"\x80" * 9 + b"\x7f", 0) == (1 << 63, 10)
+        const_arg(b"\x41\x80\x80\x80\x80\x70")  # negative, but bit 3 is clear
+    assert const_arg(b"\x42" + b"\x80" * 9 + b"\x7f") == 1 << 63  # i64.const INT64_MIN
     with pytest.raises(DecodeError, match="integer too large"):
-        read_s64(b"\x80" * 9 + b"\x01", 0)
+        const_arg(b"\x42" + b"\x80" * 9 + b"\x01")
     assert read_s33(b"\xff\xff\xff\xff\x0f", 0) == (0xFFFFFFFF, 5)
     assert read_s33(b"\x40", 0) == (-64, 1)
 

@@ -8,8 +8,7 @@ Three layers, from the bytes up:
   errno and the whole memory afterwards;
 - program tests run C programs built with ``clang --target=wasm32-wasi -O2`` (sources and
   binaries in ``data/``): under wasmtime's WASI to record the reference output, under our
-  WASI with wasmtime only executing the Wasm code, and under our own engine (skipped while
-  the engine pipeline raises NotImplementedError; see ``_compile_with_our_engine``).
+  WASI with wasmtime only executing the Wasm code, and under our own engine.
 """
 
 from __future__ import annotations

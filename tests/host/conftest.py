@@ -57,8 +57,11 @@ def no_leaks() -> Iterator[None]:
 
 
 def misbehaving(mode: str) -> Launcher:
-    """A launcher for the test-only guest that breaks the protocol in ``mode``."""
-    return Launcher.default().with_module("guestproc.misbehave", mode)
+    """A launcher for the test-only guest that breaks the protocol in ``mode``
+    (``tests/guests/misbehave.py``, run by path: see ``tests.guests``)."""
+    from tests import guests
+
+    return guests.misbehaving(mode)
 
 
 class Run:

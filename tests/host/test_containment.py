@@ -7,8 +7,8 @@ For each row: a sibling sandbox is running, the culprit goes wrong, and then
 - the caller got an error or ending naming the cause, classified as the row expects,
 - no process or descriptor is left behind (``no_leaks``, conftest).
 
-Guests that break the protocol are the test-only ``guestproc.misbehave`` processes; the rest
-are real modules in guests forked from templates through the public ``Host`` API.
+Guests that break the protocol run the test-only ``tests/guests/misbehave.py``; the rest are
+real modules in guests forked from templates through the public ``Host`` API.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Real guests through the host's API: every ending classified, the guest contained.
 
 Each test spawns real guest processes (``python -m guestproc``, or the test-only
-``guestproc.misbehave`` for broken protocol) and the ``no_leaks`` fixture checks that none
-is left behind and no descriptor stays open.
+``tests/guests/misbehave.py`` for broken protocol) and the ``no_leaks`` fixture checks that
+none is left behind and no descriptor stays open.
 """
 
 from __future__ import annotations

@@ -317,9 +317,9 @@ def test_the_watchdog_holds_with_the_host_as_an_ordinary_user() -> None:
     site = next(p for p in sys.path if p.endswith("site-packages"))
     script = (
         "from host.api import run\n"
-        "from host.transport import Launcher\n"
         "from host.config import GuestConfig\n"
-        "launcher = Launcher.default().with_module('guestproc.misbehave', 'outgrow')\n"
+        "from tests.guests import misbehaving\n"
+        "launcher = misbehaving('outgrow')\n"
         "report = run(b'', GuestConfig(memory=0, timeout=30), launcher=launcher)\n"
         "print(report.ending.text, report.ending.message)\n"
     )

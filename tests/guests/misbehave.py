@@ -1,8 +1,11 @@
-"""``python -m guestproc.misbehave MODE READ_FD WRITE_FD``: a guest that breaks the protocol.
+"""``python -S -P tests/guests/misbehave.py MODE READ_FD WRITE_FD``: a guest that breaks the
+protocol.
 
-For the host's tests only; nothing in the product starts it. Each mode plays the guest
-correctly up to a point and then does one thing wrong, so tests can check that the host
-contains it and names the ending. See ``MODES`` for the list.
+For the host's tests only, and in no shipped package: ``tests.guests.misbehaving(mode)`` is
+the launcher that runs this file by path. It imports only ``protocol`` and ``guestproc``,
+which the real guest's ``PYTHONPATH`` provides. Each mode plays the guest correctly up to a
+point and then does one thing wrong, so tests can check that the host contains it and names
+the ending. See ``MODES`` for the list.
 """
 
 from __future__ import annotations
@@ -282,7 +285,7 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] not in MODES:
-        sys.stderr.write(f"usage: python -m guestproc.misbehave {{{','.join(MODES)}}} R W\n")
+        sys.stderr.write(f"usage: python -S -P misbehave.py {{{','.join(MODES)}}} R W\n")
         return 2
     guest = Misbehaving(int(argv[1]), int(argv[2]))
     # The host hanging up on us is fine: that is what we provoked.
