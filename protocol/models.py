@@ -18,8 +18,10 @@ import typing
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     PlainValidator,
     ValidationError,
     create_model,
@@ -34,7 +36,7 @@ from .messages import (
     TemplateReply,
     declaration_of,
 )
-from .schema import Record, SchemaError, fields_of
+from .schema import Length, OneOf, Range, Record, SchemaError, fields_of
 
 R = TypeVar("R", bound=Record)
 
@@ -97,7 +99,8 @@ def _pydantic_type(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         base, *metadata = typing.get_args(annotation)
-        return Annotated[(_pydantic_type(base), *metadata)]
+        converted = _pydantic_type(base)
+        return Annotated[(converted, *(_constraint(item, base) for item in metadata))]
     if origin is not None and origin is not Literal:
         arguments = tuple(_pydantic_type(argument) for argument in typing.get_args(annotation))
         if origin is list:
@@ -108,6 +111,26 @@ def _pydantic_type(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return Annotated[annotation, PlainValidator(_enum_reader(annotation))]
     return annotation
+
+
+def _constraint(item: Any, base: Any) -> Any:
+    """A ``protocol.schema`` constraint as pydantic expresses it."""
+    if isinstance(item, Range):
+        if base is float:
+            return Field(ge=item.low, le=item.high, allow_inf_nan=False)
+        return Field(ge=item.low, le=item.high)
+    if isinstance(item, Length):
+        return Field(min_length=item.low, max_length=item.high)
+    if isinstance(item, OneOf):
+
+        def allowed(value: Any) -> Any:
+            problem = item.problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value
+
+        return AfterValidator(allowed)
+    return item
 
 
 def _enum_reader(vocabulary: type[enum.Enum]) -> Any:

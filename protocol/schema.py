@@ -51,13 +51,6 @@ class Range:
             return f"{value} is not between {self.low} and {self.high}"
         return None
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        schema = handler(source)
-        schema.update(ge=self.low, le=self.high)
-        if schema.get("type") == "float":
-            schema["allow_inf_nan"] = False
-        return schema
-
 
 @dataclasses.dataclass(frozen=True)
 class Length:
@@ -70,11 +63,6 @@ class Length:
         if not self.low <= len(value) <= self.high:
             return f"length {len(value)} is not between {self.low} and {self.high}"
         return None
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        schema = handler(source)
-        schema.update(min_length=self.low, max_length=self.high)
-        return schema
 
 
 class OneOf:
@@ -89,17 +77,6 @@ class OneOf:
             shown = value.value if isinstance(value, enum.Enum) else value
             return f"{shown!r} is not allowed here (allowed: {allowed})"
         return None
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
-        from pydantic_core import PydanticCustomError, core_schema
-
-        def check(value: Any) -> Any:
-            problem = self.problem(value)
-            if problem:
-                raise PydanticCustomError("not_allowed", problem)
-            return value
-
-        return core_schema.no_info_after_validator_function(check, handler(source))
 
 
 Constraint = Range | Length | OneOf
