@@ -9,11 +9,18 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
                              ▼
     Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events;
     SyncHost (sync.py)                lifecycle.py: states, policies
+    Fleet (fleet.py)                 templates per module + config, live guests, watchdog
     Template (template.py)            one per module + config: forks ready guests
     run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
     Watchdog (watchdog.py)      every guest's own memory and CPU, for Host and kindling run
+    GuestConfig (config.py)     limits and inputs: TOML files, the CLI, Host.launch
                              ▼
-    Guest (guest.py)            requests, states, limits, endings   ── errors.py, endings.py
+    Guest (guest.py)            requests, states, deadlines, endings
+      gueststate.py               the states and their one transition table
+      pipeline.py                 requests in flight, and which replies answer which
+      output.py, stdinserver.py   console quota and rate; stdin on request
+      cachesink.py, codecache.py  code cache entries out and in; the files
+      exits.py, endings.py        how a guest ended; the Ending value; errors.py
     GuestConnection (connection.py)   frames: cap, msgpack, pydantic models (protocol.models)
     GuestProcess (transport.py)       posix_spawn, pipes, pidfd, signals, wait4
     ConsoleSink / StdinSource (stdio.py)   where output goes, where stdin comes from

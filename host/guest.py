@@ -483,26 +483,27 @@ class Guest:
 
     # -- end ----------------------------------------------------------------------------------
 
-    async def stop(self, grace: float = EXIT_GRACE) -> Ending:
+    async def stop(self, grace: float = EXIT_GRACE, ending: Ending | None = None) -> Ending:
         """End the guest and reap it; how it ended. Safe to call in any state, repeatedly.
 
-        An idle guest is asked to shut down (``stopped``); a guest that said it is done gets
-        ``grace`` seconds to exit; anything else -- mid-request, or not exiting in time --
-        is killed.
+        An idle guest is asked to shut down; a guest that said it is done gets ``grace``
+        seconds to exit; anything else -- mid-request, or not exiting in time -- is killed.
+        ``ending`` is recorded unless something already decided how it ended (default:
+        ``stopped``; a sandbox whose program is over gives the program's ending).
         """
         if self._process is None:
-            self._decide(Ending.stopped("never started"))
+            self._decide(ending or Ending.stopped("never started"))
             self.state = GuestState.ENDED
             assert self._decided is not None
             return self._decided
         assert self._pipeline is not None and self._ended is not None
         if self.state in IDLE_STATES and not self._pipeline:
-            self._decide(Ending.stopped("shut down by the host"))
+            self._decide(ending or Ending.stopped("shut down by the host"))
             self._transition(GuestState.STOPPING)
             assert self._connection is not None
             self._connection.send(Shutdown(id=self._next_id()))
         elif self.state not in LEAVING_STATES:
-            self.end(Ending.stopped("stopped by the host"))
+            self.end(ending or Ending.stopped("stopped by the host"))
         if not self._ended.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._ended), grace)

@@ -9,9 +9,10 @@
         await sandbox.pause(); await sandbox.resume()
         ending = await sandbox.stop()                       # graceful, then SIGKILL
 
-    Host ── one template per (module, configuration) ── fork ──▶ guest ◀── Sandbox
-      │                                                                  (lifecycle,
-      └── watchdog: every guest's own memory (USS) and CPU, from /proc     restarts, events)
+    Host ── Sandbox (lifecycle, restarts, events) ── fork ──▶ guest
+      │        │ fork, release, publish
+      └── Fleet (host.fleet): one template per (module, configuration), live guests,
+                 watchdog: every guest's own memory (USS) and CPU, from /proc
 
 A ``Sandbox`` is one supervised guest: one guest process at a time, forked from the template
 of its module and configuration (started on first use, restarted if it dies), and restarted
@@ -41,6 +42,7 @@ from typing import Any
 from .config import GuestConfig, validate_config
 from .endings import Ending
 from .errors import GuestEnded, GuestError, GuestStartError, GuestTrapped
+from .fleet import Fleet
 from .guest import Guest, Number
 from .lifecycle import (
     TRANSITIONS,
@@ -79,14 +81,14 @@ class Sandbox:
 
     def __init__(
         self,
-        host: Host,
+        fleet: Fleet,
         name: str,
         module: bytes,
         config: GuestConfig,
         restart: Restart,
         console: ConsoleSink | None,
     ) -> None:
-        self.host = host
+        self._fleet = fleet
         self.name = name
         self.module = module
         self.config = config
@@ -100,7 +102,6 @@ class Sandbox:
         self._counter = RestartCounter(restart)
         self._listeners: list[Listener] = []
         self._stopping = False
-        self._program_ending: Ending | None = None  # _start returned: the guest was shut down
         self._final = asyncio.get_running_loop().create_future()
         self._running = asyncio.get_running_loop().create_future()
         self._supervisor: asyncio.Task[None] | None = None
@@ -124,8 +125,9 @@ class Sandbox:
             raise LifecycleError(f"sandbox {self.name} cannot go from {old.value} to {new.value}")
         self.state = new
         event = Event(self, old, new, reason, time.monotonic())
-        for listener in [*self._listeners, *self.host._listeners]:
+        for listener in self._listeners:
             listener(event)
+        self._fleet.publish(event)
         if new is State.RUNNING and not self._running.done():
             self._running.set_result(None)
         if new.final and not self._final.done():
@@ -178,11 +180,8 @@ class Sandbox:
                     return
                 continue
             self._counter.failed_starts = 0
-            self._program_ending = None
-            ending = await guest.wait()
-            ending = self._program_ending or ending
-            self.ending = ending
-            self.host._forget(guest)
+            ending = self.ending = await guest.wait()
+            self._fleet.release(guest)
             if self._stopping:
                 self._move(State.EXITED, f"stopped: {ending}")
                 return
@@ -213,9 +212,7 @@ class Sandbox:
 
     async def _start_guest(self) -> Guest | None:
         try:
-            template = await self.host._template(self.module, self.config)
-            guest = await template.fork(console=self.console)
-            await guest.handshake()
+            guest = await self._fleet.fork(self.module, self.config, self.console)
         except GuestEnded as exc:  # the module does not load or boot: the template's ending
             self.ending = exc.ending
             return None
@@ -223,7 +220,6 @@ class Sandbox:
             self.ending = Ending.stopped(f"could not start: {exc}")
             return None
         self.guest = guest
-        self.host._adopt(guest)
         if self._stopping:
             await guest.stop()
             return guest
@@ -265,10 +261,9 @@ class Sandbox:
 
     async def _program_over(self, guest: Guest, ending: Ending) -> None:
         """The program ended while its guest lives on (``_start`` returned or trapped):
-        shut the guest down, and let supervision see the program's ending, not ``stopped``."""
+        shut the guest down with the program's ending, which supervision then sees."""
         if guest.ending is None:
-            self._program_ending = ending
-            await guest.stop()
+            await guest.stop(ending=ending)
 
     async def pause(self) -> None:
         """Stop the guest process where it is (SIGSTOP); its wall-clock deadline runs on."""
@@ -373,16 +368,8 @@ class Host:
 
     def __init__(self, *, cache: bool = True, launcher: Launcher | None = None) -> None:
         self._cache_wanted = cache
-        self._cache_dir: str | None = None
-        self._launcher = launcher
         self._sandboxes: dict[str, Sandbox] = {}
-        self._templates: dict[tuple[bytes, str], Template] = {}
-        # templates still loading and starting their module, and the task doing it
-        self._starting: dict[tuple[bytes, str], tuple[Template, asyncio.Task[None]]] = {}
-        self._guests: dict[int, Guest] = {}  # pid -> live guest
-        self._listeners: list[Listener] = []
-        self.watchdog = Watchdog()
-        self._watching: asyncio.Task[None] | None = None
+        self._fleet = Fleet(None, launcher)
         self._names = 0
 
     async def __aenter__(self) -> Host:
@@ -391,16 +378,21 @@ class Host:
             from .codecache import CacheDirectoryError, prepare
 
             with contextlib.suppress(CacheDirectoryError):
-                self._cache_dir = prepare()
-        self._watching = asyncio.get_running_loop().create_task(self.watchdog.run())
+                self._fleet.cache_dir = prepare()
+        self._fleet.start_watching()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    @property
+    def watchdog(self) -> Watchdog:
+        """The watchdog holding every running guest to its memory and CPU limits."""
+        return self._fleet.watchdog
+
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener(event)`` on every state change of every sandbox."""
-        self._listeners.append(listener)
+        self._fleet.subscribe(listener)
 
     def guests(self) -> list[Sandbox]:
         """Every sandbox launched and not yet removed, in launch order."""
@@ -457,7 +449,7 @@ class Host:
         name = name or f"sandbox-{self._names}"
         if name in self._sandboxes:
             raise ValueError(f"a sandbox named {name!r} exists already")
-        sandbox = Sandbox(self, name, bytes(module), config, restart, console)
+        sandbox = Sandbox(self._fleet, name, bytes(module), config, restart, console)
         self._sandboxes[name] = sandbox
         sandbox._launch()
         if wait:
@@ -477,77 +469,21 @@ class Host:
         templates down. However guests and templates behave, this returns within the time
         to reap the guests (measured: 4-6 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
         an idle template to exit before it is killed."""
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
-            self._watching = None
+        await self._fleet.stop_watching()
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:
             sandbox.kill()
-        # A template still starting (a start function that loops, say) is killed, so that
-        # the launches waiting for it fail and their sandboxes end.
-        for template, _ in list(self._starting.values()):
-            template.guest.end(Ending.stopped("the host is closing"))
+        self._fleet.kill_starting()
         await asyncio.gather(*(s.wait() for s in sandboxes), return_exceptions=True)
-        await asyncio.gather(*(t.close() for t in self._templates.values()))
-        self._templates.clear()
-
-    # -- templates ----------------------------------------------------------------------------
-
-    async def _template(self, module: bytes, config: GuestConfig) -> Template:
-        from protocol.codeentry import module_digest
-
-        key = (module_digest(module), config.model_dump_json())
-        template = self._templates.get(key)
-        if template is not None and template.alive:
-            return template
-        if template is not None:  # it died: its guests live on; a new one forks the next
-            self._templates.pop(key, None)
-            await template.close()
-        starting = self._starting.get(key)
-        if starting is None:
-            template = Template(config, cache_dir=self._cache_dir, launcher=self._launcher)
-            # Loading and the start function are watched like a guest's run.
-            self.watchdog.watch(template.guest)
-            booting = asyncio.get_running_loop().create_task(template.boot(module))
-            starting = self._starting[key] = (template, booting)
-            booting.add_done_callback(lambda task: self._started(key, template, task))
-        await asyncio.shield(starting[1])
-        return starting[0]
-
-    def _started(
-        self, key: tuple[bytes, str], template: Template, booting: asyncio.Task[None]
-    ) -> None:
-        """A template's boot ended: keep it if it is ready. A failure reaches every launch
-        that waited for it through ``booting``; it is marked seen here, as there may be none."""
-        self._starting.pop(key, None)
-        self.watchdog.forget(template.guest)  # it runs no module code from now on
-        if not booting.cancelled():
-            booting.exception()
-        if template.alive:
-            template.known_pid = self._guests.__contains__
-            self._templates[key] = template
+        await self._fleet.close_templates()
 
     def templates(self) -> list[Template]:
-        return list(self._templates.values())
-
-    # -- guests and the watchdog --------------------------------------------------------------
-
-    def _adopt(self, guest: Guest) -> None:
-        if guest.pid is not None:
-            self._guests[guest.pid] = guest
-            self.watchdog.watch(guest)
-
-    def _forget(self, guest: Guest) -> None:
-        self.watchdog.forget(guest)
-        for pid, known in list(self._guests.items()):
-            if known is guest:
-                del self._guests[pid]
+        """The templates ready to fork, one per module and configuration in use."""
+        return self._fleet.templates()
 
     def sweep(self) -> int:
         """One watchdog pass over the running guests now; how many it ended."""
-        return self.watchdog.sweep()
+        return self._fleet.watchdog.sweep()
 
 
 def raise_descriptor_limit() -> None:

@@ -117,13 +117,14 @@ class Template:
         await template.boot(module)
         return template
 
-    async def boot(self, module: bytes) -> None:
+    async def boot(self, module: bytes, digest: bytes | None = None) -> None:
         """Load and start ``module`` in the template, held to the launch's limits: its fuel
         and CPU time (set by the template on itself at Boot) and its wall-clock ``timeout``,
         which here covers loading and the start function together.
 
-        ``GuestEnded`` if the module cannot be loaded or started; the template's ending says
-        why (``load_failure(...)``, ``limit(wall)``, ``limit(cpu)``, ``limit(fuel)``,
+        ``digest``: the module's, if the caller has it (the code cache files entries under
+        it). ``GuestEnded`` if the module cannot be loaded or started; the template's ending
+        says why (``load_failure(...)``, ``limit(wall)``, ``limit(cpu)``, ``limit(fuel)``,
         ``trapped(...)``, or ``stopped`` when the host closed meanwhile) and it is gone.
         """
         guest = self.guest
@@ -138,7 +139,7 @@ class Template:
             deadline = self._loop.call_later(timeout, guest.end, ending)
         try:
             await guest.handshake()
-            guest.submit_load(module, self._cache_dir)
+            guest.submit_load(module, self._cache_dir, digest)
             await guest.submit_boot()
         except BaseException:
             self._broken = "it could not start the module"

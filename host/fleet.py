@@ -1,0 +1,136 @@
+"""``Fleet``: what a ``Host`` runs on behalf of its sandboxes -- templates, live guests, the
+watchdog and the subscribers to their events.
+
+::
+
+    Sandbox ── fork(module, config) ──▶ Fleet ── one Template per (module digest, config)
+       │                                  │          (started on first use, shared, replaced
+       │◀── Guest, handshaken, watched ───┤           when it dies)
+       ├── release(guest) ───────────────▶│── Watchdog: every live guest's memory and CPU
+       └── publish(event) ───────────────▶│── listeners: the host's subscribers
+
+A ``Sandbox`` reaches the host only through these three doors, so the host's own state
+(its sandboxes by name) and the fleet's (templates, guests by pid) are each held once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from protocol.codeentry import module_digest
+
+from .config import GuestConfig
+from .endings import Ending
+from .guest import Guest
+from .lifecycle import Event, Listener
+from .stdio import ConsoleSink
+from .template import Template
+from .transport import Launcher
+from .watchdog import Watchdog
+
+TemplateKey = tuple[bytes, str]  # (module digest, configuration as JSON)
+
+
+class Fleet:
+    """Templates, guests and the watchdog of one host. ``cache_dir``: the code cache's
+    directory (None: compile afresh every time)."""
+
+    def __init__(self, cache_dir: str | None, launcher: Launcher | None) -> None:
+        self.cache_dir = cache_dir
+        self._launcher = launcher
+        self._templates: dict[TemplateKey, Template] = {}
+        # templates still loading and starting their module, and the task doing it
+        self._starting: dict[TemplateKey, tuple[Template, asyncio.Task[None]]] = {}
+        self._guests: dict[int, Guest] = {}  # pid -> live guest
+        self._listeners: list[Listener] = []
+        self.watchdog = Watchdog()
+        self._watching: asyncio.Task[None] | None = None
+
+    def start_watching(self) -> None:
+        self._watching = asyncio.get_running_loop().create_task(self.watchdog.run())
+
+    # -- events -------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def publish(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # -- guests -------------------------------------------------------------------------------
+
+    async def fork(self, module: bytes, config: GuestConfig, console: ConsoleSink | None) -> Guest:
+        """A guest of ``module`` with ``config``, forked from their template (started first if
+        need be), past its handshake and watched. ``GuestEnded`` if the module cannot be
+        loaded or started (the template's ending), ``GuestStartError`` / ``OSError`` if no
+        guest could be made."""
+        template = await self._template(module, config)
+        guest = await template.fork(console=console)
+        await guest.handshake()
+        if guest.pid is not None:
+            self._guests[guest.pid] = guest
+            self.watchdog.watch(guest)
+        return guest
+
+    def release(self, guest: Guest) -> None:
+        """The guest has ended: stop watching it."""
+        self.watchdog.forget(guest)
+        if guest.pid is not None and self._guests.get(guest.pid) is guest:
+            del self._guests[guest.pid]
+
+    # -- templates ----------------------------------------------------------------------------
+
+    async def _template(self, module: bytes, config: GuestConfig) -> Template:
+        digest = module_digest(module)
+        key = (digest, config.model_dump_json())
+        template = self._templates.get(key)
+        if template is not None and template.alive:
+            return template
+        if template is not None:  # it died: its guests live on; a new one forks the next
+            self._templates.pop(key, None)
+            await template.close()
+        starting = self._starting.get(key)
+        if starting is None:
+            template = Template(config, cache_dir=self.cache_dir, launcher=self._launcher)
+            # Loading and the start function are watched like a guest's run.
+            self.watchdog.watch(template.guest)
+            booting = asyncio.get_running_loop().create_task(template.boot(module, digest))
+            starting = self._starting[key] = (template, booting)
+            booting.add_done_callback(lambda task: self._started(key, template, task))
+        await asyncio.shield(starting[1])
+        return starting[0]
+
+    def _started(self, key: TemplateKey, template: Template, booting: asyncio.Task[None]) -> None:
+        """A template's boot ended: keep it if it is ready. A failure reaches every launch
+        that waited for it through ``booting``; it is marked seen here, as there may be none."""
+        self._starting.pop(key, None)
+        self.watchdog.forget(template.guest)  # it runs no module code from now on
+        if not booting.cancelled():
+            booting.exception()
+        if template.alive:
+            template.known_pid = self._guests.__contains__
+            self._templates[key] = template
+
+    def templates(self) -> list[Template]:
+        return list(self._templates.values())
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def stop_watching(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watching
+            self._watching = None
+
+    def kill_starting(self) -> None:
+        """Kill every template still starting (a start function that loops, say), so that
+        the launches waiting for it fail and their sandboxes end."""
+        for template, _ in list(self._starting.values()):
+            template.guest.end(Ending.stopped("the host is closing"))
+
+    async def close_templates(self) -> None:
+        await asyncio.gather(*(t.close() for t in self._templates.values()))
+        self._templates.clear()
