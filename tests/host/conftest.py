@@ -1,21 +1,17 @@
 """Fixtures for the host's tests: real guest processes, and proof that none leaked.
 
-``no_leaks`` (automatic for every test here) records the test process's children and open
-descriptors (``/proc/self/fd``) before the test and fails it if, afterwards, a child process
-is still alive (zombies included: the host must reap) or a descriptor stayed open.
+``no_leaks`` (automatic for every test here) snapshots the test process's descendants and open
+descriptors before the test and fails it if, afterwards, a process it started is still alive
+(zombies included: the host must reap), an orphaned guest of it lives on, or a descriptor was
+opened or closed (tests/framework/leaks.py, the same check as ``GuestFactory``'s).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psutil
 import pytest
 
 from host.api import RunReport, run_guest
@@ -23,37 +19,18 @@ from host.guest import Guest
 from host.stdio import BytesStdin, CapturedConsole
 from host.transport import Launcher
 from protocol.config import GuestConfig
+from tests.framework.leaks import LeakCheck
 from tests.framework.paths import fixture
-
-
-def open_fds() -> dict[int, str]:
-    found = {}
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the descriptor listdir itself used is gone
-            found[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-    return found
 
 
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
-    gc.collect()
-    fds_before = open_fds()
-    me = psutil.Process()
-    children_before = {p.pid for p in me.children(recursive=True)}
+    """Fail the test if it left a process or a descriptor behind (tests/framework/leaks.py)."""
+    check = LeakCheck()
     yield
-    deadline = time.monotonic() + 5
-    while True:
-        gc.collect()
-        leaked_children = [p for p in me.children(recursive=True) if p.pid not in children_before]
-        leaked_fds = {fd: target for fd, target in open_fds().items() if fd not in fds_before}
-        if (not leaked_children and not leaked_fds) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for child in leaked_children:
-        child.kill()
-    psutil.wait_procs(leaked_children, timeout=5)
-    assert not leaked_children, f"processes left behind: {leaked_children}"
-    assert not leaked_fds, f"descriptors left open: {leaked_fds}"
+    problems = check.problems()
+    if problems:
+        pytest.fail("leaks after the test:\n  " + "\n  ".join(problems), pytrace=False)
 
 
 def misbehaving(mode: str) -> Launcher:
