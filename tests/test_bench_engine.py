@@ -275,6 +275,7 @@ def test_fuel_adds_metered_runs_through_the_cli(tmp_path: Path) -> None:
     module = (suite / "wasm" / "wat_tak.wasm").read_bytes()
     metered = run_module(module, ["12", "8", "4"], "tak", fuel=1 << 40)
     assert metered.output == "[5]\n"
+    assert metered.fuel_used is not None
     assert row["fuel_used"] == metered.fuel_used > 1000
     assert document["summary"]["fuel_programs_in_geomean"] == 1
     assert document["summary"]["geomean_fuel_overhead"] == pytest.approx(row["fuel_overhead"])

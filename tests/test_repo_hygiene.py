@@ -243,7 +243,7 @@ def normalised(name: str) -> str:
 
 
 def imported_top_level_modules(folder: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):

@@ -7,8 +7,10 @@ import resource
 import subprocess
 import sys
 import time
+from types import CodeType
 
 import psutil
+import pytest
 
 from guestproc.engine import decode_module
 from host.transport import Launcher
@@ -158,7 +160,9 @@ async def test_deep_recursion_traps_without_crashing_the_process(new_guest: Gues
         raise AssertionError("the recursion did not trap")
 
 
-def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> None:
+def test_precompiler_translates_what_will_run_first_and_skips_dead_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from guestproc.engine import compile_module, validate_module
     from guestproc.engine.text import parse_module
     from guestproc.session import Precompiler
@@ -179,7 +183,12 @@ def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> Non
     compiled = compile_module(module)
     translated: list[int] = []
     translate = compiled.function_code
-    compiled.function_code = lambda index: translated.append(index) or translate(index)  # type: ignore[method-assign]
+
+    def recording(func_index: int) -> CodeType:
+        translated.append(func_index)
+        return translate(func_index)
+
+    monkeypatch.setattr(compiled, "function_code", recording)
     precompiler = Precompiler(compiled)
     precompiler.run_until(lambda: False)
     # _start first, then the other export, then their callees; then the table and its callees.

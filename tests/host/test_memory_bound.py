@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,9 @@ LOCALS = 49_999
 # -- modules, built here ----------------------------------------------------------------------
 
 
-def module(export: str, params: bytes, results: bytes, body: bytes, custom: int) -> bytes:
+def module(
+    export: str, params: Sequence[bytes], results: Sequence[bytes], body: bytes, custom: int
+) -> bytes:
     """One function, exported; ``body`` is its locals declaration and code; a custom section
     of ``custom`` zero bytes at the end."""
     padding = section(0, name("padding") + bytes(custom)) if custom else b""
