@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -86,8 +87,10 @@ def _called_name(func: ast.expr) -> str | None:
     return None
 
 
+@cache
 def imports_of(package: str) -> dict[str, list[tuple[int, str]]]:
-    """For every module of ``package``: the modules it imports, with their lines."""
+    """For every module of ``package``: the modules it imports, with their lines (read once
+    per run: several tests ask)."""
     found = {}
     for path in files_of(package):
         name = module_name(path)

@@ -8,6 +8,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from tests.framework.guest import OWNER_VARIABLE
 from tests.framework.leaks import LeakCheck
@@ -58,6 +59,7 @@ def test_a_child_left_unreaped_is_a_zombie_and_reported() -> None:
     child.wait(timeout=5)
 
 
+@pytest.mark.slow
 def test_an_orphaned_kindling_process_of_this_test_is_found_and_killed() -> None:
     check = LeakCheck()
     # A shell starts a process that looks like a guest (`guestproc` in its command line) and

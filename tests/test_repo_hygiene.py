@@ -84,6 +84,7 @@ def test_file_matches_its_recorded_hash(path: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_build_reproduces_committed_binaries() -> None:
     missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
     if missing:

@@ -23,6 +23,8 @@ from tests.framework.paths import REPO_ROOT, fixture
 from .conftest import Run, misbehaving
 from .test_cli import report_of
 
+pytestmark = pytest.mark.slow  # nearly every test here runs `kindling` or a guest
+
 MODULE = fixture("qsort_fnptr")
 
 

@@ -33,6 +33,8 @@ from tests.framework.paths import fixture
 
 from .conftest import misbehaving
 
+pytestmark = pytest.mark.slow  # every row starts templates and guests
+
 
 @dataclass(frozen=True)
 class Row:

@@ -24,6 +24,8 @@ from protocol.config import GuestConfig
 from tests.framework.paths import fixture
 from tests.host.conftest import Guests, Run, SpinningGuest, misbehaving
 
+pytestmark = pytest.mark.slow  # every test here runs real guest processes
+
 # -- endings of real programs ---------------------------------------------------------------
 
 

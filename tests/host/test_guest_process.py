@@ -20,6 +20,8 @@ from tests.framework.paths import REPO_ROOT, fixture
 from tests.framework.proc import proc_limit
 from tests.host.conftest import Guests, SpinningGuest
 
+pytestmark = pytest.mark.slow  # real guest processes, and hosts killed under them
+
 
 async def test_only_the_pipes_and_devnull_stdio_are_open(spinning_guest: SpinningGuest) -> None:
     stray = os.open(os.devnull, os.O_RDONLY)

@@ -19,6 +19,8 @@ from tests.framework.proc import proc_limit
 
 from .conftest import SpinningGuest
 
+pytestmark = pytest.mark.slow  # every test here starts a guest or a probe process
+
 ROOT = os.geteuid() == 0
 
 

@@ -40,6 +40,8 @@ from tests.framework.proc import proc_limit
 
 from .conftest import Run, misbehaving
 
+pytestmark = pytest.mark.slow  # real guests recursing to their memory bound
+
 MIB = 1024 * 1024
 BUDGET = 5 * MIB
 CUSTOM = 40 * MIB

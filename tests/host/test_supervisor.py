@@ -37,6 +37,8 @@ from protocol.messages import RefusalReason
 from tests.framework.paths import REPO_ROOT, fixture
 from tests.framework.proc import proc_limit
 
+pytestmark = pytest.mark.slow  # nearly every test here starts templates and guests
+
 EXPORTS = fixture("exports")
 
 

@@ -25,6 +25,8 @@ from host.template import Template, TemplateError
 from protocol.config import GuestConfig
 from tests.framework.paths import REPO_ROOT, fixture
 
+pytestmark = pytest.mark.slow  # every test here starts a template and forks guests
+
 
 async def test_forked_guests_are_ready_children_of_the_host(template: Template) -> None:
     guests = [await template.fork() for _ in range(3)]
