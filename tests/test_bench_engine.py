@@ -111,6 +111,7 @@ def test_suite_has_the_documented_layout() -> None:
         assert all(program.args[size] for size in SIZES), program.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
 def test_program_prints_its_expected_small_output_under_our_engine(program: Program) -> None:
     module_bytes = program.module.read_bytes()
@@ -141,6 +142,7 @@ def test_benchrun_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     assert "cannot read" in done.stderr
 
 
+@pytest.mark.slow
 def test_build_reproduces_the_committed_modules() -> None:
     missing = [tool for tool in ("clang", "wasm-ld", "wat2wasm") if shutil.which(tool) is None]
     if missing:
@@ -172,6 +174,7 @@ def sha256_row() -> Row:
     return rows[0]
 
 
+@pytest.mark.slow
 def test_driver_measures_a_command_against_its_port(sha256_row: Row) -> None:
     row = sha256_row
     assert row.ok, row.problems
@@ -185,6 +188,7 @@ def test_driver_measures_a_command_against_its_port(sha256_row: Row) -> None:
     assert row.pywasm_status == "not requested" and row.pywasm_seconds is None
 
 
+@pytest.mark.slow  # sha256_row is a real benchmark run
 def test_table_and_json_have_the_documented_fields(sha256_row: Row) -> None:
     document = json.loads(json.dumps(rows_to_json([sha256_row])))
     assert set(document) == {"rows", "summary"}
@@ -259,6 +263,7 @@ def test_json_output_of_the_command(tmp_path: Path) -> None:
     assert document["rows"][0]["program"] == "wat_tak"
 
 
+@pytest.mark.slow
 def test_fuel_adds_metered_runs_through_the_cli(tmp_path: Path) -> None:
     suite = make_suite(tmp_path, "12 8 4", "[5]\n")
     command = [sys.executable, "-m", "host.cli", "bench", "engine", str(suite), "--repeat", "2"]
@@ -275,6 +280,7 @@ def test_fuel_adds_metered_runs_through_the_cli(tmp_path: Path) -> None:
     module = (suite / "wasm" / "wat_tak.wasm").read_bytes()
     metered = run_module(module, ["12", "8", "4"], "tak", fuel=1 << 40)
     assert metered.output == "[5]\n"
+    assert metered.fuel_used is not None
     assert row["fuel_used"] == metered.fuel_used > 1000
     assert document["summary"]["fuel_programs_in_geomean"] == 1
     assert document["summary"]["geomean_fuel_overhead"] == pytest.approx(row["fuel_overhead"])
@@ -295,6 +301,7 @@ def test_a_run_out_of_fuel_is_an_ending_not_a_crash() -> None:
     assert starved.fuel_used == 100
 
 
+@pytest.mark.slow
 def test_shared_reference_folder_works_too() -> None:
     bench = bench_dir()
     if bench is None:

@@ -7,8 +7,11 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from host.bench.fuel import FuelRow, bulk_workloads, format_table, worst
+
+pytestmark = pytest.mark.slow  # benchmark runs through the CLI
 
 BULK_FUEL = 100_000
 

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from host.bench.loadshapes import SHAPES
+
+pytestmark = pytest.mark.slow  # benchmark runs through the CLI
 
 COMMAND = [sys.executable, "-m", "host.cli", "bench", "load", "--size", "30", "--repeat", "1"]
 

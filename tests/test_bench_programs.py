@@ -20,11 +20,14 @@ from tests.framework import expectations as ex
 from tests.framework.paths import bench_dir
 
 BENCH = bench_dir()
-pytestmark = pytest.mark.skipif(
-    BENCH is None,
-    reason="shared/bench (the reference benchmark programs) is not beside the repository; "
-    "set KINDLING_BENCH to its path",
-)
+pytestmark = [
+    pytest.mark.slow,  # every program under a real `kindling run`
+    pytest.mark.skipif(
+        BENCH is None,
+        reason="shared/bench (the reference benchmark programs) is not beside the repository; "
+        "set KINDLING_BENCH to its path",
+    ),
+]
 
 
 @dataclass(frozen=True)

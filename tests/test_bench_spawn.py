@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import psutil
+import pytest
+
+pytestmark = pytest.mark.slow  # the spawn benchmark itself: about 30-40 s
 
 
 def test_spawn_bench_measures_and_leaves_nothing_behind() -> None:

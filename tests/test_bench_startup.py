@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.framework.paths import fixture
+
+pytestmark = pytest.mark.slow  # a benchmark run through the CLI
 
 
 def test_cold_then_cached_loads_are_measured_and_reported() -> None:

@@ -49,6 +49,7 @@ def test_wasmtime_agrees_with_expectations(case: Case) -> None:
     assert case.stderr_contains in outcome.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", DIFFERENTIAL_CASES, ids=lambda case: case.id)
 def test_kindling_matches_wasmtime(
     wasmtime_started: None, guest_factory: GuestFactory, case: Case

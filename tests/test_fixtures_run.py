@@ -19,6 +19,8 @@ from tests.framework import expectations as ex
 from tests.framework.cases import CASES, CASES_BY_ID, Case
 from tests.framework.paths import EXAMPLES_DIR, fixture
 
+pytestmark = pytest.mark.slow  # every fixture under a real `kindling run`
+
 # A guest stopped by --timeout must be gone within this much of its deadline.
 TIMEOUT_SLACK_SECONDS = 15.0
 

@@ -84,6 +84,7 @@ def test_file_matches_its_recorded_hash(path: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_build_reproduces_committed_binaries() -> None:
     missing = [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
     if missing:
@@ -243,7 +244,7 @@ def normalised(name: str) -> str:
 
 
 def imported_top_level_modules(folder: Path) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):

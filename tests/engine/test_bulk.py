@@ -4,6 +4,7 @@ temporaries), so both paths are compared with plain slice assignment, overlaps i
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -39,11 +40,12 @@ def test_fill_copy_and_init_write_what_slices_would(count: int) -> None:
 
 def test_a_long_operation_out_of_bounds_changes_nothing() -> None:
     memory = bytearray(2 * support.VIEW_FROM)
-    for operation in (
+    operations: list[Callable[[], object]] = [
         lambda: support.memory_fill(memory, 1, 9, len(memory)),
         lambda: support.memory_copy(memory, 0, 1, len(memory)),
         lambda: support.memory_init(memory, bytes(len(memory) + 1), 1, 0, len(memory)),
-    ):
+    ]
+    for operation in operations:
         with pytest.raises(Trap) as info:
             operation()
         assert info.value.code is TrapCode.OUT_OF_BOUNDS_MEMORY

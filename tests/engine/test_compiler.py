@@ -349,6 +349,7 @@ def _random_body(rng: Any, depth: int, labels: int) -> str:
     return " ".join(parts)
 
 
+@pytest.mark.slow
 def test_label_regions_agree_with_flat_guards_on_random_control_flow() -> None:
     import random
 

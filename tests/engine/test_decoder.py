@@ -506,6 +506,7 @@ def test_fuzz_random_bytes(data: bytes) -> None:
 _FEATURES = (DATA_DIR / "features.wasm").read_bytes()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=400,
     deadline=None,

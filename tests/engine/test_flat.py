@@ -205,6 +205,7 @@ def _outcomes(
     return outcomes
 
 
+@pytest.mark.slow
 def test_flattened_functions_agree_with_structured_ones_on_random_programs() -> None:
     wasmtime = pytest.importorskip("wasmtime")
     rng = random.Random(20261206)

@@ -98,6 +98,7 @@ def test_by_default_only_the_call_depth_limits_the_stack() -> None:
     assert instance.namespace["f0"].__code__.co_name == "f0"
 
 
+@pytest.mark.slow
 def test_without_the_charge_the_kernels_limit_is_still_host_memory_exhausted() -> None:
     # The kernel refuses memory for a frame; CPython 3.11 raises SystemError("error return
     # without exception set") for it, 3.12 MemoryError: both are the same trap.

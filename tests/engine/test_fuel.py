@@ -78,6 +78,7 @@ def _run(
     return out.getvalue().decode() + ending, instance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p[0].stem)
 def test_shortcuts_count_exactly_what_the_plain_scheme_counts(
     program: tuple[Path, str | None, list[str]],

@@ -43,6 +43,7 @@ def _arguments(shape: str, size: int) -> list[tuple[int, ...]]:
     return [(x,) for x in (0, 1, 7, 50, size - 1, size, size + 1)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("shape", "size"), RUNS, ids=[f"{s}-{n}" for s, n in RUNS])
 def test_pathological_modules_load_and_run_right(shape: str, size: int) -> None:
     module = decode_module(SHAPES[shape].build(size))

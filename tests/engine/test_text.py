@@ -693,6 +693,7 @@ def test_module_forms() -> None:
         parse_module("(module) (func)")
 
 
+@pytest.mark.slow
 def test_deep_nesting_flat_or_folded_reads_without_recursion() -> None:
     def code(text: str) -> list[tuple[int, object]]:  # instructions without their offsets
         return [(i.op, i.arg) for i in parse_module(text).functions[0].body]
@@ -791,6 +792,7 @@ _TOKEN_SOUP = st.lists(st.sampled_from([*_SOUP_WORDS.split(), "\n", "\xff"]), ma
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None, database=None)
 @given(st.one_of(_TOKEN_SOUP, st.binary(max_size=100)))
 def test_any_input_is_a_module_or_a_decode_error(source: bytes) -> None:
@@ -979,6 +981,7 @@ def test_core_script_parses(script: str) -> None:
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_core_suite_parses_within_seconds() -> None:
     if CORE is None:
         pytest.skip(NO_SUITE)

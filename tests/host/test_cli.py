@@ -17,6 +17,8 @@ from tests.framework.binary import name, section, uleb, vec
 from tests.framework.guest import kindling_command, kindling_environment
 from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT, fixture
 
+pytestmark = pytest.mark.slow  # every test here runs `kindling` processes
+
 
 def kindling(
     *args: str | Path, stdin: bytes = b"", timeout: float = 60

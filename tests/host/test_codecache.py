@@ -23,6 +23,8 @@ from tests.framework.paths import REPO_ROOT, fixture
 from .conftest import Run, misbehaving
 from .test_cli import report_of
 
+pytestmark = pytest.mark.slow  # nearly every test here runs `kindling` or a guest
+
 MODULE = fixture("qsort_fnptr")
 
 
@@ -163,8 +165,10 @@ def test_racing_writers_leave_one_sound_entry(tmp_path: Path) -> None:
 # -- the host's side ---------------------------------------------------------------------------
 
 
-def test_a_guest_flooding_code_frames_is_cut_off(run: Run, tmp_path: Path) -> None:
-    report = run(b"\0asm\1\0\0\0", launcher=misbehaving("code_flood"), cache_dir=str(tmp_path))
+async def test_a_guest_flooding_code_frames_is_cut_off(run: Run, tmp_path: Path) -> None:
+    report = await run(
+        b"\0asm\1\0\0\0", launcher=misbehaving("code_flood"), cache_dir=str(tmp_path)
+    )
     assert report.ending.text == "protocol_error"
     assert f"over {MAX_ENTRY_BYTES} bytes" in report.ending.message
     assert entries(tmp_path) == []

@@ -1,6 +1,7 @@
 """The containment matrix: every way a guest can go wrong, against a live host and sibling.
 
-For each row: a sibling sandbox is running, the culprit goes wrong, and then
+For each row: a sibling sandbox is running (the ``sandbox`` fixture, on the ``host`` fixture,
+conftest), the culprit goes wrong, and then
 
 - the host is still up (this test process, which runs it, gets to the end),
 - the sibling still answers invocations,
@@ -31,6 +32,8 @@ from host.template import TemplateError
 from tests.framework.paths import fixture
 
 from .conftest import misbehaving
+
+pytestmark = pytest.mark.slow  # every row starts templates and guests
 
 
 @dataclass(frozen=True)
@@ -166,20 +169,18 @@ ROWS: list[tuple[Row, Callable[[Host], Awaitable[Ending]]]] = [
 
 
 @pytest.mark.parametrize(("row", "culprit"), ROWS, ids=[row.id for row, _ in ROWS])
-def test_containment(row: Row, culprit: Callable[[Host], Awaitable[Ending]]) -> None:
-    async def main() -> None:
-        async with Host(cache=False) as host:
-            sibling = await host.launch(fixture("exports"))
-            assert await sibling.invoke("add", 2, 3) == [5]
-            ending = await asyncio.wait_for(culprit(host), 30)
-            assert ending.text == row.ending, ending
-            assert row.words.lower() in ending.reason().lower(), ending.reason()
-            # The sibling never noticed.
-            for value in range(20):
-                assert await sibling.invoke("add", value, 1) == [value + 1]
-            assert sibling.state.value == "running"
-
-    asyncio.run(main())
+async def test_containment(
+    host: Host, sandbox: Sandbox, row: Row, culprit: Callable[[Host], Awaitable[Ending]]
+) -> None:
+    sibling = sandbox
+    assert await sibling.invoke("add", 2, 3) == [5]
+    ending = await asyncio.wait_for(culprit(host), 30)
+    assert ending.text == row.ending, ending
+    assert row.words.lower() in ending.reason().lower(), ending.reason()
+    # The sibling never noticed.
+    for value in range(20):
+        assert await sibling.invoke("add", value, 1) == [value + 1]
+    assert sibling.state.value == "running"
 
 
 def test_a_guest_error_is_never_anything_but_a_guest_error() -> None:

@@ -1,18 +1,22 @@
 """Real guests through the host's API: every ending classified, the guest contained.
 
 Each test spawns real guest processes (``python -m guestproc``, or the test-only
-``tests/guests/misbehave.py`` for broken protocol) and the ``no_leaks`` fixture checks that
-none is left behind and no descriptor stays open.
+``tests/guests/misbehave.py`` for broken protocol), through the ``guest``, ``new_guest`` and ``run``
+fixtures (conftest), and the ``no_leaks`` fixture checks that none is left behind and no
+descriptor stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
+from typing import Any
 
 import pytest
 
+from host.api import run_guest
 from host.config import GuestConfig
 from host.endings import Ending
 from host.errors import GuestEnded, GuestTrapped, IllegalAction, InvokeRefused
@@ -20,13 +24,15 @@ from host.guest import Guest, GuestState
 from host.output import FRAME_BURST, FRAME_RATE
 from host.stdio import BytesStdin, CapturedConsole
 from tests.framework.paths import fixture
-from tests.host.conftest import Run, misbehaving, with_guest
+from tests.host.conftest import Guests, Run, SpinningGuest, misbehaving
+
+pytestmark = pytest.mark.slow  # every test here runs real guest processes
 
 # -- endings of real programs ---------------------------------------------------------------
 
 
-def test_hello_exits_0_with_its_output(run: Run) -> None:
-    report = run("hello")
+async def test_hello_exits_0_with_its_output(run: Run) -> None:
+    report = await run("hello")
     assert report.ending.text == "exited(0)"
     assert run.stdout == b"Hello from a Kindling guest!\ngoodbye\n"
     assert run.stderr == b"this line goes to stderr\n"
@@ -45,8 +51,8 @@ def test_hello_exits_0_with_its_output(run: Run) -> None:
 
 
 @pytest.mark.parametrize(("how", "code"), [("exit", 3), ("return", 7), ("exit", 300)])
-def test_exit_codes(run: Run, how: str, code: int) -> None:
-    report = run(fixture("exit_code").read_bytes(), args=[how, str(code)])
+async def test_exit_codes(run: Run, how: str, code: int) -> None:
+    report = await run(fixture("exit_code").read_bytes(), args=[how, str(code)])
     assert report.ending.text == f"exited({code})"
     assert report.ending.exit_code == code
     assert report.ending.status == min(code, 255)
@@ -61,14 +67,14 @@ def test_exit_codes(run: Run, how: str, code: int) -> None:
         ("trap_stack_exhausted", "call_stack_exhausted"),
     ],
 )
-def test_traps(run: Run, name: str, kind: str) -> None:
-    report = run(name)
+async def test_traps(run: Run, name: str, kind: str) -> None:
+    report = await run(name)
     assert report.ending.text == f"trapped({kind})"
     assert report.ending.message  # says what happened
 
 
-def test_deep_recursion_is_fine(run: Run) -> None:
-    report = run("deep_recursion", args=["15000"])
+async def test_deep_recursion_is_fine(run: Run) -> None:
+    report = await run("deep_recursion", args=["15000"])
     assert report.ending.text == "exited(0)"
     assert run.stdout == b"sum(1..15000) = 112507500 by 15000 nested calls\n"
 
@@ -85,57 +91,57 @@ def test_deep_recursion_is_fine(run: Run) -> None:
         ),
     ],
 )
-def test_load_failures(run: Run, module: bytes, stage: str, words: str) -> None:
-    report = run(module)
+async def test_load_failures(run: Run, module: bytes, stage: str, words: str) -> None:
+    report = await run(module)
     assert report.ending.text == f"load_failure({stage})"
     assert words in report.ending.message.lower()
     assert report.ending.status == 120
 
 
-def test_unknown_import_is_a_link_failure(run: Run) -> None:
-    report = run("unknown_import")
+async def test_unknown_import_is_a_link_failure(run: Run) -> None:
+    report = await run("unknown_import")
     assert report.ending.text == "load_failure(link)"
     assert "import" in report.ending.message
 
 
-def test_initial_memory_over_the_budget(run: Run) -> None:
-    report = run("hello", memory=65536)
+async def test_initial_memory_over_the_budget(run: Run) -> None:
+    report = await run("hello", memory=65536)
     assert report.ending.text == "limit(memory)"
     assert "pages" in report.ending.message
 
 
-def test_memory_grow_stops_at_the_budget(run: Run) -> None:
-    report = run("memory_grow_bomb", invoke="grow_all", memory=5 * 1024 * 1024)
+async def test_memory_grow_stops_at_the_budget(run: Run) -> None:
+    report = await run("memory_grow_bomb", invoke="grow_all", memory=5 * 1024 * 1024)
     assert report.ending.text == "exited(0)"
     assert report.results is not None
     pages = report.results[0].signed()
     assert isinstance(pages, int) and 2 <= pages <= 80
 
 
-def test_wall_clock_timeout(run: Run) -> None:
+async def test_wall_clock_timeout(run: Run) -> None:
     started = time.monotonic()
-    report = run("infinite_loop", timeout=1.0)
+    report = await run("infinite_loop", timeout=1.0)
     elapsed = time.monotonic() - started
     assert report.ending.text == "limit(wall)"
     assert run.stdout == b"spinning forever\n"  # flushed although the loop never writes again
     assert elapsed < 10
 
 
-def test_cpu_limit(run: Run) -> None:
-    report = run("infinite_loop", cpu=1, timeout=30)
+async def test_cpu_limit(run: Run) -> None:
+    report = await run("infinite_loop", cpu=1, timeout=30)
     assert report.ending.text == "limit(cpu)"
     assert report.cpu_seconds is not None and report.cpu_seconds >= 1
 
 
-def test_output_quota(run: Run) -> None:
-    report = run("output_flood", max_output=100_000)
+async def test_output_quota(run: Run) -> None:
+    report = await run("output_flood", max_output=100_000)
     assert report.ending.text == "limit(output)"
     assert len(run.stdout) + len(run.stderr) == 100_000
     assert run.stdout.startswith(b"flood line 0: ")
 
 
-def test_console_output_is_batched(run: Run) -> None:
-    report = run("output_flood", max_output=2_000_000)
+async def test_console_output_is_batched(run: Run) -> None:
+    report = await run("output_flood", max_output=2_000_000)
     assert report.ending.text == "limit(output)"
     lines = run.stdout.count(b"\n")
     frames = run.guest.frames_received
@@ -143,16 +149,16 @@ def test_console_output_is_batched(run: Run) -> None:
     assert frames < lines / 20, f"{frames} frames for {lines} lines"
 
 
-def test_stdin_relay(run: Run) -> None:
+async def test_stdin_relay(run: Run) -> None:
     data = bytes(range(256)) * 500
-    report = run("cat", stdin=data)
+    report = await run("cat", stdin=data)
     assert report.ending.text == "exited(0)"
     assert run.stdout == data
     assert run.stderr == f"cat: {len(data)} bytes\n".encode()
 
 
-def test_env_and_args_reach_the_program_and_nothing_else(run: Run) -> None:
-    report = run("args_env", args=["one", "-x"], env={"GREETING": "hi"})
+async def test_env_and_args_reach_the_program_and_nothing_else(run: Run) -> None:
+    report = await run("args_env", args=["one", "-x"], env={"GREETING": "hi"})
     assert report.ending.text == "exited(0)"
     assert run.stdout == (b"argc=3\narg[1]=one\narg[2]=-x\nenvc=1\nenv GREETING=hi\n")
 
@@ -160,124 +166,89 @@ def test_env_and_args_reach_the_program_and_nothing_else(run: Run) -> None:
 # -- invoking exports -------------------------------------------------------------------------
 
 
-def test_invoke_results_are_printed_signed(run: Run) -> None:
-    report = run("exports", invoke="divmod", numbers=(7, -2))
+async def test_invoke_results_are_printed_signed(run: Run) -> None:
+    report = await run("exports", invoke="divmod", numbers=(7, -2))
     assert report.ending.text == "exited(0)"
     assert report.results is not None
     assert [r.display() for r in report.results] == ["-3", "1"]
 
 
-def test_one_guest_serves_many_calls_and_survives_traps_and_refusals() -> None:
-    async def body(guest: Guest) -> None:
-        await guest.start()
-        await guest.boot(fixture("exports").read_bytes())
-        assert guest.state is GuestState.READY
-        assert [r.signed() for r in await guest.invoke("add", [2, 3])] == [5]
-        with pytest.raises(GuestTrapped) as trapped:
-            await guest.invoke("divmod", [1, 0])
-        assert trapped.value.ending.text == "trapped(integer_divide_by_zero)"
-        with pytest.raises(InvokeRefused, match="no function named 'nope'"):
-            await guest.invoke("nope")
-        with pytest.raises(InvokeRefused, match="takes 2 arguments"):
-            await guest.invoke("add", [1])
-        with pytest.raises(InvokeRefused, match="must be an integer"):
-            await guest.invoke("add", [1.5, 2])
-        assert [r.signed() for r in await guest.invoke("mul64", [-4, 10**12])] == [-4 * 10**12]
-        assert guest.state is GuestState.READY
-        ending = await guest.stop()
-        assert ending.text == "stopped"
-        assert guest.exit_status is not None and guest.exit_status.code == 0
-
-    asyncio.run(with_guest(body))
+async def test_one_guest_serves_many_calls_and_survives_traps_and_refusals(guest: Guest) -> None:
+    await guest.boot(fixture("exports").read_bytes())
+    assert guest.state is GuestState.READY
+    assert [r.signed() for r in await guest.invoke("add", [2, 3])] == [5]
+    with pytest.raises(GuestTrapped) as trapped:
+        await guest.invoke("divmod", [1, 0])
+    assert trapped.value.ending.text == "trapped(integer_divide_by_zero)"
+    with pytest.raises(InvokeRefused, match="no function named 'nope'"):
+        await guest.invoke("nope")
+    with pytest.raises(InvokeRefused, match="takes 2 arguments"):
+        await guest.invoke("add", [1])
+    with pytest.raises(InvokeRefused, match="must be an integer"):
+        await guest.invoke("add", [1.5, 2])
+    assert [r.signed() for r in await guest.invoke("mul64", [-4, 10**12])] == [-4 * 10**12]
+    assert guest.state is GuestState.READY
+    ending = await guest.stop()
+    assert ending.text == "stopped"
+    assert guest.exit_status is not None and guest.exit_status.code == 0
 
 
-def test_requests_in_the_wrong_state_are_refused() -> None:
-    async def body(guest: Guest) -> None:
-        with pytest.raises(IllegalAction):
-            guest.submit_invoke("add", [1, 2])
-        guest.begin()
-        with pytest.raises(IllegalAction):
-            guest.submit_invoke("add", [1, 2])  # before any Boot
-        await guest.handshake()
-        await guest.boot(fixture("exports").read_bytes())
-        with pytest.raises(IllegalAction):
-            guest.submit_load(b"")
-        with pytest.raises(TypeError):
-            await guest.invoke("add", ["1", 2])  # type: ignore[list-item]
-
-    asyncio.run(with_guest(body))
+async def test_requests_in_the_wrong_state_are_refused(new_guest: Guests) -> None:
+    guest = new_guest()
+    with pytest.raises(IllegalAction):
+        guest.submit_invoke("add", [1, 2])
+    guest.begin()
+    with pytest.raises(IllegalAction):
+        guest.submit_invoke("add", [1, 2])  # before any Boot
+    await guest.handshake()
+    await guest.boot(fixture("exports").read_bytes())
+    with pytest.raises(IllegalAction):
+        guest.submit_load(b"")
+    with pytest.raises(TypeError):
+        await guest.invoke("add", ["1", 2])  # type: ignore[list-item]
 
 
-def test_a_guest_that_ended_says_so() -> None:
-    async def body(guest: Guest) -> None:
-        await guest.start()
-        with pytest.raises(GuestEnded) as ended:
-            await guest.boot(b"garbage")
-        assert ended.value.ending.text == "load_failure(decode)"
-        assert (await guest.stop()).text == "load_failure(decode)"
-        with pytest.raises(GuestEnded):
-            await guest.invoke("f")
-
-    asyncio.run(with_guest(body))
+async def test_a_guest_that_ended_says_so(guest: Guest) -> None:
+    with pytest.raises(GuestEnded) as ended:
+        await guest.boot(b"garbage")
+    assert ended.value.ending.text == "load_failure(decode)"
+    assert (await guest.stop()).text == "load_failure(decode)"
+    with pytest.raises(GuestEnded):
+        await guest.invoke("f")
 
 
-def test_stop_and_terminate_mid_run() -> None:
-    async def body(guest: Guest) -> None:
-        guest.begin()
-        guest.submit_load(fixture("infinite_loop").read_bytes())
-        guest.submit_boot()
-        running = guest.submit_invoke("_start")
-        await guest.handshake()
-        while guest.state is not GuestState.RUNNING:
-            await asyncio.sleep(0.01)
-        guest.end(Ending.stopped("enough"))
-        with pytest.raises(GuestEnded) as ended:
-            await running
-        assert ended.value.ending.text == "stopped"
-        assert ended.value.ending.message == "enough"
-
-    asyncio.run(with_guest(body))
+async def test_stop_and_terminate_mid_run(spinning_guest: SpinningGuest) -> None:
+    spinning = await spinning_guest()
+    spinning.guest.end(Ending.stopped("enough"))
+    with pytest.raises(GuestEnded) as ended:
+        await spinning.invocation
+    assert ended.value.ending.text == "stopped"
+    assert ended.value.ending.message == "enough"
 
 
-def test_a_signal_from_outside_is_classified() -> None:
-    async def body(guest: Guest) -> None:
-        guest.begin()
-        guest.submit_load(fixture("infinite_loop").read_bytes())
-        guest.submit_boot()
-        running = guest.submit_invoke("_start")
-        await guest.handshake()
-        await asyncio.sleep(0.3)
-        assert guest.pid is not None
-        import os
-
-        os.kill(guest.pid, signal.SIGSEGV)
-        with pytest.raises(GuestEnded) as ended:
-            await running
-        assert ended.value.ending.text == "signalled(11)"
-        assert ended.value.ending.status == 139
-
-    asyncio.run(with_guest(body))
+async def test_a_signal_from_outside_is_classified(spinning_guest: SpinningGuest) -> None:
+    spinning = await spinning_guest()
+    os.kill(spinning.process.pid, signal.SIGSEGV)
+    with pytest.raises(GuestEnded) as ended:
+        await spinning.invocation
+    assert ended.value.ending.text == "signalled(11)"
+    assert ended.value.ending.status == 139
 
 
-def test_siblings_do_not_disturb_each_other() -> None:
-    async def one(name: str, **config: object) -> str:
-        console = CapturedConsole()
-        guest = Guest(GuestConfig(**config), console=console)  # type: ignore[arg-type]
-        from host.api import run_guest
-
+async def test_siblings_do_not_disturb_each_other(new_guest: Guests) -> None:
+    async def one(name: str, **config: Any) -> str:
+        guest = new_guest(GuestConfig(**config), console=CapturedConsole())
         report = await run_guest(guest, fixture(name).read_bytes())
         return report.ending.text
 
-    async def main() -> tuple[str, ...]:
-        return await asyncio.gather(
-            one("hello"),
-            one("trap_oob_memory"),
-            one("output_flood", max_output=200_000),
-            one("infinite_loop", timeout=1.5),
-            one("hello"),
-        )
-
-    assert list(asyncio.run(main())) == [
+    endings = await asyncio.gather(
+        one("hello"),
+        one("trap_oob_memory"),
+        one("output_flood", max_output=200_000),
+        one("infinite_loop", timeout=1.5),
+        one("hello"),
+    )
+    assert list(endings) == [
         "exited(0)",
         "trapped(out_of_bounds_memory)",
         "limit(output)",
@@ -308,9 +279,9 @@ def test_siblings_do_not_disturb_each_other() -> None:
         ("bad_version", "protocol version"),
     ],
 )
-def test_protocol_violations_are_killed(run: Run, mode: str, words: str) -> None:
+async def test_protocol_violations_are_killed(run: Run, mode: str, words: str) -> None:
     started = time.monotonic()
-    report = run(b"\0asm\1\0\0\0", launcher=misbehaving(mode), timeout=30)
+    report = await run(b"\0asm\1\0\0\0", launcher=misbehaving(mode), timeout=30)
     assert report.ending.text == "protocol_error", report.ending
     assert words in report.ending.message
     assert report.ending.status == 127
@@ -321,40 +292,40 @@ def test_protocol_violations_are_killed(run: Run, mode: str, words: str) -> None
         assert run.guest.frames_received <= FRAME_BURST + FRAME_RATE * elapsed + 1
 
 
-def test_no_hello_is_a_protocol_error(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("no_hello"), handshake_timeout=1.0)
+async def test_no_hello_is_a_protocol_error(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("no_hello"), handshake_timeout=1.0)
     assert report.ending.text == "protocol_error"
     assert "no Hello" in report.ending.message
 
 
-def test_never_answering_boot_meets_the_timeout(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("silent"), timeout=1.0)
+async def test_never_answering_boot_meets_the_timeout(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("silent"), timeout=1.0)
     assert report.ending.text == "limit(wall)"
 
 
-def test_a_console_frame_over_the_per_frame_cap(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("big_console"))
+async def test_a_console_frame_over_the_per_frame_cap(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("big_console"))
     assert report.ending.text == "limit(output)"
     assert run.stdout == b""
 
 
-def test_a_process_that_dies_of_a_signal(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("segfault"))
+async def test_a_process_that_dies_of_a_signal(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("segfault"))
     assert report.ending.text == "signalled(11)"
 
 
-def test_the_memory_backstop(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("hog_memory"), memory=1024 * 1024)
+async def test_the_memory_backstop(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("hog_memory"), memory=1024 * 1024)
     assert report.ending.text == "limit(memory)"
     assert report.peak_memory is not None and report.peak_memory < 400 * 1024 * 1024
 
 
-def test_the_cpu_rlimit_set_by_the_sandbox(run: Run) -> None:
-    report = run(b"", launcher=misbehaving("spin"), cpu=1, timeout=30)
+async def test_the_cpu_rlimit_set_by_the_sandbox(run: Run) -> None:
+    report = await run(b"", launcher=misbehaving("spin"), cpu=1, timeout=30)
     assert report.ending.text == "limit(cpu)"
 
 
-def test_stdin_is_not_read_unless_asked() -> None:
+async def test_stdin_is_not_read_unless_asked(new_guest: Guests) -> None:
     class Watched(BytesStdin):
         reads = 0
 
@@ -363,11 +334,9 @@ def test_stdin_is_not_read_unless_asked() -> None:
             return await super().read(size)
 
     stdin = Watched(b"x" * 100_000)
-
-    async def body(guest: Guest) -> None:
-        await guest.start()
-        await guest.boot(fixture("hello").read_bytes())
-        assert (await guest.run_command()).text == "exited(0)"
-
-    asyncio.run(with_guest(body, stdin=stdin))
+    guest = new_guest(stdin=stdin)
+    await guest.start()
+    await guest.boot(fixture("hello").read_bytes())
+    assert (await guest.run_command()).text == "exited(0)"
+    await guest.stop()
     assert stdin.reads == 0

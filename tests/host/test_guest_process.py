@@ -2,55 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from types import CodeType
 
 import psutil
+import pytest
 
 from guestproc.engine import decode_module
 from host.config import GuestConfig
-from host.guest import Guest, GuestState
 from host.transport import Launcher
 from protocol.limits import running_bound
 from tests.framework.paths import REPO_ROOT, fixture
 from tests.framework.proc import proc_limit
-from tests.host.conftest import with_guest
+from tests.host.conftest import Guests, SpinningGuest
+
+pytestmark = pytest.mark.slow  # real guest processes, and hosts killed under them
 
 
-def while_running(check: Callable[[psutil.Process], Any], **config: Any) -> Any:
-    """Run infinite_loop in a guest, call ``check`` on its process once it runs Wasm code."""
-
-    async def body(guest: Guest) -> Any:
-        guest.begin()
-        guest.submit_load(fixture("infinite_loop").read_bytes())
-        guest.submit_boot()
-        guest.submit_invoke("_start")
-        await guest.handshake()
-        while guest.state is not GuestState.RUNNING:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)
-        assert guest.pid is not None
-        return check(psutil.Process(guest.pid))
-
-    return asyncio.run(with_guest(body, GuestConfig(timeout=30, **config)))
-
-
-def test_only_the_pipes_and_devnull_stdio_are_open() -> None:
+async def test_only_the_pipes_and_devnull_stdio_are_open(spinning_guest: SpinningGuest) -> None:
     stray = os.open(os.devnull, os.O_RDONLY)
     os.set_inheritable(stray, True)  # as if the host had inherited it from its own parent
     try:
-        fds = while_running(
-            lambda p: {
-                fd: os.readlink(f"/proc/{p.pid}/fd/{fd}")
-                for fd in map(int, os.listdir(f"/proc/{p.pid}/fd"))
-            }
-        )
+        p = (await spinning_guest()).process
+        fds = {
+            fd: os.readlink(f"/proc/{p.pid}/fd/{fd}")
+            for fd in map(int, os.listdir(f"/proc/{p.pid}/fd"))
+        }
     finally:
         os.close(stray)
     assert set(fds) == {0, 1, 2, 3, 4}, fds
@@ -58,27 +39,25 @@ def test_only_the_pipes_and_devnull_stdio_are_open() -> None:
     assert fds[3].startswith("pipe:") and fds[4].startswith("pipe:")
 
 
-def test_environment_holds_only_the_import_path() -> None:
-    env = while_running(lambda p: p.environ())
+async def test_environment_holds_only_the_import_path(spinning_guest: SpinningGuest) -> None:
+    env = (await spinning_guest()).process.environ()
     assert set(env) == {"PYTHONPATH"}, env
 
 
-def test_rlimits_and_process_group() -> None:
-    def check(p: psutil.Process) -> dict[str, Any]:
-        return {
-            "fsize": proc_limit(p.pid, "Max file size"),
-            "core": proc_limit(p.pid, "Max core file size"),
-            "nofile": proc_limit(p.pid, "Max open files"),
-            "data": proc_limit(p.pid, "Max data size"),
-            "cpu": proc_limit(p.pid, "Max cpu time"),
-            "nproc": proc_limit(p.pid, "Max processes"),
-            "pgid": os.getpgid(p.pid),
-            "pid": p.pid,
-            "no_new_privs": _status_field(p.pid, "NoNewPrivs"),
-            "data_now": p.memory_info().data,
-        }
-
-    found = while_running(check, cpu=30, memory=5 * 1024 * 1024)
+async def test_rlimits_and_process_group(spinning_guest: SpinningGuest) -> None:
+    p = (await spinning_guest(cpu=30, memory=5 * 1024 * 1024)).process
+    found = {
+        "fsize": proc_limit(p.pid, "Max file size"),
+        "core": proc_limit(p.pid, "Max core file size"),
+        "nofile": proc_limit(p.pid, "Max open files"),
+        "data": proc_limit(p.pid, "Max data size"),
+        "cpu": proc_limit(p.pid, "Max cpu time"),
+        "nproc": proc_limit(p.pid, "Max processes"),
+        "pgid": os.getpgid(p.pid),
+        "pid": p.pid,
+        "no_new_privs": _status_field(p.pid, "NoNewPrivs"),
+        "data_now": p.memory_info().data,
+    }
     assert found["fsize"] == (0, 0)
     assert found["core"] == (0, 0)
     assert found["nofile"] == (16, 16)
@@ -101,8 +80,8 @@ def _status_field(pid: int, name: str) -> str:
         return status.read().split(f"{name}:")[1].split()[0]
 
 
-def test_no_cpu_limit_unless_asked() -> None:
-    cpu = while_running(lambda p: proc_limit(p.pid, "Max cpu time"))
+async def test_no_cpu_limit_unless_asked(spinning_guest: SpinningGuest) -> None:
+    cpu = proc_limit((await spinning_guest()).process.pid, "Max cpu time")
     assert cpu[0] == resource.RLIM_INFINITY
 
 
@@ -169,23 +148,23 @@ def test_a_guest_dies_with_its_host() -> None:
             host.stdout.close()
 
 
-def test_deep_recursion_traps_without_crashing_the_process() -> None:
-    async def body(guest: Guest) -> Any:
-        await guest.start()
-        await guest.boot(fixture("trap_stack_exhausted").read_bytes())
-        return await guest.run_command()
-
+async def test_deep_recursion_traps_without_crashing_the_process(new_guest: Guests) -> None:
     from host.errors import GuestTrapped
 
+    guest = new_guest(GuestConfig(timeout=60))
     try:
-        asyncio.run(with_guest(body, GuestConfig(timeout=60)))
+        await guest.start()
+        await guest.boot(fixture("trap_stack_exhausted").read_bytes())
+        await guest.run_command()
     except GuestTrapped as trapped:
         assert trapped.ending.text == "trapped(call_stack_exhausted)"
     else:
         raise AssertionError("the recursion did not trap")
 
 
-def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> None:
+def test_precompiler_translates_what_will_run_first_and_skips_dead_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from guestproc.engine import compile_module, validate_module
     from guestproc.engine.text import parse_module
     from guestproc.session import Precompiler
@@ -206,7 +185,12 @@ def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> Non
     compiled = compile_module(module)
     translated: list[int] = []
     translate = compiled.function_code
-    compiled.function_code = lambda index: translated.append(index) or translate(index)  # type: ignore[method-assign]
+
+    def recording(func_index: int) -> CodeType:
+        translated.append(func_index)
+        return translate(func_index)
+
+    monkeypatch.setattr(compiled, "function_code", recording)
     precompiler = Precompiler(compiled)
     precompiler.run_until(lambda: False)
     # _start first, then the other export, then their callees; then the table and its callees.

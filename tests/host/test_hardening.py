@@ -3,7 +3,6 @@ in real guests (exec'd and forked), and ``kindling doctor`` reporting it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -12,12 +11,15 @@ from typing import Any
 
 import pytest
 
-from host.supervisor import Host
+from host.supervisor import Sandbox
 from host.transport import Launcher
 from tests.framework.guest import kindling_command, kindling_environment
-from tests.framework.paths import REPO_ROOT, fixture
+from tests.framework.paths import REPO_ROOT
+from tests.framework.proc import proc_limit
 
-from .test_guest_process import proc_limit, while_running
+from .conftest import SpinningGuest
+
+pytestmark = pytest.mark.slow  # every test here starts a guest or a probe process
 
 ROOT = os.geteuid() == 0
 
@@ -130,22 +132,17 @@ def check_hardened(status: dict[str, str]) -> None:
 
 @needs_namespaces
 @needs_seccomp
-def test_an_execd_guest_is_hardened_while_it_runs() -> None:
-    check_hardened(while_running(lambda p: guest_status(p.pid)))
+async def test_an_execd_guest_is_hardened_while_it_runs(spinning_guest: SpinningGuest) -> None:
+    check_hardened(guest_status((await spinning_guest()).process.pid))
 
 
 @needs_namespaces
 @needs_seccomp
-def test_a_forked_guest_is_hardened_while_it_runs() -> None:
-    async def main() -> dict[str, str]:
-        async with Host(cache=False) as host:
-            sandbox = await host.launch(fixture("exports"))
-            assert sandbox.pid is not None
-            status = guest_status(sandbox.pid)
-            assert await sandbox.invoke("add", 1, 2) == [3]  # and still works
-            return status
-
-    check_hardened(asyncio.run(main()))
+async def test_a_forked_guest_is_hardened_while_it_runs(sandbox: Sandbox) -> None:
+    assert sandbox.pid is not None
+    status = guest_status(sandbox.pid)
+    assert await sandbox.invoke("add", 1, 2) == [3]  # and still works
+    check_hardened(status)
 
 
 @needs_namespaces

@@ -16,7 +16,6 @@ Each claim against real guest processes, measured from outside:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import resource
@@ -25,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,8 @@ from tests.framework.proc import proc_limit
 
 from .conftest import Run, misbehaving
 
+pytestmark = pytest.mark.slow  # real guests recursing to their memory bound
+
 MIB = 1024 * 1024
 BUDGET = 5 * MIB
 CUSTOM = 40 * MIB
@@ -49,7 +51,9 @@ LOCALS = 49_999
 # -- modules, built here ----------------------------------------------------------------------
 
 
-def module(export: str, params: bytes, results: bytes, body: bytes, custom: int) -> bytes:
+def module(
+    export: str, params: Sequence[bytes], results: Sequence[bytes], body: bytes, custom: int
+) -> bytes:
     """One function, exported; ``body`` is its locals declaration and code; a custom section
     of ``custom`` zero bytes at the end."""
     padding = section(0, name("padding") + bytes(custom)) if custom else b""
@@ -158,37 +162,32 @@ def test_deep_recursion_of_huge_frames_ends_within_the_bound_in_kindling_run(
 
 
 @pytest.mark.parametrize("custom", [CUSTOM, 0], ids=["40MiB-custom-section", "no-custom-section"])
-def test_deep_recursion_of_huge_frames_ends_within_the_bound_in_a_forked_guest(
-    custom: int,
+async def test_deep_recursion_of_huge_frames_ends_within_the_bound_in_a_forked_guest(
+    host: Host, custom: int
 ) -> None:
     wasm = recursive(custom)
-
-    async def main() -> None:
-        async with Host(cache=False) as host:
-            try:
-                sandbox = await host.launch(wasm, memory="5MiB")
-            except GuestEnded as exc:
-                # Compiling 49,999 locals takes 80 MiB for a moment: over the template's
-                # loading bound for a small module, which ends it the same way.
-                assert custom == 0 and exc.ending.text == "limit(memory)", exc.ending
-                return
-            assert sandbox.pid is not None
-            soft, hard = proc_limit(sandbox.pid, DATA)
-            assert soft == hard  # its own, for good
-            peaks = Peaks(sandbox.pid)
-            peaks.start()
-            with pytest.raises(GuestEnded) as ended:
-                await sandbox.invoke("rec", 4000)
-            peaks.stop()
-            assert ended.value.ending.text == "limit(memory)"
-            assert "call depth x frame size" in ended.value.ending.message
-            assert peaks.samples > 0 and peaks.running <= bound_of(wasm)
-
-    asyncio.run(main())
+    try:
+        sandbox = await host.launch(wasm, memory="5MiB")
+    except GuestEnded as exc:
+        # Compiling 49,999 locals takes 80 MiB for a moment: over the template's
+        # loading bound for a small module, which ends it the same way.
+        assert custom == 0 and exc.ending.text == "limit(memory)", exc.ending
+        return
+    assert sandbox.pid is not None
+    soft, hard = proc_limit(sandbox.pid, DATA)
+    assert soft == hard  # its own, for good
+    peaks = Peaks(sandbox.pid)
+    peaks.start()
+    with pytest.raises(GuestEnded) as ended:
+        await sandbox.invoke("rec", 4000)
+    peaks.stop()
+    assert ended.value.ending.text == "limit(memory)"
+    assert "call depth x frame size" in ended.value.ending.message
+    assert peaks.samples > 0 and peaks.running <= bound_of(wasm)
 
 
-def test_a_recursion_of_big_frames_ends_the_same_way_in_both_paths(
-    guest_factory: GuestFactory, tmp_path: Path
+async def test_a_recursion_of_big_frames_ends_the_same_way_in_both_paths(
+    guest_factory: GuestFactory, host: Host, tmp_path: Path
 ) -> None:
     # 4,000 locals: cheap to compile, 32 KB frames. The engine's charge ends it, not the
     # kernel: the same ending and message, exec'd or forked, every time.
@@ -198,14 +197,10 @@ def test_a_recursion_of_big_frames_ends_the_same_way_in_both_paths(
     guest.assert_ending("limit(memory)")
     assert b"call depth x frame size" in guest.stderr
 
-    async def main() -> str:
-        async with Host(cache=False) as host:
-            sandbox = await host.launch(wasm)
-            with pytest.raises(GuestEnded) as ended:
-                await sandbox.invoke("rec", 4000)
-            return ended.value.ending.reason()
-
-    assert "call depth x frame size" in asyncio.run(main())
+    sandbox = await host.launch(wasm)
+    with pytest.raises(GuestEnded) as ended:
+        await sandbox.invoke("rec", 4000)
+    assert "call depth x frame size" in ended.value.ending.reason()
     shallow = guest_factory.run(path, ["300"], invoke="rec")
     shallow.assert_ending("exited(0)")  # 300 x 32 KB is well within the charge
     assert shallow.stdout == b"[300]\n"
@@ -240,23 +235,19 @@ def test_rlimit_data_after_boot_does_not_grow_with_a_custom_section(
     assert plain <= running_bound(5 * MIB, decode_module(spinning()).code_size()) + MIB
 
 
-def test_a_forked_guest_gets_its_own_rlimit_data() -> None:
+async def test_a_forked_guest_gets_its_own_rlimit_data(host: Host) -> None:
     # Not the template's loading allowance (10 GiB for a 40 MiB custom section): what the
     # guest inherited plus its running bound, the same with or without the custom section.
-    async def main() -> list[int]:
-        room = []
-        async with Host(cache=False) as host:
-            for custom in (0, CUSTOM):
-                wasm = spinning(custom)
-                sandbox = await host.launch(wasm)
-                assert sandbox.pid is not None
-                limit = _running_data_limit(sandbox.pid)
-                room.append(limit - data_in_use(sandbox.pid))
-                allowed = bound_of(wasm) + BUDGET // 8
-                assert allowed - 4 * MIB < room[-1] <= allowed
-        return room
-
-    plain, padded = asyncio.run(main())
+    room = []
+    for custom in (0, CUSTOM):
+        wasm = spinning(custom)
+        sandbox = await host.launch(wasm)
+        assert sandbox.pid is not None
+        limit = _running_data_limit(sandbox.pid)
+        room.append(limit - data_in_use(sandbox.pid))
+        allowed = bound_of(wasm) + BUDGET // 8
+        assert allowed - 4 * MIB < room[-1] <= allowed
+    plain, padded = room
     assert abs(padded - plain) < 4 * MIB
 
 
@@ -271,10 +262,10 @@ def data_in_use(pid: int) -> int:
 # -- the watchdog ----------------------------------------------------------------------------
 
 
-def test_the_watchdog_ends_a_kindling_run_guest_over_its_bound(run: Run) -> None:
+async def test_the_watchdog_ends_a_kindling_run_guest_over_its_bound(run: Run) -> None:
     # The guest takes memory past its bound (64 MiB with a zero budget) with no kernel limit
     # in the way; only the watchdog that run_guest -- kindling run -- runs can stop it.
-    report = run(b"", launcher=misbehaving("outgrow"), memory=0, timeout=30)
+    report = await run(b"", launcher=misbehaving("outgrow"), memory=0, timeout=30)
     assert report.ending.text == "limit(memory)", report.ending
     message = report.ending.message
     assert message.startswith("the watchdog saw") and "(USS)" in message, message

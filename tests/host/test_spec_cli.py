@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here runs `kindling spec`
+
 DATA = Path(__file__).parent / "data"
 
 

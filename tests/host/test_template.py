@@ -1,7 +1,8 @@
 """Templates: guests forked ready from a loaded, booted module; the host as their parent.
 
-Each test runs real template and guest processes; the ``no_leaks`` fixture (conftest) fails
-any test that leaves a process or a descriptor behind.
+Each test runs real template and guest processes, most from the ``template`` fixture (a
+template of exports.wasm); the ``no_leaks`` fixture (conftest) fails any test that leaves a
+process or a descriptor behind.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import psutil
 import pytest
@@ -27,56 +26,37 @@ from host.template import Template, TemplateError
 from protocol.models import InvalidMessage, parse_template_reply
 from tests.framework.paths import REPO_ROOT, fixture
 
-EXPORTS = fixture("exports").read_bytes()
+pytestmark = pytest.mark.slow  # every test here starts a template and forks guests
 
 
-def with_template(
-    body: Callable[[Template], Awaitable[Any]], module: bytes = EXPORTS, **config: Any
-) -> Any:
-    async def main() -> Any:
-        template = await Template.start(module, GuestConfig(**config))
-        try:
-            return await body(template)
-        finally:
-            await template.close()
-
-    return asyncio.run(main())
-
-
-def test_forked_guests_are_ready_children_of_the_host() -> None:
-    async def body(template: Template) -> None:
-        guests = [await template.fork() for _ in range(3)]
-        for guest in guests:
-            await guest.handshake()
-            assert guest.state is GuestState.READY
-            assert psutil.Process(guest.pid).ppid() == os.getpid()  # not the template's
-            assert guest.pid != template.pid
-        assert [r[0].signed() for r in [await g.invoke("sub", [3, 5]) for g in guests]] == [-2] * 3
-        for guest in guests:
-            assert str(await guest.stop()) == "stopped"
-            assert guest.exit_status is not None and guest.exit_status.code == 0
-        assert template.forked == 3
-
-    with_template(body)
+async def test_forked_guests_are_ready_children_of_the_host(template: Template) -> None:
+    guests = [await template.fork() for _ in range(3)]
+    for guest in guests:
+        await guest.handshake()
+        assert guest.state is GuestState.READY
+        assert psutil.Process(guest.pid).ppid() == os.getpid()  # not the template's
+        assert guest.pid != template.pid
+    assert [r[0].signed() for r in [await g.invoke("sub", [3, 5]) for g in guests]] == [-2] * 3
+    for guest in guests:
+        assert str(await guest.stop()) == "stopped"
+        assert guest.exit_status is not None and guest.exit_status.code == 0
+    assert template.forked == 3
 
 
-def test_one_guest_dying_spares_its_siblings_and_the_template() -> None:
-    async def body(template: Template) -> None:
-        first, second = await template.fork(), await template.fork()
-        await first.handshake()
-        await second.handshake()
-        await first.invoke("add", [1, 2])
-        # Killing one guest leaves the other, and the template, untouched.
-        first.end(Ending.stopped("test"))
-        await first.wait()
-        assert (await second.invoke("add", [40, 2]))[0].signed() == 42
-        third = await template.fork()
-        await third.handshake()
-        assert (await third.invoke("add", [1, 1]))[0].signed() == 2
-        await second.stop()
-        await third.stop()
-
-    with_template(body)
+async def test_one_guest_dying_spares_its_siblings_and_the_template(template: Template) -> None:
+    first, second = await template.fork(), await template.fork()
+    await first.handshake()
+    await second.handshake()
+    await first.invoke("add", [1, 2])
+    # Killing one guest leaves the other, and the template, untouched.
+    first.end(Ending.stopped("test"))
+    await first.wait()
+    assert (await second.invoke("add", [40, 2]))[0].signed() == 42
+    third = await template.fork()
+    await third.handshake()
+    assert (await third.invoke("add", [1, 1]))[0].signed() == 2
+    await second.stop()
+    await third.stop()
 
 
 @pytest.mark.parametrize(
@@ -87,62 +67,50 @@ def test_one_guest_dying_spares_its_siblings_and_the_template() -> None:
         (signal.SIGBUS, "signalled(7)"),
     ],
 )
-def test_exit_statuses_of_forked_guests_reach_the_host_exactly(sig: int, ending: str) -> None:
-    async def body(template: Template) -> None:
-        guest = await template.fork()
-        await guest.handshake()
-        os.kill(guest.pid or 0, sig)
-        assert str(await guest.wait()) == ending
-        assert guest.exit_status is not None and guest.exit_status.signal == sig
-        assert guest.exit_status.max_rss > 0  # wait4's rusage: the host reaped it itself
-
-    with_template(body)
-
-
-def test_a_dead_template_fails_its_forks_and_spares_its_guests() -> None:
-    async def body(template: Template) -> None:
-        guest = await template.fork()
-        await guest.handshake()
-        assert template.pid is not None
-        os.kill(template.pid, signal.SIGKILL)
-        await template.guest.wait()
-        await asyncio.sleep(0.05)
-        assert not template.alive
-        with pytest.raises(TemplateError, match="gone"):
-            await template.fork()
-        # The guest was the host's child all along: it goes on.
-        assert (await guest.invoke("add", [2, 2]))[0].signed() == 4
-        await guest.stop()
-
-    with_template(body)
+async def test_exit_statuses_of_forked_guests_reach_the_host_exactly(
+    template: Template, sig: int, ending: str
+) -> None:
+    guest = await template.fork()
+    await guest.handshake()
+    os.kill(guest.pid or 0, sig)
+    assert str(await guest.wait()) == ending
+    assert guest.exit_status is not None and guest.exit_status.signal == sig
+    assert guest.exit_status.max_rss > 0  # wait4's rusage: the host reaped it itself
 
 
-def test_a_module_that_does_not_load_ends_the_template_with_its_reason() -> None:
-    async def main() -> None:
-        with pytest.raises(GuestEnded) as caught:
-            await Template.start(b"\0asm\x01\0\0\0\x01\x05", GuestConfig())
-        assert caught.value.ending.text == "load_failure(decode)"
+async def test_a_dead_template_fails_its_forks_and_spares_its_guests(template: Template) -> None:
+    guest = await template.fork()
+    await guest.handshake()
+    assert template.pid is not None
+    os.kill(template.pid, signal.SIGKILL)
+    await template.guest.wait()
+    await asyncio.sleep(0.05)
+    assert not template.alive
+    with pytest.raises(TemplateError, match="gone"):
+        await template.fork()
+    # The guest was the host's child all along: it goes on.
+    assert (await guest.invoke("add", [2, 2]))[0].signed() == 4
+    await guest.stop()
 
-    asyncio.run(main())
+
+async def test_a_module_that_does_not_load_ends_the_template_with_its_reason() -> None:
+    with pytest.raises(GuestEnded) as caught:
+        await Template.start(b"\0asm\x01\0\0\0\x01\x05", GuestConfig())
+    assert caught.value.ending.text == "load_failure(decode)"
 
 
-def test_the_template_reply_must_name_a_new_child_of_ours() -> None:
-    async def body(template: Template) -> None:
-        guest = await template.fork()
-        await guest.handshake()
-        template.known_pid = {guest.pid}.__contains__
-        assert (
-            template._bad_pid(guest.pid)
-            == f"it named pid {guest.pid}, a guest the host already has"
-        )
-        assert "not a child" in (template._bad_pid(os.getppid()) or "")
-        for bad in (True, -5, "7", 1):  # the schema refuses these before any pid check
-            with pytest.raises(InvalidMessage):
-                parse_template_reply({"type": "Forked", "id": 1, "pid": bad})
-        assert template._bad_pid(template.pid) is None  # a child indeed (the template itself)
-        await guest.stop()
-
-    with_template(body)
+async def test_the_template_reply_must_name_a_new_child_of_ours(template: Template) -> None:
+    guest = await template.fork()
+    await guest.handshake()
+    assert guest.pid is not None and template.pid is not None
+    template.known_pid = {guest.pid}.__contains__
+    assert template._bad_pid(guest.pid) == f"it named pid {guest.pid}, a guest the host already has"
+    assert "not a child" in (template._bad_pid(os.getppid()) or "")
+    for bad in (True, -5, "7", 1):  # the schema refuses these before any pid check
+        with pytest.raises(InvalidMessage):
+            parse_template_reply({"type": "Forked", "id": 1, "pid": bad})
+    assert template._bad_pid(template.pid) is None  # a child indeed (the template itself)
+    await guest.stop()
 
 
 HOST_SCRIPT = textwrap.dedent(
@@ -187,24 +155,20 @@ def test_no_guest_outlives_a_killed_host() -> None:
     assert alive == []
 
 
-def test_a_template_that_stops_reading_does_not_block_the_host() -> None:
+async def test_a_template_that_stops_reading_does_not_block_the_host(template: Template) -> None:
     """Forks beyond the socket's room wait in the host; the event loop keeps running (before
     issue 10 the host blocked in sendmsg inside the loop and never read again)."""
-
-    async def body(template: Template) -> None:
-        assert template.pid is not None
-        os.kill(template.pid, signal.SIGSTOP)
-        try:
-            forks = [asyncio.ensure_future(template.fork()) for _ in range(200)]
-            started = time.monotonic()
-            await asyncio.sleep(0.2)
-            assert time.monotonic() - started < 1.0, "the event loop was blocked"
-            assert not any(fork.done() for fork in forks)
-        finally:
-            os.kill(template.pid, signal.SIGCONT)
-        guests = await asyncio.gather(*forks)
-        answers = await asyncio.gather(*(g.invoke("add", [i, 1]) for i, g in enumerate(guests)))
-        assert [a[0].signed() for a in answers] == [i + 1 for i in range(200)]
-        await asyncio.gather(*(g.stop() for g in guests))
-
-    with_template(body)
+    assert template.pid is not None
+    os.kill(template.pid, signal.SIGSTOP)
+    try:
+        forks = [asyncio.ensure_future(template.fork()) for _ in range(200)]
+        started = time.monotonic()
+        await asyncio.sleep(0.2)
+        assert time.monotonic() - started < 1.0, "the event loop was blocked"
+        assert not any(fork.done() for fork in forks)
+    finally:
+        os.kill(template.pid, signal.SIGCONT)
+    guests = await asyncio.gather(*forks)
+    answers = await asyncio.gather(*(g.invoke("add", [i, 1]) for i, g in enumerate(guests)))
+    assert [a[0].signed() for a in answers] == [i + 1 for i in range(200)]
+    await asyncio.gather(*(g.stop() for g in guests))
