@@ -1073,17 +1073,23 @@ def test_same_poll_events_as_wasmtime(reference: WasmtimeWasi) -> None:
             fd_subscription(0x53, EventType.FD_WRITE, 1),
         ]
     )
-    results = []
-    for target in (ours, reference):
+
+    def poll(target: Harness | WasmtimeWasi) -> tuple[int | None, list[tuple[int, ...]]]:
         target.put(0x1000, subscriptions)
         errno = target.call("poll_oneoff", 0x1000, 0x2000, 3, OUT)
         memory = bytes(target.memory.data) if isinstance(target, Harness) else target.snapshot()
         count = struct.unpack_from("<I", memory, OUT)[0]
-        results.append(
-            (errno, [abi.EVENT.unpack_from(memory, 0x2000 + 32 * i) for i in range(count)])
-        )
-    assert results[0] == results[1]
-    assert results[0][0] == SUCCESS and len(results[0][1]) == 2
+        return errno, [abi.EVENT.unpack_from(memory, 0x2000 + 32 * i) for i in range(count)]
+
+    ours_polled = poll(ours)
+    assert ours_polled[0] == SUCCESS and len(ours_polled[1]) == 2
+    # wasmtime checks its stdin file's readiness on a worker thread: on a busy machine a poll
+    # may return with the write event alone, which the spec allows (any ready subset). Every
+    # answer must be a subset of ours, and one of a few must be all of it.
+    answers = [poll(reference) for _ in range(20)]
+    for errno, events in answers:
+        assert errno == SUCCESS and events and set(events) <= set(ours_polled[1])
+    assert ours_polled in answers
 
 
 # ---------------------------------------------------------------------------------------------
