@@ -4,25 +4,9 @@
 with the guest's status. Everything after MODULE goes to the program untouched, options
 included; put ``--`` before MODULE when the module's name itself starts with ``-``.
 
-Exit statuses (see ``host.endings`` for the whole story):
+Exit statuses (``host.exitcodes`` declares them, and the words of this table)::
 
-==========================  ======
-ending                      status
-==========================  ======
-``exited(n)``               n (above 255: 255)
-usage error                 2
-``stopped`` (Ctrl-C)        118
-host failure                119
-``load_failure(stage)``     120
-``trapped(kind)``           121
-``limit(memory)``           122
-``limit(cpu)``              123
-``limit(wall)``             124
-``limit(fuel)``             125
-``limit(output)``           126
-``protocol_error``          127
-``signalled(n)``            128+n
-==========================  ======
+{exit_statuses}
 
 Start-up is kept lean: this module imports only click; asyncio, pydantic and the host
 machinery are imported once a command runs, and the guest process is spawned before the
@@ -31,19 +15,18 @@ pydantic models are needed, so the two start-ups overlap.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from host.api import RunReport
-    from host.endings import Ending
+from host.exitcodes import CliExitCode, text_table, with_table
 
-RUN_HELP = """Run a WebAssembly MODULE in a new sandboxed guest process.
+__doc__ = with_table(__doc__)
+
+RUN_HELP = f"""Run a WebAssembly MODULE in a new sandboxed guest process.
 
 \b
 The program gets ARGS (after argv[0], the MODULE path) and only the
@@ -54,19 +37,7 @@ numbers and its results are printed as a list, integers signed: [-1].
 
 \b
 How the guest ended decides the exit status:
-  exited(n)             n, the program's exit code (above 255: 255)
-  load_failure(stage)   120  decode, validation, link, compile, export, read
-  trapped(kind)         121  e.g. integer_divide_by_zero, unreachable
-  limit(memory)         122  the memory bound: --memory + 64 MiB + code
-  limit(cpu)            123  --cpu seconds of CPU time
-  limit(wall)           124  --timeout seconds of wall-clock time, or
-                             --load-timeout seconds of loading
-  limit(fuel)           125  --fuel instructions executed
-  limit(output)         126  --max-output bytes of console output
-  protocol_error        127  the guest broke the frame protocol
-  signalled(n)          128+n  the guest process died of signal n
-  stopped               118  interrupted (Ctrl-C, SIGTERM)
-  (usage error: 2; the host could not start a guest: 119)
+{text_table()}
 For every ending but exited(n) one line on stderr says why, e.g.
 "kindling: guest trapped: integer divide by zero".
 
@@ -186,9 +157,10 @@ def run_command(
         module_bytes = _read_module(module)
     except OSError as exc:
         from host.endings import Ending
+        from host.run_cli import finish
 
         ending = Ending.load_failure("read", f"cannot read {module}: {exc.strerror or exc}")
-        return _finish(ending, None, report, started)
+        return finish(ending, None, report, started)
 
     from host.run_cli import run_cli
 
@@ -241,32 +213,6 @@ def _read_module(path: Path) -> bytes:
     if len(data) > MAX_MODULE_BYTES:
         raise OSError(0, f"the module is larger than {MAX_MODULE_BYTES} bytes")
     return data
-
-
-def _finish(ending: Ending, run_report: RunReport | None, report: bool, started: float) -> int:
-    """Print the reason (and the report) on stderr; the exit status."""
-    from host.endings import EndingKind
-
-    lines = []
-    if ending.kind is not EndingKind.EXITED:
-        lines.append(f"kindling: {ending.reason()}")
-    if report:
-        if run_report is not None:
-            fields = run_report.as_dict()
-        else:
-            fields = {
-                "ending": ending.text,
-                "exit_code": ending.exit_code,
-                "status": ending.status,
-                "reason": ending.reason(),
-                "peak_memory": None,
-            }
-        fields["total_ms"] = round((_now() - started) * 1000, 3)
-        lines.append(json.dumps(fields, separators=(",", ":")))
-    if lines:
-        sys.stderr.write("\n".join(lines) + "\n")
-        sys.stderr.flush()
-    return ending.status
 
 
 SPEC_HELP = """Run WebAssembly spec test scripts (.wast) and report per file.
@@ -600,10 +546,8 @@ def _main(argv: list[str] | None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:  # Ctrl-C before the guest's own handler was in place
-        from host.endings import STATUS_STOPPED
-
         sys.stderr.write("kindling: interrupted\n")
-        return STATUS_STOPPED
+        return CliExitCode.STOPPED
     except BrokenPipeError:
         # Our own stdout went away (e.g. `| head`): nothing more to say to anyone.
         devnull = os.open(os.devnull, os.O_WRONLY)

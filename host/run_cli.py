@@ -18,14 +18,21 @@ time instead of one after the other.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from .endings import Ending, EndingKind
+from .exitcodes import CliExitCode
 from .transport import GuestProcess, Launcher
+
+if TYPE_CHECKING:
+    from .api import RunReport
 
 
 def run_cli(
@@ -42,21 +49,18 @@ def run_cli(
     started: float,
     code_cache: bool = True,
 ) -> int:
-    """Run the guest; return ``kindling run``'s exit status (see ``host.endings``)."""
-    from .cli import _finish
-    from .endings import STATUS_HOST_FAILURE
+    """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``)."""
 
     cache_dir = _cache_directory() if code_cache else None
     try:
         process = GuestProcess.spawn(Launcher.default())
     except OSError as exc:
         sys.stderr.write(f"kindling: cannot start a guest process: {exc}\n")
-        return STATUS_HOST_FAILURE
+        return CliExitCode.HOST_FAILURE
 
     import asyncio
     import signal
 
-    from .endings import Ending
     from .guest import Guest
     from .stdio import HostStdin, StdioConsole
 
@@ -96,7 +100,32 @@ def run_cli(
     if run_report.results is not None:
         sys.stdout.write("[" + ", ".join(r.display() for r in run_report.results) + "]\n")
         sys.stdout.flush()
-    return _finish(run_report.ending, run_report, report, started)
+    return finish(run_report.ending, run_report, report, started)
+
+
+def finish(ending: Ending, run_report: RunReport | None, report: bool, started: float) -> int:
+    """Print the reason (for every ending but ``exited``) and, with ``report``, the report
+    on stderr; return the exit status. ``started``: ``time.perf_counter()`` at the start."""
+    lines = []
+    if ending.kind is not EndingKind.EXITED:
+        lines.append(f"kindling: {ending.reason()}")
+    if report:
+        if run_report is not None:
+            fields = run_report.as_dict()
+        else:
+            fields = {
+                "ending": ending.text,
+                "exit_code": ending.exit_code,
+                "status": ending.status,
+                "reason": ending.reason(),
+                "peak_memory": None,
+            }
+        fields["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        lines.append(json.dumps(fields, separators=(",", ":")))
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+    return ending.status
 
 
 def _cache_directory() -> str | None:

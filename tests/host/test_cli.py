@@ -53,7 +53,7 @@ def test_help_explains_options_endings_and_statuses() -> None:
     ):
         assert option in text
     for ending, status in [
-        ("exited(n)", "n,"),
+        ("exited(n)", " n "),
         ("load_failure(stage)", "120"),
         ("trapped(kind)", "121"),
         ("limit(memory)", "122"),
