@@ -8,7 +8,10 @@ Exit statuses (``host.exitcodes`` declares them, and the words of this table)::
 
 {exit_statuses}
 
-Start-up is kept lean: this module imports only click; asyncio, pydantic and the host
+The options of the guest's configuration (``--memory`` ...) are made from
+``host.configkeys``, one per key (``config_options``); the model that validates them is
+``host.config.GuestConfig``. Start-up is kept lean: this module imports only click and those
+two standard-library-only modules (configkeys, exitcodes); asyncio, pydantic and the host
 machinery are imported once a command runs, and the guest process is spawned before the
 pydantic models are needed, so the two start-ups overlap.
 """
@@ -17,14 +20,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from host.configkeys import BY_NAME, KEYS, ConfigKey
 from host.exitcodes import CliExitCode, text_table, with_table
 
 __doc__ = with_table(__doc__)
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 RUN_HELP = f"""Run a WebAssembly MODULE in a new sandboxed guest process.
 
@@ -50,22 +57,30 @@ call, while the host started up; "precompiled" counts them),
 instantiate_ms, run_ms, total_ms (the whole command); peak_memory (bytes,
 peak RSS of the guest process), cpu_ms (its CPU time), output_bytes.
 
-\b
 Options given here override the --config file (TOML with the keys
-memory, timeout, load_timeout, cpu, fuel, max_output, args, env; unknown
-keys are errors).
+{", ".join(key.name for key in KEYS)}; unknown keys are errors).
 """
 
-_OPTION_NAMES = {
-    "memory": "--memory",
-    "timeout": "--timeout",
-    "load_timeout": "--load-timeout",
-    "cpu": "--cpu",
-    "fuel": "--fuel",
-    "max_output": "--max-output",
-    "env": "--env",
-    "args": "ARGS",
-}
+
+def config_options(keys: Sequence[ConfigKey] = KEYS) -> Callable[[_Command], _Command]:
+    """A decorator that adds a ``kindling run`` option for every configuration key that has
+    one, in ``keys``' order; the command gets each as a keyword named like the key (None,
+    or ``()`` for a repeatable one, when not given)."""
+
+    def decorate(command: _Command) -> _Command:
+        for key in reversed(keys):  # click lists options in the order they were added
+            if key.option:
+                command = click.option(
+                    key.flag,
+                    key.name,
+                    type=key.parse,
+                    multiple=key.repeatable,
+                    metavar=key.metavar,
+                    help=key.option_help,
+                )(command)
+        return command
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,33 +97,7 @@ def cli() -> None:
 )
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--memory",
-    metavar="SIZE",
-    help="Linear memory budget, e.g. 5MiB (default), 64MiB. The guest's own memory is held "
-    "to SIZE + 64 MiB + 256 bytes per byte of code: limit(memory) past it.",
-)
-@click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
-@click.option(
-    "--load-timeout",
-    type=float,
-    metavar="SECONDS",
-    help="Wall-clock limit on loading the module (default 60).",
-)
-@click.option("--cpu", type=int, metavar="SECONDS", help="CPU-time limit (default: none).")
-@click.option(
-    "--fuel",
-    type=int,
-    metavar="N",
-    help="Fuel budget: about one unit per Wasm instruction, bulk work by its length "
-    "(default: unmetered).",
-)
-@click.option(
-    "--max-output", metavar="SIZE", help="Console output quota, stdout+stderr (default 8MiB)."
-)
-@click.option(
-    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."
-)
+@config_options()
 @click.option("--invoke", metavar="EXPORT", help="Call EXPORT with ARGS as numbers.")
 @click.option(
     "--config",
@@ -125,32 +114,21 @@ def cli() -> None:
 def run_command(
     module: Path,
     args: tuple[str, ...],
-    memory: str | None,
-    timeout: float | None,
-    load_timeout: float | None,
-    cpu: int | None,
-    fuel: int | None,
-    max_output: str | None,
-    env: tuple[str, ...],
     invoke: str | None,
     config_file: Path | None,
     report: bool,
     no_cache: bool,
+    **settings: Any,
 ) -> int:
     started = _now()
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("memory", memory),
-            ("timeout", timeout),
-            ("load_timeout", load_timeout),
-            ("cpu", cpu),
-            ("fuel", fuel),
-            ("max_output", max_output),
-        )
-        if value is not None
-    }
-    env_overrides = dict(_parse_env(item) for item in env)
+    overrides: dict[str, Any] = {}  # what the command line gave of the configuration
+    for name, value in settings.items():  # each key of config_options(): None if not given
+        key = BY_NAME[name]
+        if key.repeatable:
+            if value:
+                overrides[name] = dict(_parse_pair(item, key.flag) for item in value)
+        elif value is not None:
+            overrides[name] = value
     numbers = [_parse_number(arg) for arg in args] if invoke is not None else []
 
     try:
@@ -169,7 +147,6 @@ def run_command(
         program_name=str(module),
         config_file=config_file,
         overrides=overrides,
-        env_overrides=env_overrides,
         guest_args=None if invoke is not None or not args else list(args),
         invoke=invoke,
         numbers=numbers,
@@ -185,10 +162,10 @@ def _now() -> float:
     return time.perf_counter()
 
 
-def _parse_env(item: str) -> tuple[str, str]:
+def _parse_pair(item: str, flag: str) -> tuple[str, str]:
     key, equals, value = item.partition("=")
     if not equals or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
+        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
     return key, value
 
 

@@ -41,7 +41,6 @@ def run_cli(
     program_name: str,
     config_file: Path | None,
     overrides: dict[str, Any],
-    env_overrides: dict[str, str],
     guest_args: list[str] | None,
     invoke: str | None,
     numbers: list[int | float],
@@ -74,7 +73,7 @@ def run_cli(
         # Kindling uses no pydantic plugins; looking for them reads every installed
         # distribution's entry points, which costs more than the rest of validation.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-        guest.configure(_build_config(config_file, overrides, env_overrides, guest_args))
+        guest.configure(_build_config(config_file, overrides, guest_args))
 
         from .api import run_guest
 
@@ -139,14 +138,13 @@ def _cache_directory() -> str | None:
 
 
 def _build_config(
-    config_file: Path | None,
-    overrides: dict[str, Any],
-    env_overrides: dict[str, str],
-    guest_args: list[str] | None,
+    config_file: Path | None, overrides: dict[str, Any], guest_args: list[str] | None
 ) -> Any:
+    """The config file's values with the command line's laid over them: a table (``env``)
+    entry by entry, anything else whole; ``click.UsageError`` naming the file or the option."""
     from host.config import ConfigError, read_config_file, validate_config
 
-    from .cli import _OPTION_NAMES
+    from .configkeys import spelling
 
     try:
         values: dict[str, Any] = {}
@@ -154,13 +152,11 @@ def _build_config(
             values = read_config_file(config_file)
             validate_config(values, str(config_file))  # its own mistakes, named by its name
         merged = {**values, **overrides}
-        if env_overrides:
-            file_env = values.get("env", {})
-            merged["env"] = (
-                {**file_env, **env_overrides} if isinstance(file_env, dict) else file_env
-            )
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                merged[key] = {**values[key], **value}
         if guest_args is not None:
             merged["args"] = guest_args
-        return validate_config(merged, "command line", lambda key: _OPTION_NAMES.get(key, key))
+        return validate_config(merged, "command line", spelling)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 
 from host import guest as guest_module
-from host.config import ConfigError
+from host.config import ConfigError, GuestConfig
 from host.errors import GuestEnded, GuestTrapped, InvokeRefused
 from host.lifecycle import (
     TRANSITIONS,
@@ -246,11 +247,48 @@ def test_a_module_that_cannot_load_raises_with_its_cause() -> None:
 
 def test_bad_limits_are_config_errors() -> None:
     async def body(host: Host) -> None:
-        with pytest.raises(ConfigError, match="memory"):
+        with pytest.raises(ConfigError, match="memory") as caught:
             await host.launch(EXPORTS, memory="lots")
+        assert caught.value.source == "Host.launch" and caught.value.key == "memory"
         with pytest.raises(ValueError, match="restart"):
             await host.launch(EXPORTS, restart="sometimes")
+        with pytest.raises(TypeError, match="unexpected keyword argument 'memroy'"):
+            await host.launch(EXPORTS, memroy="5MiB")
         assert host.guests() == []
+
+    hosted(body)
+
+
+def test_launch_takes_every_config_field_as_a_keyword() -> None:
+    """The keywords are ``GuestConfig``'s fields (nothing lists them again); None stands for
+    the default, and any sequence or mapping does for ``args`` and ``env``."""
+    settings: dict[str, Any] = {
+        "memory": "4MiB",
+        "fuel": 10**6,
+        "timeout": 30,
+        "load_timeout": 20,
+        "cpu": 5,
+        "max_output": "1MiB",
+        "args": ("one", "two"),
+        "env": types.MappingProxyType({"A": "b"}),
+    }
+    assert sorted(settings) == sorted(GuestConfig.model_fields)
+
+    async def body(host: Host) -> None:
+        sandbox = await host.launch(EXPORTS, **settings)
+        assert sandbox.config == GuestConfig(
+            memory=4 * 1024 * 1024,
+            fuel=10**6,
+            timeout=30,
+            load_timeout=20,
+            cpu=5,
+            max_output=1024 * 1024,
+            args=["one", "two"],
+            env={"A": "b"},
+        )
+        assert await sandbox.invoke("add", 2, 3) == [5]
+        defaults = await host.launch(EXPORTS, **dict.fromkeys(settings))
+        assert defaults.config == GuestConfig()
 
     hosted(body)
 
