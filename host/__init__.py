@@ -4,9 +4,9 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
 ::
 
     kindling run (cli.py, run_cli.py)          your code
-              │                                   │
+              │  options: configkeys.py           │
               └──────────────┬────────────────────┘
-                             ▼
+                             ▼          GuestConfig (config.py): limits, args, env
     Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events;
     SyncHost (sync.py)                lifecycle.py: states, policies
     Template (template.py)            one per module + config: forks ready guests
@@ -14,6 +14,7 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
     Watchdog (watchdog.py)      every guest's own memory and CPU, for Host and kindling run
                              ▼
     Guest (guest.py)            requests, states, limits, endings   ── errors.py, endings.py
+                                (exitcodes.py: kindling run's statuses, CliExitCode)
     GuestConnection (connection.py)   frames: cap, msgpack, pydantic models (protocol.models)
     GuestProcess (transport.py)       posix_spawn, pipes, pidfd, signals, wait4
     ConsoleSink / StdinSource (stdio.py)   where output goes, where stdin comes from
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         IllegalAction,
         InvokeRefused,
     )
+    from .exitcodes import CliExitCode
     from .guest import Guest, GuestState
     from .lifecycle import Event, LifecycleError, Restart, RestartPolicy, State
     from .stdio import BytesStdin, CapturedConsole, HostStdin, NoStdin, StdioConsole
@@ -53,6 +55,7 @@ _WHERE = {
     "Ending": "endings",
     "EndingKind": "endings",
     "Limit": "endings",
+    "CliExitCode": "exitcodes",
     "GuestEnded": "errors",
     "GuestError": "errors",
     "GuestStartError": "errors",
@@ -86,6 +89,7 @@ _WHERE = {
 __all__ = [
     "BytesStdin",
     "CapturedConsole",
+    "CliExitCode",
     "Ending",
     "EndingKind",
     "Event",
