@@ -4,16 +4,15 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
 ::
 
     kindling run (cli.py, run_cli.py)          your code
-              │                                   │
+              │  options: configkeys.py           │
               └──────────────┬────────────────────┘
-                             ▼
+                             ▼          GuestConfig (config.py): limits, args, env
     Host / Sandbox (supervisor.py)   launch, invoke, pause, stop, metrics; restarts, events;
     SyncHost (sync.py)                lifecycle.py: states, policies
     Fleet (fleet.py)                 templates per module + config, live guests, watchdog
     Template (template.py)            one per module + config: forks ready guests
     run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
     Watchdog (watchdog.py)      every guest's own memory and CPU, for Host and kindling run
-    GuestConfig (config.py)     limits and inputs: TOML files, the CLI, Host.launch
                              ▼
     Guest (guest.py)            requests, states, deadlines, endings
       gueststate.py               the states and their one transition table
@@ -21,6 +20,7 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
       output.py, stdinserver.py   console quota and rate; stdin on request
       cachesink.py, codecache.py  code cache entries out and in; the files
       exits.py, endings.py        how a guest ended; the Ending value; errors.py
+      exitcodes.py                kindling run's exit statuses (CliExitCode)
     GuestConnection (connection.py)   frames: cap, msgpack, pydantic models (protocol.models)
     GuestProcess (transport.py)       posix_spawn, pipes, pidfd, signals, wait4
     ConsoleSink / StdinSource (stdio.py)   where output goes, where stdin comes from
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         IllegalAction,
         InvokeRefused,
     )
+    from .exitcodes import CliExitCode
     from .guest import Guest, GuestState
     from .lifecycle import Event, LifecycleError, Restart, RestartPolicy, State
     from .stdio import BytesStdin, CapturedConsole, HostStdin, NoStdin, StdioConsole
@@ -60,6 +61,7 @@ _WHERE = {
     "Ending": "endings",
     "EndingKind": "endings",
     "Limit": "endings",
+    "CliExitCode": "exitcodes",
     "GuestEnded": "errors",
     "GuestError": "errors",
     "GuestStartError": "errors",
@@ -93,6 +95,7 @@ _WHERE = {
 __all__ = [
     "BytesStdin",
     "CapturedConsole",
+    "CliExitCode",
     "Ending",
     "EndingKind",
     "Event",

@@ -4,46 +4,36 @@
 with the guest's status. Everything after MODULE goes to the program untouched, options
 included; put ``--`` before MODULE when the module's name itself starts with ``-``.
 
-Exit statuses (see ``host.endings`` for the whole story):
+Exit statuses (``host.exitcodes`` declares them, and the words of this table)::
 
-==========================  ======
-ending                      status
-==========================  ======
-``exited(n)``               n (above 255: 255)
-usage error                 2
-``stopped`` (Ctrl-C)        118
-host failure                119
-``load_failure(stage)``     120
-``trapped(kind)``           121
-``limit(memory)``           122
-``limit(cpu)``              123
-``limit(wall)``             124
-``limit(fuel)``             125
-``limit(output)``           126
-``protocol_error``          127
-``signalled(n)``            128+n
-==========================  ======
+{exit_statuses}
 
-Start-up is kept lean: this module imports only click; asyncio, pydantic and the host
+The options of the guest's configuration (``--memory`` ...) are made from
+``host.configkeys``, one per key (``config_options``); the model that validates them is
+``host.config.GuestConfig``. Start-up is kept lean: this module imports only click and those
+two standard-library-only modules (configkeys, exitcodes); asyncio, pydantic and the host
 machinery are imported once a command runs, and the guest process is spawned before the
 pydantic models are needed, so the two start-ups overlap.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from host.api import RunReport
-    from host.endings import Ending
+from host.configkeys import BY_NAME, KEYS, ConfigKey
+from host.exitcodes import CliExitCode, text_table, with_table
 
-RUN_HELP = """Run a WebAssembly MODULE in a new sandboxed guest process.
+__doc__ = with_table(__doc__)
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+RUN_HELP = f"""Run a WebAssembly MODULE in a new sandboxed guest process.
 
 \b
 The program gets ARGS (after argv[0], the MODULE path) and only the
@@ -54,19 +44,7 @@ numbers and its results are printed as a list, integers signed: [-1].
 
 \b
 How the guest ended decides the exit status:
-  exited(n)             n, the program's exit code (above 255: 255)
-  load_failure(stage)   120  decode, validation, link, compile, export, read
-  trapped(kind)         121  e.g. integer_divide_by_zero, unreachable
-  limit(memory)         122  the memory bound: --memory + 64 MiB + code
-  limit(cpu)            123  --cpu seconds of CPU time
-  limit(wall)           124  --timeout seconds of wall-clock time, or
-                             --load-timeout seconds of loading
-  limit(fuel)           125  --fuel instructions executed
-  limit(output)         126  --max-output bytes of console output
-  protocol_error        127  the guest broke the frame protocol
-  signalled(n)          128+n  the guest process died of signal n
-  stopped               118  interrupted (Ctrl-C, SIGTERM)
-  (usage error: 2; the host could not start a guest: 119)
+{text_table()}
 For every ending but exited(n) one line on stderr says why, e.g.
 "kindling: guest trapped: integer divide by zero".
 
@@ -79,22 +57,30 @@ call, while the host started up; "precompiled" counts them),
 instantiate_ms, run_ms, total_ms (the whole command); peak_memory (bytes,
 peak RSS of the guest process), cpu_ms (its CPU time), output_bytes.
 
-\b
 Options given here override the --config file (TOML with the keys
-memory, timeout, load_timeout, cpu, fuel, max_output, args, env; unknown
-keys are errors).
+{", ".join(key.name for key in KEYS)}; unknown keys are errors).
 """
 
-_OPTION_NAMES = {
-    "memory": "--memory",
-    "timeout": "--timeout",
-    "load_timeout": "--load-timeout",
-    "cpu": "--cpu",
-    "fuel": "--fuel",
-    "max_output": "--max-output",
-    "env": "--env",
-    "args": "ARGS",
-}
+
+def config_options(keys: Sequence[ConfigKey] = KEYS) -> Callable[[_Command], _Command]:
+    """A decorator that adds a ``kindling run`` option for every configuration key that has
+    one, in ``keys``' order; the command gets each as a keyword named like the key (None,
+    or ``()`` for a repeatable one, when not given)."""
+
+    def decorate(command: _Command) -> _Command:
+        for key in reversed(keys):  # click lists options in the order they were added
+            if key.option:
+                command = click.option(
+                    key.flag,
+                    key.name,
+                    type=key.parse,
+                    multiple=key.repeatable,
+                    metavar=key.metavar,
+                    help=key.option_help,
+                )(command)
+        return command
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,33 +97,7 @@ def cli() -> None:
 )
 @click.argument("module", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--memory",
-    metavar="SIZE",
-    help="Linear memory budget, e.g. 5MiB (default), 64MiB. The guest's own memory is held "
-    "to SIZE + 64 MiB + 256 bytes per byte of code: limit(memory) past it.",
-)
-@click.option("--timeout", type=float, metavar="SECONDS", help="Wall-clock limit (default: none).")
-@click.option(
-    "--load-timeout",
-    type=float,
-    metavar="SECONDS",
-    help="Wall-clock limit on loading the module (default 60).",
-)
-@click.option("--cpu", type=int, metavar="SECONDS", help="CPU-time limit (default: none).")
-@click.option(
-    "--fuel",
-    type=int,
-    metavar="N",
-    help="Fuel budget: about one unit per Wasm instruction, bulk work by its length "
-    "(default: unmetered).",
-)
-@click.option(
-    "--max-output", metavar="SIZE", help="Console output quota, stdout+stderr (default 8MiB)."
-)
-@click.option(
-    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Set a variable (repeatable)."
-)
+@config_options()
 @click.option("--invoke", metavar="EXPORT", help="Call EXPORT with ARGS as numbers.")
 @click.option(
     "--config",
@@ -154,41 +114,31 @@ def cli() -> None:
 def run_command(
     module: Path,
     args: tuple[str, ...],
-    memory: str | None,
-    timeout: float | None,
-    load_timeout: float | None,
-    cpu: int | None,
-    fuel: int | None,
-    max_output: str | None,
-    env: tuple[str, ...],
     invoke: str | None,
     config_file: Path | None,
     report: bool,
     no_cache: bool,
+    **settings: Any,
 ) -> int:
     started = _now()
-    overrides: dict[str, Any] = {
-        key: value
-        for key, value in (
-            ("memory", memory),
-            ("timeout", timeout),
-            ("load_timeout", load_timeout),
-            ("cpu", cpu),
-            ("fuel", fuel),
-            ("max_output", max_output),
-        )
-        if value is not None
-    }
-    env_overrides = dict(_parse_env(item) for item in env)
+    overrides: dict[str, Any] = {}  # what the command line gave of the configuration
+    for name, value in settings.items():  # each key of config_options(): None if not given
+        key = BY_NAME[name]
+        if key.repeatable:
+            if value:
+                overrides[name] = dict(_parse_pair(item, key.flag) for item in value)
+        elif value is not None:
+            overrides[name] = value
     numbers = [_parse_number(arg) for arg in args] if invoke is not None else []
 
     try:
         module_bytes = _read_module(module)
     except OSError as exc:
         from host.endings import Ending
+        from host.run_cli import finish
 
         ending = Ending.load_failure("read", f"cannot read {module}: {exc.strerror or exc}")
-        return _finish(ending, None, report, started)
+        return finish(ending, None, report, started)
 
     from host.run_cli import run_cli
 
@@ -197,7 +147,6 @@ def run_command(
         program_name=str(module),
         config_file=config_file,
         overrides=overrides,
-        env_overrides=env_overrides,
         guest_args=None if invoke is not None or not args else list(args),
         invoke=invoke,
         numbers=numbers,
@@ -213,10 +162,10 @@ def _now() -> float:
     return time.perf_counter()
 
 
-def _parse_env(item: str) -> tuple[str, str]:
+def _parse_pair(item: str, flag: str) -> tuple[str, str]:
     key, equals, value = item.partition("=")
     if not equals or not key:
-        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
+        raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
     return key, value
 
 
@@ -241,32 +190,6 @@ def _read_module(path: Path) -> bytes:
     if len(data) > MAX_MODULE_BYTES:
         raise OSError(0, f"the module is larger than {MAX_MODULE_BYTES} bytes")
     return data
-
-
-def _finish(ending: Ending, run_report: RunReport | None, report: bool, started: float) -> int:
-    """Print the reason (and the report) on stderr; the exit status."""
-    from host.endings import EndingKind
-
-    lines = []
-    if ending.kind is not EndingKind.EXITED:
-        lines.append(f"kindling: {ending.reason()}")
-    if report:
-        if run_report is not None:
-            fields = run_report.as_dict()
-        else:
-            fields = {
-                "ending": ending.text,
-                "exit_code": ending.exit_code,
-                "status": ending.status,
-                "reason": ending.reason(),
-                "peak_memory": None,
-            }
-        fields["total_ms"] = round((_now() - started) * 1000, 3)
-        lines.append(json.dumps(fields, separators=(",", ":")))
-    if lines:
-        sys.stderr.write("\n".join(lines) + "\n")
-        sys.stderr.flush()
-    return ending.status
 
 
 SPEC_HELP = """Run WebAssembly spec test scripts (.wast) and report per file.
@@ -600,10 +523,8 @@ def _main(argv: list[str] | None) -> int:
         exc.show()
         return exc.exit_code
     except click.exceptions.Abort:  # Ctrl-C before the guest's own handler was in place
-        from host.endings import STATUS_STOPPED
-
         sys.stderr.write("kindling: interrupted\n")
-        return STATUS_STOPPED
+        return CliExitCode.STOPPED
     except BrokenPipeError:
         # Our own stdout went away (e.g. `| head`): nothing more to say to anyone.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -1,16 +1,10 @@
 """The guest configuration: one pydantic model for TOML files, the CLI and the Python API.
 
-A TOML file holds any of these keys (all optional)::
+A TOML file holds any of these keys (all optional; ``host.configkeys`` declares how each is
+written and explained, and ``kindling run`` has an option for each but ``args``, its ARGS;
+``Host.launch`` takes them as keywords)::
 
-    memory = "5MiB"        # linear memory budget: memory.grow past it returns -1; the
-                           # guest's own memory is held to it + 64 MiB + 256 B per code byte
-    timeout = 10           # seconds of wall-clock time; then SIGKILL -> limit(wall)
-    load_timeout = 60      # seconds loading (decode, validate, compile) may take -> limit(wall)
-    cpu = 5                # seconds of CPU time (RLIMIT_CPU); then SIGXCPU -> limit(cpu)
-    fuel = 1000000000      # Wasm instructions the guest may execute; then limit(fuel)
-    max_output = "8MiB"    # console bytes (stdout + stderr); more -> limit(output)
-    args = ["--verbose"]   # the program's arguments (after argv[0], the module path)
-    env = { GREETING = "hello" }   # the program's whole environment
+{toml_keys}
 
 Sizes are a number of bytes or a number with a unit: ``KiB``/``MiB``/``GiB`` (and ``K``/``M``/
 ``G``) are powers of 1024, ``KB``/``MB``/``GB`` powers of 1000.
@@ -32,6 +26,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from protocol.messages import DEFAULT_LOAD_TIMEOUT, Boot, BootLimits
+
+from .configkeys import BY_NAME, check_fields, toml_keys
+
+__doc__ = (__doc__ or "").replace(
+    "{toml_keys}", "\n".join("    " + line if line else "" for line in toml_keys().splitlines())
+)
 
 PAGE_SIZE = 65536
 MAX_MEMORY_BYTES = 65536 * PAGE_SIZE  # 4 GiB: all a 32-bit memory can address
@@ -93,35 +93,31 @@ def _no_nul(text: str, what: str) -> str:
 class GuestConfig(BaseModel):
     """Limits and program inputs for one guest. Defaults: 5 MiB memory, no wall-clock or CPU
     limit (but 60 s to load the module), no fuel budget, 8 MiB of console output, no
-    arguments, an empty environment."""
+    arguments, an empty environment. Each field has its ``ConfigKey`` (``host.configkeys``):
+    its description, option and documentation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory: Annotated[Size, Field(ge=0, le=MAX_MEMORY_BYTES)] = Field(
-        default=DEFAULT_MEMORY_BYTES,
-        description="linear memory budget in bytes; memory.grow beyond it returns -1 (the "
-        "guest's memory bound is this + 64 MiB + 256 bytes per byte of code: limit(memory))",
+        default=DEFAULT_MEMORY_BYTES, description=BY_NAME["memory"].help
     )
     timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
-        default=None, description="wall-clock seconds before the guest is killed: limit(wall)"
+        default=None, description=BY_NAME["timeout"].help
     )
     load_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
-        default=DEFAULT_LOAD_TIMEOUT,
-        description="wall-clock seconds loading the module may take: limit(wall)",
+        default=DEFAULT_LOAD_TIMEOUT, description=BY_NAME["load_timeout"].help
     )
     cpu: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
-        default=None, description="CPU seconds (RLIMIT_CPU) before SIGXCPU: limit(cpu)"
+        default=None, description=BY_NAME["cpu"].help
     )
     fuel: Annotated[int, Field(ge=0, le=MAX_FUEL)] | None = Field(
-        default=None,
-        description="Wasm instructions the guest may execute (deterministic): limit(fuel)",
+        default=None, description=BY_NAME["fuel"].help
     )
     max_output: Annotated[Size, Field(ge=0)] = Field(
-        default=DEFAULT_MAX_OUTPUT_BYTES,
-        description="console bytes (stdout and stderr together) before limit(output)",
+        default=DEFAULT_MAX_OUTPUT_BYTES, description=BY_NAME["max_output"].help
     )
-    args: list[str] = Field(default_factory=list, description="arguments after argv[0]")
-    env: dict[str, str] = Field(default_factory=dict, description="the guest's environment")
+    args: list[str] = Field(default_factory=list, description=BY_NAME["args"].help)
+    env: dict[str, str] = Field(default_factory=dict, description=BY_NAME["env"].help)
 
     @field_validator("args")
     @classmethod
@@ -162,6 +158,7 @@ class GuestConfig(BaseModel):
         )
 
 
+check_fields(GuestConfig.model_fields)  # a field without its ConfigKey fails here, loudly
 ALLOWED_KEYS = tuple(sorted(GuestConfig.model_fields))
 
 
@@ -203,6 +200,19 @@ def validate_config(values: dict[str, Any], source: str, key_name: Any = str) ->
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problems)"
         raise ConfigError(source, message, key) from None
+
+
+def config_from_keywords(settings: dict[str, Any], source: str) -> GuestConfig:
+    """A ``GuestConfig`` from keyword arguments (``Host.launch``'s): None stands for the
+    default. ``TypeError`` for a name that is no field, as for any unexpected keyword;
+    ``ConfigError`` naming ``source`` and the key for a bad value."""
+    unknown = [name for name in settings if name not in GuestConfig.model_fields]
+    if unknown:
+        raise TypeError(
+            f"{source}() got an unexpected keyword argument {unknown[0]!r} "
+            f"(the configuration's are {', '.join(ALLOWED_KEYS)})"
+        )
+    return validate_config({k: v for k, v in settings.items() if v is not None}, source)
 
 
 def read_config_file(path: Path | str) -> dict[str, Any]:

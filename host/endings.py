@@ -1,36 +1,10 @@
 """How a guest ended: exactly one ``Ending`` per guest, and the CLI exit status for each.
 
-Every guest ends in exactly one of these ways (text form as in reports and DESIGN.md):
+Every guest ends in exactly one of these ways (text form as in reports and DESIGN.md), and
+``kindling run`` exits with the status beside it (``Ending.status``, a ``CliExitCode`` of
+``host.exitcodes``, where this table and its words are declared)::
 
-==========================  =========================================================  ======
-ending                      meaning                                                    status
-==========================  =========================================================  ======
-``exited(n)``               the program exited with code n (returning from ``_start``  n [1]_
-                            is 0; a successful ``--invoke`` is ``exited(0)``)
-``load_failure(stage)``     the module could not be loaded: ``decode`` (malformed),    120
-                            ``validation`` (invalid), ``link`` (an import is missing
-                            or mismatched), ``compile``, ``export`` (no such export
-                            to call; arguments that do not fit it are a usage error)
-``trapped(kind)``           a Wasm trap: ``unreachable``, ``integer_divide_by_zero``,  121
-                            ``out_of_bounds_memory``, ``call_stack_exhausted``, ...
-``limit(memory)``           the memory bound: the budget + 64 MiB + 256 bytes per      122
-                            byte of code (``protocol.limits``)
-``limit(cpu)``              CPU seconds (RLIMIT_CPU, SIGXCPU)                          123
-``limit(wall)``             the wall-clock timeout (the host SIGKILLs the guest)       124
-``limit(fuel)``             the fuel budget                                            125
-``limit(output)``           the console output quota                                   126
-``protocol_error``          the guest broke the frame protocol and was killed          127
-``signalled(n)``            the guest process died of signal n (e.g. 11, SIGSEGV)      128+n
-``stopped``                 the host stopped it (e.g. Ctrl-C)                          118
-==========================  =========================================================  ======
-
-.. [1] codes 0-255 pass through; a code above 255 (WASI allows any u32) gives 255, and
-   the report holds the exact code.
-
-Other statuses of ``kindling run`` itself: 2 for a usage error (bad option, unreadable
-module file, invalid config), 119 when the host could not start a guest at all. As with any
-wrapper, a guest's own exit code can coincide with one of these; the report's ``ending`` and
-the one-line reason on stderr (printed for every ending but ``exited``) tell them apart.
+{exit_statuses}
 """
 
 from __future__ import annotations
@@ -40,6 +14,10 @@ import signal
 from dataclasses import dataclass
 
 from protocol.messages import Limit as Limit  # the vocabulary is the protocol's; re-exported
+
+from .exitcodes import EXIT_CODE_CAP, CliExitCode, with_table
+
+__doc__ = with_table(__doc__)
 
 
 class EndingKind(enum.StrEnum):
@@ -52,20 +30,21 @@ class EndingKind(enum.StrEnum):
     STOPPED = "stopped"
 
 
-STATUS_USAGE = 2
-STATUS_STOPPED = 118
-STATUS_HOST_FAILURE = 119
-STATUS_LOAD_FAILURE = 120
-STATUS_TRAPPED = 121
-STATUS_LIMIT = {
-    Limit.MEMORY: 122,
-    Limit.CPU: 123,
-    Limit.WALL: 124,
-    Limit.FUEL: 125,
-    Limit.OUTPUT: 126,
+STATUS_OF_KIND = {
+    EndingKind.LOAD_FAILURE: CliExitCode.LOAD_FAILURE,
+    EndingKind.TRAPPED: CliExitCode.TRAPPED,
+    EndingKind.PROTOCOL_ERROR: CliExitCode.PROTOCOL_ERROR,
+    EndingKind.STOPPED: CliExitCode.STOPPED,
 }
-STATUS_PROTOCOL_ERROR = 127
-STATUS_SIGNAL_BASE = 128
+"""The status of each kind of ending with one status (not ``exited``, ``limit``,
+``signalled``)."""
+STATUS_OF_LIMIT = {
+    Limit.MEMORY: CliExitCode.LIMIT_MEMORY,
+    Limit.CPU: CliExitCode.LIMIT_CPU,
+    Limit.WALL: CliExitCode.LIMIT_WALL,
+    Limit.FUEL: CliExitCode.LIMIT_FUEL,
+    Limit.OUTPUT: CliExitCode.LIMIT_OUTPUT,
+}
 
 
 def _signal_name(number: int) -> str:
@@ -135,21 +114,17 @@ class Ending:
 
     @property
     def status(self) -> int:
-        """The exit status of ``kindling run`` for this ending (see the module docstring)."""
+        """The exit status of ``kindling run`` for this ending: a ``CliExitCode``, but for
+        ``exited(n)`` (n, at most ``EXIT_CODE_CAP``) and ``signalled(n)`` (``SIGNAL_BASE`` + n)."""
         if self.kind is EndingKind.EXITED:
             assert isinstance(self.detail, int)
-            return min(self.detail, 255)
+            return min(self.detail, EXIT_CODE_CAP)
         if self.kind is EndingKind.LIMIT:
-            return STATUS_LIMIT[Limit(str(self.detail))]
+            return STATUS_OF_LIMIT[Limit(str(self.detail))]
         if self.kind is EndingKind.SIGNALLED:
             assert isinstance(self.detail, int)
-            return STATUS_SIGNAL_BASE + self.detail
-        return {
-            EndingKind.LOAD_FAILURE: STATUS_LOAD_FAILURE,
-            EndingKind.TRAPPED: STATUS_TRAPPED,
-            EndingKind.PROTOCOL_ERROR: STATUS_PROTOCOL_ERROR,
-            EndingKind.STOPPED: STATUS_STOPPED,
-        }[self.kind]
+            return CliExitCode.SIGNAL_BASE + self.detail
+        return STATUS_OF_KIND[self.kind]
 
     def reason(self) -> str:
         """One line for people: ``guest trapped: integer divide by zero``."""

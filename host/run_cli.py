@@ -18,14 +18,21 @@ time instead of one after the other.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from .endings import Ending, EndingKind
+from .exitcodes import CliExitCode
 from .transport import GuestProcess, Launcher
+
+if TYPE_CHECKING:
+    from .api import RunReport
 
 
 def run_cli(
@@ -34,7 +41,6 @@ def run_cli(
     program_name: str,
     config_file: Path | None,
     overrides: dict[str, Any],
-    env_overrides: dict[str, str],
     guest_args: list[str] | None,
     invoke: str | None,
     numbers: list[int | float],
@@ -42,21 +48,18 @@ def run_cli(
     started: float,
     code_cache: bool = True,
 ) -> int:
-    """Run the guest; return ``kindling run``'s exit status (see ``host.endings``)."""
-    from .cli import _finish
-    from .endings import STATUS_HOST_FAILURE
+    """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``)."""
 
     cache_dir = _cache_directory() if code_cache else None
     try:
         process = GuestProcess.spawn(Launcher.default())
     except OSError as exc:
         sys.stderr.write(f"kindling: cannot start a guest process: {exc}\n")
-        return STATUS_HOST_FAILURE
+        return CliExitCode.HOST_FAILURE
 
     import asyncio
     import signal
 
-    from .endings import Ending
     from .guest import Guest
     from .stdio import HostStdin, StdioConsole
 
@@ -70,7 +73,7 @@ def run_cli(
         # Kindling uses no pydantic plugins; looking for them reads every installed
         # distribution's entry points, which costs more than the rest of validation.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-        guest.configure(_build_config(config_file, overrides, env_overrides, guest_args))
+        guest.configure(_build_config(config_file, overrides, guest_args))
 
         from .api import run_guest
 
@@ -96,7 +99,32 @@ def run_cli(
     if run_report.results is not None:
         sys.stdout.write("[" + ", ".join(r.display() for r in run_report.results) + "]\n")
         sys.stdout.flush()
-    return _finish(run_report.ending, run_report, report, started)
+    return finish(run_report.ending, run_report, report, started)
+
+
+def finish(ending: Ending, run_report: RunReport | None, report: bool, started: float) -> int:
+    """Print the reason (for every ending but ``exited``) and, with ``report``, the report
+    on stderr; return the exit status. ``started``: ``time.perf_counter()`` at the start."""
+    lines = []
+    if ending.kind is not EndingKind.EXITED:
+        lines.append(f"kindling: {ending.reason()}")
+    if report:
+        if run_report is not None:
+            fields = run_report.as_dict()
+        else:
+            fields = {
+                "ending": ending.text,
+                "exit_code": ending.exit_code,
+                "status": ending.status,
+                "reason": ending.reason(),
+                "peak_memory": None,
+            }
+        fields["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        lines.append(json.dumps(fields, separators=(",", ":")))
+    if lines:
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+    return ending.status
 
 
 def _cache_directory() -> str | None:
@@ -110,14 +138,13 @@ def _cache_directory() -> str | None:
 
 
 def _build_config(
-    config_file: Path | None,
-    overrides: dict[str, Any],
-    env_overrides: dict[str, str],
-    guest_args: list[str] | None,
+    config_file: Path | None, overrides: dict[str, Any], guest_args: list[str] | None
 ) -> Any:
+    """The config file's values with the command line's laid over them: a table (``env``)
+    entry by entry, anything else whole; ``click.UsageError`` naming the file or the option."""
     from host.config import ConfigError, read_config_file, validate_config
 
-    from .cli import _OPTION_NAMES
+    from .configkeys import spelling
 
     try:
         values: dict[str, Any] = {}
@@ -125,13 +152,11 @@ def _build_config(
             values = read_config_file(config_file)
             validate_config(values, str(config_file))  # its own mistakes, named by its name
         merged = {**values, **overrides}
-        if env_overrides:
-            file_env = values.get("env", {})
-            merged["env"] = (
-                {**file_env, **env_overrides} if isinstance(file_env, dict) else file_env
-            )
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                merged[key] = {**values[key], **value}
         if guest_args is not None:
             merged["args"] = guest_args
-        return validate_config(merged, "command line", lambda key: _OPTION_NAMES.get(key, key))
+        return validate_config(merged, "command line", spelling)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

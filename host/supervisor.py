@@ -34,12 +34,12 @@ import contextlib
 import resource
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import GuestConfig, validate_config
+from .config import GuestConfig, config_from_keywords
 from .endings import Ending
 from .errors import GuestEnded, GuestError, GuestStartError, GuestTrapped
 from .fleet import Fleet
@@ -406,39 +406,24 @@ class Host:
         module: bytes | str | Path,
         *,
         name: str | None = None,
-        memory: int | str | None = None,
-        fuel: int | None = None,
-        timeout: float | None = None,
-        load_timeout: float | None = None,
-        cpu: int | None = None,
-        max_output: int | str | None = None,
-        args: Sequence[str] = (),
-        env: Mapping[str, str] | None = None,
         restart: Restart | RestartPolicy | str = RestartPolicy.NEVER,
         console: ConsoleSink | None = None,
         wait: bool = True,
+        **settings: Any,
     ) -> Sandbox:
         """Launch a sandbox for ``module`` (a path, or the module's bytes).
 
-        The limits and inputs are ``GuestConfig``'s (``ConfigError`` names a bad one).
+        ``settings`` are the limits and inputs by ``GuestConfig``'s field names, e.g.
+        ``memory="64MiB", fuel=10**9`` (``host.configkeys`` lists and explains them); None
+        stands for the default. A bad value is a ``ConfigError`` naming ``Host.launch`` and
+        the key; an unknown name, a ``TypeError``.
         With ``wait`` (the default) it returns once the guest is running, and raises
         ``GuestEnded`` if it could not start (the ending names the cause, e.g.
         ``load_failure(validation)``); otherwise it returns at once, still ``starting``.
         """
         if isinstance(module, str | Path):
             module = Path(module).read_bytes()
-        values: dict[str, Any] = {"args": list(args), "env": dict(env or {})}
-        for key, value in (
-            ("memory", memory),
-            ("fuel", fuel),
-            ("timeout", timeout),
-            ("load_timeout", load_timeout),
-            ("cpu", cpu),
-            ("max_output", max_output),
-        ):
-            if value is not None:
-                values[key] = value
-        config = validate_config(values, "Host.launch")
+        config = config_from_keywords(settings, "Host.launch")
         if not isinstance(restart, Restart):
             try:
                 restart = Restart(RestartPolicy(restart))

@@ -6,13 +6,18 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import psutil
 import pytest
+from click.testing import CliRunner
 
+from host import cli
 from host.cli import main
+from host.configkeys import BY_NAME, KEYS, ConfigKey
 from tests.framework.binary import name, section, uleb, vec
 from tests.framework.guest import kindling_command, kindling_environment
 from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT, fixture
@@ -55,7 +60,7 @@ def test_help_explains_options_endings_and_statuses() -> None:
     ):
         assert option in text
     for ending, status in [
-        ("exited(n)", "n,"),
+        ("exited(n)", " n "),
         ("load_failure(stage)", "120"),
         ("trapped(kind)", "121"),
         ("limit(memory)", "122"),
@@ -342,3 +347,58 @@ def test_main_returns_the_status_when_given_argv(capsys: pytest.CaptureFixture[s
     assert main(["run", "--bogus"]) == 2
     assert main(["--help"]) == 0
     assert "run" in capsys.readouterr().out
+
+
+def test_the_limit_options_are_the_config_keys() -> None:
+    """``kindling run`` has an option for every configuration key that has one, as
+    ``host.configkeys`` declares it, and the same keys are what its help names for TOML."""
+    options = {
+        param.name: param
+        for param in cli.run_command.params
+        if isinstance(param, click.Option) and param.name in BY_NAME
+    }
+    assert list(options) == [key.name for key in KEYS if key.option]
+    assert set(BY_NAME) - set(options) == {"args"}  # ARGS, the positional arguments
+    for field, option in options.items():
+        key = BY_NAME[field]
+        assert option.opts == [key.flag]
+        assert (option.metavar, option.help, option.multiple) == (
+            key.metavar,
+            key.option_help,
+            key.repeatable,
+        )
+        assert option.type.name == click.types.convert_type(key.parse).name
+    assert ", ".join(key.name for key in KEYS) in " ".join(cli.RUN_HELP.split())
+
+
+def test_a_new_key_becomes_an_option() -> None:
+    stack = ConfigKey("stack_size", "Stack bytes.", metavar="SIZE", example='"1MiB"')
+    got: dict[str, Any] = {}
+
+    @click.command()
+    @cli.config_options([*KEYS, stack])
+    def command(**settings: Any) -> None:
+        got.update(settings)
+
+    runner = CliRunner()
+    done = runner.invoke(command, ["--stack-size", "1MiB", "--fuel", "7", "--env", "A=b"])
+    assert done.exit_code == 0, done.output
+    assert got["stack_size"] == "1MiB" and got["fuel"] == 7 and got["env"] == ("A=b",)
+    assert got["memory"] is None and "args" not in got
+    help_lines = runner.invoke(command, ["--help"]).output.splitlines()
+    assert [line.split() for line in help_lines if "--stack-size" in line] == [
+        ["--stack-size", "SIZE", "Stack", "bytes.", "Default:", "none."]
+    ]
+
+
+def test_the_cli_imports_only_click_and_two_leaves_at_start_up() -> None:
+    """``kindling``'s start-up: pydantic, asyncio and the protocol come once a command runs."""
+    code = (
+        "import sys, click\nbefore = set(sys.modules)\nimport host.cli\n"
+        "print(*sorted(set(sys.modules) - before))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    ours = [m for m in done.stdout.split() if m.split(".")[0] not in sys.stdlib_module_names]
+    assert ours == ["host", "host.cli", "host.configkeys", "host.exitcodes"]

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from host import config
 from host.config import (
     ALLOWED_KEYS,
     DEFAULT_MAX_OUTPUT_BYTES,
     DEFAULT_MEMORY_BYTES,
     ConfigError,
     GuestConfig,
+    config_from_keywords,
     format_size,
     load_config,
     parse_size,
     validate_config,
 )
+from host.configkeys import KEYS, ConfigKey, check_fields, toml_keys
 from tests.framework.paths import REPO_ROOT
 
 
@@ -161,3 +166,61 @@ def test_the_config_is_frozen() -> None:
     config = GuestConfig()
     with pytest.raises(ValueError):
         config.memory = 1
+
+
+# -- one model, every door: the keys of host.configkeys ------------------------------------
+
+
+def test_every_field_has_its_key_and_the_key_is_its_description() -> None:
+    assert [key.name for key in KEYS] == list(GuestConfig.model_fields)
+    for key in KEYS:
+        assert GuestConfig.model_fields[key.name].description == key.help
+
+
+def test_a_field_without_its_key_is_refused() -> None:
+    class Wider(GuestConfig):
+        stack: int = 0
+
+    with pytest.raises(TypeError, match="no ConfigKey for \\['stack'\\]"):
+        check_fields(Wider.model_fields)
+
+
+def test_the_documented_toml_keys_are_the_fields_and_their_examples_are_valid() -> None:
+    document = toml_keys()
+    values = tomllib.loads(document)
+    assert list(values) == list(GuestConfig.model_fields)
+    validate_config(values, "the documented example")
+    assert "\n".join("    " + line if line else "" for line in document.splitlines()) in (
+        config.__doc__ or ""
+    )
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda key: key.name)
+def test_the_documented_default_is_the_default(key: ConfigKey) -> None:
+    default = GuestConfig.model_fields[key.name].get_default(call_default_factory=True)
+    if key.default is None:
+        assert default in ([], {})
+    elif key.default == "none":
+        assert default is None
+    else:
+        given = validate_config({key.name: key.parse(key.default)}, "the help")
+        assert getattr(given, key.name) == default
+
+
+def test_keywords_none_is_the_default_and_an_unknown_name_a_type_error() -> None:
+    assert config_from_keywords({"memory": None, "env": None}, "f") == GuestConfig()
+    assert config_from_keywords({"args": ("a",)}, "f").args == ["a"]
+    with pytest.raises(TypeError, match=r"f\(\) got an unexpected keyword argument 'fule'"):
+        config_from_keywords({"fule": 3}, "f")
+    with pytest.raises(ConfigError, match=r"^f: fuel"):
+        config_from_keywords({"fuel": -3}, "f")
+
+
+def test_the_readme_names_every_key() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    options = re.findall(r"^\| `(--[a-z-]+) ([A-Z=]+)` \|", readme, re.MULTILINE)
+    keyed = [(key.flag, key.metavar) for key in KEYS if key.option]
+    assert [option for option in options if option[0] in {flag for flag, _ in keyed}] == keyed
+    listed = re.search(r"the limits of `kindling run`\s+\(([^)]*)\)", readme)
+    assert listed is not None
+    assert re.findall(r"`(\w+)`", listed.group(1)) == [key.name for key in KEYS]

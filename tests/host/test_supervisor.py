@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pytest
 
 from host import guest as guest_module
-from host.config import ConfigError
+from host.config import ConfigError, GuestConfig
 from host.errors import GuestEnded, GuestTrapped, InvokeRefused
 from host.lifecycle import (
     TRANSITIONS,
@@ -210,11 +211,45 @@ async def test_a_module_that_cannot_load_raises_with_its_cause(host: Host) -> No
 
 
 async def test_bad_limits_are_config_errors(host: Host) -> None:
-    with pytest.raises(ConfigError, match="memory"):
+    with pytest.raises(ConfigError, match="memory") as caught:
         await host.launch(EXPORTS, memory="lots")
+    assert caught.value.source == "Host.launch" and caught.value.key == "memory"
     with pytest.raises(ValueError, match="restart"):
         await host.launch(EXPORTS, restart="sometimes")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'memroy'"):
+        await host.launch(EXPORTS, memroy="5MiB")
     assert host.guests() == []
+
+
+async def test_launch_takes_every_config_field_as_a_keyword(host: Host) -> None:
+    """The keywords are ``GuestConfig``'s fields (nothing lists them again); None stands for
+    the default, and any sequence or mapping does for ``args`` and ``env``."""
+    settings: dict[str, Any] = {
+        "memory": "4MiB",
+        "fuel": 10**6,
+        "timeout": 30,
+        "load_timeout": 20,
+        "cpu": 5,
+        "max_output": "1MiB",
+        "args": ("one", "two"),
+        "env": types.MappingProxyType({"A": "b"}),
+    }
+    assert sorted(settings) == sorted(GuestConfig.model_fields)
+    sandbox = await host.launch(EXPORTS, **settings)
+    assert sandbox.config == GuestConfig(
+        memory=4 * 1024 * 1024,
+        fuel=10**6,
+        timeout=30,
+        load_timeout=20,
+        cpu=5,
+        max_output=1024 * 1024,
+        args=["one", "two"],
+        env={"A": "b"},
+    )
+    assert await sandbox.invoke("add", 2, 3) == [5]
+    unset: dict[str, Any] = dict.fromkeys(settings)
+    defaults = await host.launch(EXPORTS, **unset)
+    assert defaults.config == GuestConfig()
 
 
 async def test_a_dead_template_is_replaced_and_its_guests_go_on(
