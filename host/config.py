@@ -73,14 +73,6 @@ def parse_size(value: object) -> int:
     raise ValueError(f"invalid size {value!r}: use a number of bytes or e.g. '5MiB', '64KiB'")
 
 
-def format_size(size: int) -> str:
-    """``5242880`` -> ``"5MiB"``; sizes that are not whole KiB/MiB/GiB stay in bytes."""
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return f"{size}B"
-
-
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 

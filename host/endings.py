@@ -106,6 +106,11 @@ class Ending:
         return self.text
 
     @property
+    def succeeded(self) -> bool:
+        """The program exited with code 0 (``exited(0)``)."""
+        return self.exit_code == 0
+
+    @property
     def exit_code(self) -> int | None:
         """The program's exit code when it exited; None for every other ending."""
         return (

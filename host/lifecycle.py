@@ -98,7 +98,7 @@ class Restart:
         if self.policy is RestartPolicy.NEVER:
             return False
         if self.policy is RestartPolicy.ON_FAILURE:
-            return ending.text != "exited(0)"
+            return not ending.succeeded
         return True
 
 

@@ -145,7 +145,6 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._expected: int | None = None  # body length of the frame being assembled
         self._error: FrameError | None = None
-        self.frames_decoded = 0
 
     @property
     def pending(self) -> int:
@@ -173,7 +172,6 @@ class FrameDecoder:
                 del self._buffer[: self._expected]
                 self._expected = None
                 values.append(decode_body(body))
-                self.frames_decoded += 1
         except FrameError as exc:
             self._error = exc
             self._buffer.clear()

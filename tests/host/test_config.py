@@ -16,7 +16,6 @@ from host.config import (
     ConfigError,
     GuestConfig,
     config_from_keywords,
-    format_size,
     load_config,
     parse_size,
     validate_config,
@@ -50,12 +49,6 @@ def test_sizes(text: object, size: int) -> None:
 def test_bad_sizes_name_the_text(text: object) -> None:
     with pytest.raises(ValueError):
         parse_size(text)
-
-
-def test_format_size() -> None:
-    assert format_size(5 * 1024 * 1024) == "5MiB"
-    assert format_size(65536) == "64KiB"
-    assert format_size(1000) == "1000B"
 
 
 def test_defaults() -> None:
