@@ -8,7 +8,7 @@
                                                      process group
                                                   2. import the engine and WASI
                                                   3. sandbox.restrict: no files, no core, few fds
-                                                     (hardening follows at Load: see session)
+                                                     (the rest at Load and Boot: confinement)
                                                   4. Hello ──▶ host       (handshake, our half)
                                                   5. host's Hello ◀──     (version must match)
                                                   6. serve requests (session.Session) until

@@ -188,7 +188,7 @@ def test_deep_recursion_traps_without_crashing_the_process() -> None:
 def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> None:
     from guestproc.engine import compile_module, validate_module
     from guestproc.engine.text import parse_module
-    from guestproc.session import Precompiler
+    from guestproc.precompiler import Precompiler
 
     module = parse_module(
         """(module
@@ -216,7 +216,7 @@ def test_precompiler_translates_what_will_run_first_and_skips_dead_code() -> Non
 
 def test_precompiler_stops_when_asked() -> None:
     from guestproc.engine import compile_module, decode_module
-    from guestproc.session import Precompiler
+    from guestproc.precompiler import Precompiler
 
     precompiler = Precompiler(compile_module(decode_module(fixture("hello").read_bytes())))
     precompiler.run_until(lambda: True)
