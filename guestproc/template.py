@@ -52,7 +52,7 @@ from protocol.messages import (
 
 from . import confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
-from .guest import GUEST_STATUS_ENDED_EARLY, serve, serve_requests
+from .guest import serve, serve_requests
 
 if TYPE_CHECKING:
     from .booting import BootedInstance
@@ -99,12 +99,10 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     session = Session(channel, template=True)
     # A start that fails (LoadFailed, a trap in the start function) ends the template as it
     # would end a guest: the host has its reply.
-    status = serve(channel, session, until=lambda: session.booted is not None)
-    if status == GUEST_STATUS_ENDED_EARLY:
-        return GuestExitStatus.OK
+    served = serve(channel, session, until=lambda: session.booted is not None)
     booted = session.booted
-    if status != GuestExitStatus.OK or booted is None:
-        return status
+    if not served.paused or booted is None:  # the protocol ended before Boot succeeded
+        return served.status
     confinement.before_forking(booted.memory_budget, booted.code_size)
     gc.collect()
     gc.freeze()
@@ -189,6 +187,6 @@ def _become_guest(
         except HostGone:
             status = GuestExitStatus.OK
         else:
-            status = serve_requests(channel, session)
+            status = serve_requests(channel, session).status
     finally:
         os._exit(status)
