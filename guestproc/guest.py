@@ -8,11 +8,13 @@
                                                      process group
                                                   2. import the engine and WASI
                                                   3. sandbox.restrict: no files, no core, few fds
-                                                     (hardening follows at Load: see session)
+                                                     (the rest at Load and Boot: confinement)
                                                   4. Hello ──▶ host       (handshake, our half)
                                                   5. host's Hello ◀──     (version must match)
                                                   6. serve requests (session.Session) until
                                                      Shutdown, or the program/instance is over
+                                                     (``serve``; a template serves until it
+                                                     is booted, then forks: ``Served.paused``)
                                                   7. exit: status 0, or one of the statuses below
 
 The engine is imported before the file-size limit, so CPython can cache its bytecode. The
@@ -42,9 +44,18 @@ from .channel import Channel, HostGone, HostProtocolError
 if TYPE_CHECKING:
     from .session import Session
 
-GUEST_STATUS_ENDED_EARLY = -1
-"""``serve`` with ``until``: the protocol ended before ``until`` was true (not an exit status:
-the caller exits with ``GuestExitStatus.OK``, having told the host how it ended)."""
+
+class Served:
+    """How serving stopped. ``paused``: ``until`` became true after a request, and the
+    caller goes on with the process (the protocol is not over; ``status`` is ``OK``).
+    Otherwise the protocol ended, and ``status`` is the exit status the process ends with."""
+
+    # A plain class: a dataclass would cost every guest about 0.8 ms more start-up.
+    __slots__ = ("paused", "status")
+
+    def __init__(self, status: GuestExitStatus, paused: bool = False) -> None:
+        self.status = status
+        self.paused = paused
 
 
 def run(read_fd: int, write_fd: int) -> int:
@@ -57,13 +68,12 @@ def run(read_fd: int, write_fd: int) -> int:
         sandbox.restrict()
     except MemoryError:
         return GuestExitStatus.OUT_OF_MEMORY
-    return serve(channel, Session(channel))
+    return serve(channel, Session(channel)).status
 
 
-def serve(channel: Channel, session: Session, until: Callable[[], bool] | None = None) -> int:
-    """Say Hello, check the host's, then serve requests until the protocol ends (or, with
-    ``until``, until it is true after a request: then ``GuestExitStatus.OK`` means "go on");
-    the process exit status."""
+def serve(channel: Channel, session: Session, until: Callable[[], bool] | None = None) -> Served:
+    """Say Hello, check the host's, then serve requests until the protocol ends, or, with
+    ``until``, until it is true after a request (then ``paused``)."""
     try:
         channel.send(GuestHello(id=0, ready_ns=time.monotonic_ns()))
         greeting = channel.expect(HostHello)
@@ -73,30 +83,30 @@ def serve(channel: Channel, session: Session, until: Callable[[], bool] | None =
             )
         return serve_requests(channel, session, until)
     except HostGone:
-        return GuestExitStatus.OK
+        return Served(GuestExitStatus.OK)
     except HostProtocolError:
-        return GuestExitStatus.HOST_BROKE_PROTOCOL
+        return Served(GuestExitStatus.HOST_BROKE_PROTOCOL)
 
 
 def serve_requests(
     channel: Channel, session: Session, until: Callable[[], bool] | None = None
-) -> int:
+) -> Served:
     """Serve requests after the handshake; see ``serve``."""
     try:
         while session.handle(channel.receive()):
             if until is not None and until():
-                return GuestExitStatus.OK
+                return Served(GuestExitStatus.OK, paused=True)
             session.idle()
-        return GuestExitStatus.OK if until is None else GUEST_STATUS_ENDED_EARLY
+        return Served(GuestExitStatus.OK)
     except MemoryError:
         if session.out_of_memory_frame:
             with contextlib.suppress(BaseException):  # the exit status says it too
                 channel.send_encoded(session.out_of_memory_frame)
-        return GuestExitStatus.OUT_OF_MEMORY
+        return Served(GuestExitStatus.OUT_OF_MEMORY)
     except HostGone:
-        return GuestExitStatus.OK
+        return Served(GuestExitStatus.OK)
     except HostProtocolError:
-        return GuestExitStatus.HOST_BROKE_PROTOCOL
+        return Served(GuestExitStatus.HOST_BROKE_PROTOCOL)
 
 
 def exit_now(status: int) -> None:

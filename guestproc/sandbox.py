@@ -31,6 +31,9 @@ holds, and never touches it. Memory that ``RLIMIT_DATA`` does not count -- share
 ``MAP_GROWSDOWN`` -- a guest cannot map (``hardening.ARGUMENT_RULES``); its stack it can
 grow, and the host's watchdog, which reads USS, ends it then.
 
+Which of these a guest, a template and a forked guest take on, and when, is decided in one
+place: ``confinement``.
+
 The limits inside the engine come first and give precise endings (``memory.grow`` returns -1
 at the budget, deep recursion of big frames traps at ``EngineLimits.frame_bytes``); these
 kernel limits catch whatever gets past them (``MemoryError``: ``limit(memory)``).

@@ -50,12 +50,13 @@ from protocol.messages import (
     read_message,
 )
 
-from . import hardening, sandbox
+from . import confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
+from .guest import serve, serve_requests
 
 if TYPE_CHECKING:
+    from .booting import BootedInstance
     from .session import Session
-from .guest import GUEST_STATUS_ENDED_EARLY, serve, serve_requests
 
 CONTROL_FD = 5
 
@@ -95,29 +96,23 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     from .session import Session
 
     sandbox.restrict()
-    session = Session(channel)
-    session.template = True
+    session = Session(channel, template=True)
     # A start that fails (LoadFailed, a trap in the start function) ends the template as it
     # would end a guest: the host has its reply.
-    status = serve(channel, session, until=lambda: session.instance is not None)
-    if status == GUEST_STATUS_ENDED_EARLY:
-        return GuestExitStatus.OK
-    if status != GuestExitStatus.OK or session.instance is None:
-        return status
-    # Its code is compiled (at Boot) and shared by every fork; so is the seccomp program
-    # each guest installs. The launch's CPU limit held for the start; forking is ours.
-    sandbox.lift_cpu_limit()
-    hardening.prepare_running()
-    sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
-    # From here on only forks: the memory limit its guests need, which they inherit.
-    sandbox.limit_guests(session.memory_budget, session.code_size)
+    served = serve(channel, session, until=lambda: session.booted is not None)
+    booted = session.booted
+    if not served.paused or booted is None:  # the protocol ended before Boot succeeded
+        return served.status
+    confinement.before_forking(booted.memory_budget, booted.code_size)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
-    return _fork_on_request(session, control, host)
+    return _fork_on_request(session, booted, control, host)
 
 
-def _fork_on_request(session: Session, control: socket.socket, host: int) -> int:
+def _fork_on_request(
+    session: Session, booted: BootedInstance, control: socket.socket, host: int
+) -> int:
     channel = session.channel
     while True:
         readable, _, _ = select.select([channel.read_fd, control.fileno()], [], [])
@@ -143,25 +138,32 @@ def _fork_on_request(session: Session, control: socket.socket, host: int) -> int
                 for fd in fds:
                     os.close(fd)
                 return GuestExitStatus.HOST_BROKE_PROTOCOL
-            reply = _fork(session, control, host, request.id, fds)
+            reply = _fork(session, booted, control, host, request.id, fds)
             for fd in fds:
                 os.close(fd)
             control.send(msgpack.packb(reply.wire()))
 
 
 def _fork(
-    session: Session, control: socket.socket, host: int, request_id: int, fds: list[int]
+    session: Session,
+    booted: BootedInstance,
+    control: socket.socket,
+    host: int,
+    request_id: int,
+    fds: list[int],
 ) -> Forked | ForkFailed:
     try:
         pid = clone_parent()
     except OSError as exc:
         return ForkFailed(id=request_id, error=clip(str(exc)))
     if pid == 0:
-        _become_guest(session, control, host, fds)
+        _become_guest(session, booted, control, host, fds)
     return Forked(id=request_id, pid=pid)
 
 
-def _become_guest(session: Session, control: socket.socket, host: int, fds: list[int]) -> NoReturn:
+def _become_guest(
+    session: Session, booted: BootedInstance, control: socket.socket, host: int, fds: list[int]
+) -> NoReturn:
     """The forked child: take the host's pipes as 3 and 4, tighten limits, serve."""
     status: int = GuestExitStatus.HOST_BROKE_PROTOCOL
     try:
@@ -178,14 +180,13 @@ def _become_guest(session: Session, control: socket.socket, host: int, fds: list
         os.dup2(write_fd, channel.write_fd)
         os.close(read_fd)
         os.close(write_fd)
-        sandbox.limit_forked(session.cpu_seconds)
-        hardening.harden_running()
+        confinement.forked(booted.cpu_seconds)
         # The template and the host checked each other's versions: say Hello and serve.
         try:
             channel.send(GuestHello(id=0, ready_ns=time.monotonic_ns()))
         except HostGone:
             status = GuestExitStatus.OK
         else:
-            status = serve_requests(channel, session)
+            status = serve_requests(channel, session).status
     finally:
         os._exit(status)

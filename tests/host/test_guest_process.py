@@ -167,7 +167,7 @@ def test_precompiler_translates_what_will_run_first_and_skips_dead_code(
 ) -> None:
     from guestproc.engine import compile_module, validate_module
     from guestproc.engine.text import parse_module
-    from guestproc.session import Precompiler
+    from guestproc.precompiler import Precompiler
 
     module = parse_module(
         """(module
@@ -200,7 +200,7 @@ def test_precompiler_translates_what_will_run_first_and_skips_dead_code(
 
 def test_precompiler_stops_when_asked() -> None:
     from guestproc.engine import compile_module, decode_module
-    from guestproc.session import Precompiler
+    from guestproc.precompiler import Precompiler
 
     precompiler = Precompiler(compile_module(decode_module(fixture("hello").read_bytes())))
     precompiler.run_until(lambda: True)

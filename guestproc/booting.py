@@ -1,0 +1,137 @@
+"""Boot: the loaded module instantiated, under the running limits.
+
+::
+
+    Boot(args, env, limits, cached?)
+      ──▶ fuel, and the module was loaded unmetered: the metered translation, still under the
+          loading bound (loading.translate_metered)
+      ──▶ let go of what only loading needed (the module's bytes)
+      ──▶ the kernel limits, for good (a template: the CPU limit only)   confinement.before_running
+      ──▶ instantiate, with WASI wired to the protocol ──▶ Ready(timings)
+            ├── LoadFailed(link), LimitReached(memory): linear memory or a table over the budget
+            └── the start function ended the program: as running.report_ending says
+      ──▶ a template compiles every function now (LoadFailed(compile)), shared by its guests
+
+WASI is wired to the protocol: console writes become ``Console`` frames (batched by
+``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``
+(``Replies.read_stdin``).
+
+Memory: the guest is held to the loading bound until the kernel limits go on, and to the
+running bound (``protocol.limits``) from then on, which counts what it holds then: it lets go
+of the module's bytes first, and the module lets go of its active data segments once they
+are in linear memory (``release_data``). The engine's own limits come from Boot's too:
+linear memory and tables share the memory budget.
+"""
+
+from __future__ import annotations
+
+import time
+
+from protocol import messages as msg
+from protocol.limits import FRAME_ALLOWANCE
+from protocol.messages import Boot, Limit, LoadStage, clip
+
+from . import confinement
+from .engine import CompileError, EngineLimits, Instance, LimitExceeded, LinkError, Memory
+from .loading import LoadedModule, elapsed_ms, in_stage, translate_metered
+from .replies import PASS_THROUGH, Replies, StopServing
+from .running import report_ending
+from .wasi import WasiEnvironment
+
+TABLE_ELEMENT_BYTES = 8
+"""What one table element costs the guest (a pointer): tables share the memory budget."""
+MIN_TABLE_ELEMENTS = 10_000
+
+
+class BootedInstance:
+    """What Boot leaves: the instance, and the limits it was booted with (a template sets
+    its guests' limits from them)."""
+
+    # A plain class: a dataclass would cost every guest about 0.8 ms more start-up.
+    __slots__ = ("code_size", "cpu_seconds", "instance", "memory_budget", "metered")
+
+    def __init__(
+        self,
+        instance: Instance,
+        metered: bool,
+        memory_budget: int,
+        code_size: int,
+        cpu_seconds: int | None,
+    ) -> None:
+        self.instance = instance
+        self.metered = metered  # compiled with fuel: a Result says how much the instance used
+        self.memory_budget = memory_budget  # Boot's linear memory budget, bytes
+        self.code_size = code_size  # what the running bound allows for
+        self.cpu_seconds = cpu_seconds  # Boot's CPU limit (a forked guest sets it anew)
+
+
+def boot(replies: Replies, loaded: LoadedModule, message: Boot, template: bool) -> BootedInstance:
+    """Serve ``Boot``: reply ``Ready``, or end the request (``StopServing``). ``template``:
+    the process will fork guests from the instance (``guestproc.template``)."""
+    limits = message.limits
+    args, env = message.args, message.env
+    memory_budget = limits.memory_bytes
+    engine_limits = EngineLimits(
+        memory_pages=memory_budget // 65536,
+        table_elements=max(memory_budget // TABLE_ELEMENT_BYTES, MIN_TABLE_ELEMENTS),
+        call_depth=limits.call_depth,
+        fuel=limits.fuel,
+        frame_bytes=FRAME_ALLOWANCE,
+    )
+    cache_status = "off"
+    if engine_limits.fuel is not None and not loaded.compiled.fuel:
+        # Metered code is a different translation: the idle-time precompiling was for the
+        # unmetered one (a Load cannot know the budget that Boot will bring). Still
+        # loading work, done under the loading bound.
+        loaded.compiled, cache_status = translate_metered(replies, loaded, message.cached)
+        loaded.precompiler = None
+    # The running bound counts what the guest holds now: let go of what only loading
+    # needed first. Then the kernel limits, for good, before the module's first
+    # instruction runs (a template sets its guests' once it is ready to fork).
+    del message  # it holds the metered entry (as does Session.handle's frame, until we return)
+    loaded.module_bytes = b""
+    confinement.before_running(template, memory_budget, loaded.code_size, limits.cpu_seconds)
+
+    wasi = WasiEnvironment(
+        args, env, write_console=replies.console.write, read_stdin=replies.read_stdin
+    )
+    started = time.perf_counter()
+    try:
+        instance = loaded.compiled.instantiate(wasi.imports(), engine_limits, release_data=True)
+    except LinkError as exc:
+        replies.end(
+            msg.LoadFailed(id=replies.request_id, stage=LoadStage.LINK, message=clip(str(exc)))
+        )
+    except LimitExceeded as exc:
+        replies.end(
+            msg.LimitReached(id=replies.request_id, resource=Limit.MEMORY, message=clip(str(exc)))
+        )
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:
+        # The start function ran and ended the program, or a segment did not fit.
+        report_ending(replies, exc)
+        raise StopServing from None
+    instantiate_ms = elapsed_ms(started)
+    if template:
+        # Every function its guests will run is compiled here, once, and shared by all
+        # of them (before Ready, so running out of memory is this Boot's ending).
+        in_stage(replies, LoadStage.COMPILE, CompileError, instance.compile_all)
+    precompiler = loaded.precompiler
+    timings = msg.BootTimings(
+        instantiate_ms=instantiate_ms,
+        precompile_ms=round(precompiler.seconds * 1000, 3) if precompiler else 0.0,
+        precompiled=precompiler.done if precompiler else 0,
+    )
+    memory = instance.exports.get("memory")
+    if isinstance(memory, Memory):
+        wasi.bind(memory, instance.pay_bytes)
+    booted = BootedInstance(
+        instance,
+        metered=loaded.compiled.fuel,
+        memory_budget=memory_budget,
+        code_size=loaded.code_size,
+        cpu_seconds=limits.cpu_seconds,
+    )
+    replies.send(msg.Ready(id=replies.request_id, timings=timings, cache=cache_status))
+    return booted

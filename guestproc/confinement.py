@@ -1,0 +1,79 @@
+"""Which kernel limits and hardening steps a guest process takes on, and when: one table.
+
+::
+
+                     guest (exec'd)             template                   guest forked from
+                                                                           a template
+    start-up         sandbox.enter, then        the same                   inherited
+                     sandbox.restrict once the
+                     engine is imported
+                     (guest.run, template.run)
+    Load, before     before_loading:            the same                   (no Load)
+    the module is    hardening.harden_loader,
+    decoded          sandbox.limit_loading
+    Boot, before     before_running:            before_running:            (no Boot)
+    the module's     release_freed,             the CPU limit, soft only
+    first            limit_running (for good),  (the start function is
+    instruction      limit_processes,           module code)
+                     harden_running (seccomp)
+    ready to fork    --                         before_forking: CPU limit  --
+                                                lifted, seccomp program
+                                                built, RLIMIT_DATA for its
+                                                guests (they inherit it)
+    forked           --                         --                         forked: its CPU
+                                                                           limit, no processes,
+                                                                           harden_running
+
+The mechanisms are ``sandbox`` (rlimits) and ``hardening`` (namespaces, uid, seccomp); this
+module only decides which apply at each moment. The order relative to untrusted input is the
+point: what a row names goes on before the work of that moment, decoding the module or
+running its code, begins. (At Load the one look at the bytes before it is whether they are
+UTF-8 text, so that the text parser is imported while imports still work: ``loading``.)
+"""
+
+from __future__ import annotations
+
+from . import hardening, sandbox
+
+
+def before_loading(module_size: int) -> None:
+    """At Load, once what loading imports is imported and before the module's bytes are
+    decoded: the hardening (as nobody, the interpreter's files may be out of reach) and the
+    loading bound."""
+    hardening.harden_loader()  # what it could not do, kindling doctor reports
+    sandbox.limit_loading(module_size)
+
+
+def before_running(
+    template: bool, memory_budget: int, code_size: int, cpu_seconds: int | None
+) -> None:
+    """At Boot, once the guest has let go of what only loading needed and before the
+    module's first instruction runs: the running limits, for good. A template only limits
+    the CPU its start may take; it sets its guests' limits once it is ready to fork."""
+    if template:
+        # No malloc_trim here: pages it gave back cost its guests pages of their own
+        # (measured: 30-40 KiB more USS per idle guest).
+        sandbox.limit_cpu(cpu_seconds, for_good=False)
+    else:
+        sandbox.release_freed()
+        sandbox.limit_running(memory_budget, code_size, cpu_seconds)
+        sandbox.limit_processes()
+        hardening.harden_running()
+
+
+def before_forking(memory_budget: int, code_size: int) -> None:
+    """In a template that is ready, before its first fork."""
+    # Its code is compiled (at Boot) and shared by every fork; so is the seccomp program
+    # each guest installs. The launch's CPU limit held for the start; forking is ours.
+    sandbox.lift_cpu_limit()
+    hardening.prepare_running()
+    sandbox.set_parent_death_signal()  # our own, and it looks prctl up for the guests
+    # From here on only forks: the memory limit its guests need, which they inherit.
+    sandbox.limit_guests(memory_budget, code_size)
+
+
+def forked(cpu_seconds: int | None) -> None:
+    """In a guest just forked from a template, before it says Hello: what the template
+    could not set for it."""
+    sandbox.limit_forked(cpu_seconds)
+    hardening.harden_running()

@@ -1,0 +1,87 @@
+"""The frames that belong to the request being served: its reply, and what goes before it.
+
+::
+
+    Session.handle(request) ──▶ Replies.start(id)    the console's frames and the
+                                                      out-of-memory frame get this id
+      during the request    ──▶ Console              (ConsoleWriter, batched)
+                            ──▶ Code                 (Replies.send_during: a cache entry)
+                            ──▶ StdinRequest ◀── StdinData   (Replies.read_stdin, for WASI)
+      its reply             ──▶ Replies.send(reply)  the console is flushed first
+                                Replies.end(reply)   ... and the guest stops serving
+
+One request is served at a time, and every frame that belongs to it carries its id
+(``protocol.messages``). ``end`` raises ``StopServing`` after the reply: the guest process
+exits once ``Session.handle`` has caught it.
+
+Running out of memory anywhere -- a ``MemoryError``, a frame CPython could not allocate, big
+frames past the engine's charge -- is ``LimitReached(memory)``. That frame is encoded when the
+request starts, because when memory runs out there may be none left to encode it;
+``guest.serve_requests`` sends it then.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from protocol import messages as msg
+from protocol.frames import encode_frame
+from protocol.messages import Limit, Message
+
+from .channel import Channel, HostGone, HostProtocolError
+from .console import ConsoleWriter
+
+PASS_THROUGH = (MemoryError, HostProtocolError, HostGone)
+"""Exceptions that are not about the module or the program: no reply answers them, they
+end the guest process (``guest.serve_requests``)."""
+
+
+class StopServing(Exception):
+    """The request ended the guest's work (the reply has been sent)."""
+
+
+class Replies:
+    """The request being served (its id) and the frames that answer it."""
+
+    def __init__(self, channel: Channel, console: ConsoleWriter) -> None:
+        self.channel = channel
+        self.console = console
+        self.request_id = 0
+        # Encoded ahead of time: when memory runs out there may be none left to encode it.
+        self.out_of_memory_frame = b""
+
+    def start(self, request_id: int) -> None:
+        """A new request is being served: what follows belongs to ``request_id``."""
+        self.console.start(request_id)
+        self.request_id = request_id
+        self.out_of_memory_frame = encode_frame(
+            msg.LimitReached(
+                id=request_id,
+                resource=Limit.MEMORY,
+                message="the guest process ran out of memory (its RLIMIT_DATA)",
+            ).wire()
+        )
+
+    def send(self, message: Message) -> None:
+        """The request's reply; the console output it produced goes first."""
+        self.console.flush()
+        self.channel.send(message)
+
+    def end(self, message: Message) -> NoReturn:
+        """The request's reply, after which the guest stops serving (``StopServing``)."""
+        self.send(message)
+        raise StopServing
+
+    def send_during(self, message: Message) -> None:
+        """A frame that belongs to the request but does not answer it (``Code``)."""
+        self.channel.send(message)
+
+    def read_stdin(self, size: int) -> bytes:
+        """WASI's ``read_stdin``: ask the host for up to ``size`` bytes and wait for them."""
+        self.console.flush()  # the program may be waiting for its prompt to be seen
+        wanted = min(size, msg.MAX_STDIN_REQUEST)
+        self.channel.send(msg.StdinRequest(id=self.request_id, max=wanted))
+        reply = self.channel.expect(msg.StdinData)
+        if reply.id != self.request_id or len(reply.data) > size:
+            raise HostProtocolError("StdinData does not answer the StdinRequest")
+        return reply.data
