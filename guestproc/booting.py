@@ -65,9 +65,26 @@ class BootedInstance:
         self.cpu_seconds = cpu_seconds  # Boot's CPU limit (a forked guest sets it anew)
 
 
-def boot(replies: Replies, loaded: LoadedModule, message: Boot, template: bool) -> BootedInstance:
-    """Serve ``Boot``: reply ``Ready``, or end the request (``StopServing``). ``template``:
-    the process will fork guests from the instance (``guestproc.template``)."""
+class MeteredEntry:
+    """Boot's metered code cache entry, held once: ``take`` hands it over and forgets it,
+    so that no reference outlives its use (it counts against the running bound)."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: bytes | None) -> None:
+        self._entry = entry
+
+    def take(self) -> bytes | None:
+        entry, self._entry = self._entry, None
+        return entry
+
+
+def boot(
+    replies: Replies, loaded: LoadedModule, message: Boot, entry: MeteredEntry, template: bool
+) -> BootedInstance:
+    """Serve ``Boot`` (whose metered cache entry, if any, is in ``entry``): reply ``Ready``,
+    or end the request (``StopServing``). ``template``: the process will fork guests from
+    the instance (``guestproc.template``)."""
     limits = message.limits
     args, env = message.args, message.env
     memory_budget = limits.memory_bytes
@@ -83,12 +100,12 @@ def boot(replies: Replies, loaded: LoadedModule, message: Boot, template: bool) 
         # Metered code is a different translation: the idle-time precompiling was for the
         # unmetered one (a Load cannot know the budget that Boot will bring). Still
         # loading work, done under the loading bound.
-        loaded.compiled, cache_status = translate_metered(replies, loaded, message.cached)
+        loaded.compiled, cache_status = translate_metered(replies, loaded, entry.take())
         loaded.precompiler = None
     # The running bound counts what the guest holds now: let go of what only loading
     # needed first. Then the kernel limits, for good, before the module's first
     # instruction runs (a template sets its guests' once it is ready to fork).
-    del message  # it holds the metered entry (as does Session.handle's frame, until we return)
+    entry.take()  # unused (no fuel, or already metered): let go of it all the same
     loaded.module_bytes = b""
     confinement.before_running(template, memory_budget, loaded.code_size, limits.cpu_seconds)
 

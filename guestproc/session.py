@@ -29,10 +29,11 @@ instance is then finished or in no state to go on.
 from __future__ import annotations
 
 import select
+from dataclasses import replace
 
 from protocol.messages import Boot, Invoke, Load, Message, Shutdown
 
-from .booting import BootedInstance, boot
+from .booting import BootedInstance, MeteredEntry, boot
 from .channel import Channel, HostProtocolError
 from .console import ConsoleWriter
 from .loading import LoadedModule, load
@@ -60,7 +61,11 @@ class Session:
                 self.loaded = load(self.replies, message)
             elif isinstance(message, Boot) and self.loaded is not None and self.booted is None:
                 self.replies.start(message.id)
-                self.booted = boot(self.replies, self.loaded, message, self.template)
+                # The metered cache entry (up to 32 MiB) must be gone before the running
+                # bound is set: no frame may keep the message that carries it, so only
+                # the one-shot holder does, and boot() takes it out.
+                message, entry = replace(message, cached=None), MeteredEntry(message.cached)
+                self.booted = boot(self.replies, self.loaded, message, entry, self.template)
             elif isinstance(message, Invoke) and self.booted is not None:
                 self.replies.start(message.id)
                 invoke(self.replies, self.booted, message)
