@@ -39,16 +39,18 @@ import msgpack  # type: ignore[import-untyped]
 
 from protocol.messages import (
     CONTROL_FRAME_CAP,
-    HOST_TO_TEMPLATE,
+    GUEST_TO_HOST,
+    HOST_TO_GUEST,
     Fork,
     Forked,
     ForkFailed,
     GuestExitStatus,
     GuestHello,
+    MessageType,
     Shutdown,
     clip,
-    read_message,
 )
+from protocol.schema import Range, fields_of, prepare
 
 from . import confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
@@ -104,6 +106,8 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     if not served.paused or booted is None:  # the protocol ended before Boot succeeded
         return served.status
     confinement.before_forking(booted.memory_budget, booted.code_size)
+    # What its guests will send and receive, checked and encoded from shared structures.
+    prepare([*HOST_TO_GUEST.values(), *GUEST_TO_HOST.values(), Fork, Forked, ForkFailed])
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
@@ -131,17 +135,41 @@ def _fork_on_request(
             if not data:
                 return GuestExitStatus.OK  # the host closed the control socket
             try:
-                request = read_message(HOST_TO_TEMPLATE, msgpack.unpackb(data))
-                if not isinstance(request, Fork) or len(fds) != 2:
-                    raise ValueError("not a Fork with two descriptors")
+                request_id = fork_request_id(data)
+                if len(fds) != 2:
+                    raise ValueError("a Fork carries two descriptors")
             except Exception:
                 for fd in fds:
                     os.close(fd)
                 return GuestExitStatus.HOST_BROKE_PROTOCOL
-            reply = _fork(session, booted, control, host, request.id, fds)
+            reply = _fork(session, booted, control, host, request_id, fds)
             for fd in fds:
                 os.close(fd)
             control.send(msgpack.packb(reply.wire()))
+
+
+_FORK_FIELDS = {spec.name: spec for spec in fields_of(Fork)}
+_FORK_KEYS = frozenset({"type", *_FORK_FIELDS})
+_FORK_ID = next(c for c in _FORK_FIELDS["id"].constraints if isinstance(c, Range))
+
+
+def fork_request_id(data: bytes) -> int:
+    """The id of the ``Fork`` request in ``data``, checked as ``read_message`` checks it
+    against the declaration (``ValueError`` otherwise), with a handful of dict operations.
+
+    Every object the template touches after a fork makes the page it sits on a page of
+    the guest's own (the template writes a copy; the guest keeps the original), so this
+    loop stays small: the general checker here cost each guest about 65 KiB of USS
+    (measured with /proc/PID/smaps on guests of exports.wasm)."""
+    request = msgpack.unpackb(data)
+    if type(request) is not dict or request.keys() != _FORK_KEYS:
+        raise ValueError("not a Fork")
+    request_id = request["id"]
+    if request["type"] != MessageType.FORK or type(request_id) is not int:
+        raise ValueError("not a Fork")
+    if not _FORK_ID.low <= request_id <= _FORK_ID.high:
+        raise ValueError("a Fork's id out of range")
+    return int(request_id)
 
 
 def _fork(

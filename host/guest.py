@@ -56,6 +56,7 @@ from protocol.messages import (
     MAX_MODULE_BYTES,
     PROTOCOL_VERSION,
     Boot,
+    BootTimings,
     Code,
     Console,
     GuestHello,
@@ -64,6 +65,7 @@ from protocol.messages import (
     Invoke,
     Load,
     Loaded,
+    LoadTimings,
     Message,
     Ready,
     Refused,
@@ -74,6 +76,7 @@ from protocol.messages import (
     StdinRequest,
     Trapped,
 )
+from protocol.schema import to_wire
 
 from . import codecache
 from .cachesink import CacheSink
@@ -96,8 +99,6 @@ from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource
 from .transport import ExitStatus, GuestProcess, Launcher
 
 if TYPE_CHECKING:
-    from protocol.messages import BootTimings, LoadTimings
-
     from .config import GuestConfig
 
 HANDSHAKE_TIMEOUT = 30.0
@@ -704,9 +705,10 @@ class Guest:
             self._transition(WORKING_STATE[following.kind])
 
 
-def _as_dict(timings: Any) -> dict[str, float]:
+def _as_dict(timings: LoadTimings | BootTimings) -> dict[str, float]:
     """A timings record as a dict of its fields."""
-    return dict(vars(timings)) if not hasattr(timings, "model_dump") else timings.model_dump()
+    fields: dict[str, float] = to_wire(timings)
+    return fields
 
 
 def _check_number(value: Any) -> Number:

@@ -271,3 +271,38 @@ def test_the_guest_side_of_protocol_imports_no_pydantic() -> None:
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+FORK_CORPUS: list[Any] = [
+    {"type": "Fork", "id": 1},
+    {"type": "Fork", "id": 0},
+    {"type": "Fork", "id": m.REQUEST_ID_MAX},
+    {"type": "Fork", "id": -1},
+    {"type": "Fork", "id": True},
+    {"type": "Fork", "id": 1.0},
+    {"type": "Fork", "id": "1"},
+    {"type": "Fork"},
+    {"type": "Fork", "id": 1, "pid": 2},
+    {"type": "Forked", "id": 1},
+    {"id": 1},
+    [1, 2],
+    "Fork",
+]
+
+
+@pytest.mark.parametrize("value", FORK_CORPUS, ids=repr)
+def test_the_templates_fork_reader_agrees_with_the_declaration(value: Any) -> None:
+    """A template reads Fork with a few dict operations (``fork_request_id``); it must
+    accept and refuse exactly what the declared checker does."""
+    from guestproc.template import fork_request_id
+
+    data = encode_frame(value)[4:]
+    try:
+        declared: int | None = m.read_message(m.HOST_TO_TEMPLATE, wire(value)).id
+    except SchemaError:
+        declared = None
+    try:
+        fast: int | None = fork_request_id(data)
+    except ValueError:
+        fast = None
+    assert fast == declared
