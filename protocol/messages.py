@@ -60,7 +60,7 @@ import enum
 import math
 from typing import Annotated, ClassVar, Literal
 
-from .schema import Length, OneOf, Range, Record, from_wire, record, to_wire
+from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
 PROTOCOL_NAME = "kindling"
 PROTOCOL_VERSION = 1
@@ -572,8 +572,6 @@ TEMPLATE_TO_HOST = _by_tag(Forked, ForkFailed)
 def declaration_of(channel: dict[str, type[Message]], value: object) -> type[Message]:
     """The declaration ``value`` (a decoded frame) claims to fit on ``channel``, by its
     ``type``; ``SchemaError`` if it is not a map or names no message of the channel."""
-    from .schema import SchemaError
-
     if not isinstance(value, dict):
         raise SchemaError(f"a message must be a map, got {type(value).__name__}")
     tag = value.get("type")
