@@ -48,6 +48,11 @@ class InvalidMessage(Exception):
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+
+class _Checked(_Strict):
+    """For a record with a check across its fields (``Record.problem``): a validator in
+    Python costs every frame of the record time, so only these have one."""
+
     @model_validator(mode="after")
     def _record_problem(self) -> Any:
         problem = self.problem()  # type: ignore[attr-defined]  # Record.problem
@@ -56,7 +61,7 @@ class _Strict(BaseModel):
         return self
 
 
-class _Pair(_Strict):
+class _Pair(_Checked):
     @model_validator(mode="before")
     @classmethod
     def _from_pair(cls, data: Any) -> Any:
@@ -84,7 +89,8 @@ def model_of(declaration: type[R]) -> type[R]:
                 typing.get_type_hints(declaration, include_extras=True)[spec.name]
             )
             definitions[spec.name] = (annotation, None if spec.optional else ...)
-        base = _Pair if declaration.WIRE_PAIR else _Strict
+        checked = declaration.problem is not Record.problem
+        base = _Pair if declaration.WIRE_PAIR else _Checked if checked else _Strict
         bases: Any = (base, declaration)
         model = create_model(
             declaration.__name__, __base__=bases, __module__=__name__, **definitions
