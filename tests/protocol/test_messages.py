@@ -306,3 +306,56 @@ def test_the_templates_fork_reader_agrees_with_the_declaration(value: Any) -> No
     except ValueError:
         fast = None
     assert fast == declared
+
+
+FAST_CORPUS = [
+    *(value for value, _ in BAD_REQUESTS),
+    {"type": "Invoke", "id": 1, "export": "f", "args": [1, -(1 << 63), (1 << 64) - 1, 2.5]},
+    {"type": "Invoke", "id": 1, "export": "f", "args": [1 << 64]},
+    {"type": "Invoke", "id": 1, "export": "f", "args": [-(1 << 63) - 1]},
+    {"type": "Invoke", "id": 1, "export": "f", "args": [float("inf"), float("nan"), -0.0]},
+    {"type": "Invoke", "id": 1, "export": "f", "args": [[1]]},
+    {"type": "Invoke", "id": 1, "export": "f", "args": (1,)},
+    {"type": "Invoke", "id": 1 << 40, "export": "f", "args": []},
+    {"type": "Invoke", "id": 1.0, "export": "f", "args": []},
+    {"type": "Invoke", "id": 1, "args": []},
+    {"type": "Invoke", "id": 1, "export": "f", "args": [], "extra": 1},
+    {"id": 1, "export": "f", "args": []},
+    {"type": "Load", "id": 1, "module": b"\0asm"},
+    {"type": "Load", "id": 1, "module": b"", "cached": None},
+    {"type": "Load", "id": 1, "module": b"", "cached": b"x"},
+    {"type": "Load", "id": 1, "module": "text"},
+    {"type": "StdinData", "id": 1, "data": b""},
+    {"type": "StdinData", "id": 1, "data": b"x" * (m.MAX_STDIN_REQUEST + 1)},
+    {"type": "Shutdown", "id": 0},
+    {"type": "Shutdown", "id": -1},
+    {"type": "Fork", "id": 3},
+    {"type": "Exited", "id": 1, "code": 0xFFFFFFFF},
+    {"type": "Exited", "id": 1, "code": 1 << 32},
+    {"type": "Code", "id": 1, "data": b""},
+    {"type": "StdinRequest", "id": 1, "max": 0},
+    [1, 2],
+    None,
+]
+
+
+@pytest.mark.parametrize("value", FAST_CORPUS, ids=lambda v: repr(v)[:40])
+def test_the_fast_readers_agree_with_the_checker(value: Any) -> None:
+    """``schema.from_wire`` first tries a record's generated reader, which must take only
+    what the checker takes, and make the same record of it."""
+    from protocol import schema
+
+    for cls in {*m.HOST_TO_GUEST.values(), *m.GUEST_TO_HOST.values(), m.Fork}:
+        fast = schema._record_checker(cls).fast
+        if fast is None:
+            continue
+        try:
+            checked: Any = schema.from_wire(cls, value, cls.__name__)  # the checker alone
+        except SchemaError:
+            checked = None
+        made = fast(value)
+        assert made is None or made == checked, (cls, made, checked)
+        if made is not None:
+            assert [type(v) for v in vars(made).values()] == [
+                type(v) for v in vars(checked).values()
+            ]
