@@ -49,18 +49,19 @@ class Replies:
         self.request_id = 0
         # Encoded ahead of time: when memory runs out there may be none left to encode it.
         self.out_of_memory_frame = b""
+        # Its map, made once (a template makes it before it forks): each request sets the id.
+        self._out_of_memory = msg.LimitReached(
+            id=0,
+            resource=Limit.MEMORY,
+            message="the guest process ran out of memory (its RLIMIT_DATA)",
+        ).wire()
 
     def start(self, request_id: int) -> None:
         """A new request is being served: what follows belongs to ``request_id``."""
         self.console.start(request_id)
         self.request_id = request_id
-        self.out_of_memory_frame = encode_frame(
-            msg.LimitReached(
-                id=request_id,
-                resource=Limit.MEMORY,
-                message="the guest process ran out of memory (its RLIMIT_DATA)",
-            ).wire()
-        )
+        self._out_of_memory["id"] = request_id
+        self.out_of_memory_frame = encode_frame(self._out_of_memory)
 
     def send(self, message: Message) -> None:
         """The request's reply; the console output it produced goes first."""

@@ -359,3 +359,25 @@ def test_the_fast_readers_agree_with_the_checker(value: Any) -> None:
             assert [type(v) for v in vars(made).values()] == [
                 type(v) for v in vars(checked).values()
             ]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [*VALID_REPLIES, *VALID_REQUESTS, m.Fork(id=1), m.Forked(id=1, pid=2)],
+    ids=lambda msg: str(msg.TYPE),
+)
+def test_the_generated_writers_agree_with_the_declaration(message: m.Message) -> None:
+    from protocol import schema
+
+    written = message.wire()
+    walked = schema._to_wire_walk(message, message.TYPE)
+    assert list(written.items()) == list(walked.items())
+    assert encode_frame(written) == encode_frame(walked)
+    parsed = parse_guest_message(wire(message)) if type(message) in VALID_TYPES else None
+    if parsed is not None:
+        assert encode_frame(parsed.wire()) == encode_frame(
+            schema._to_wire_walk(parsed, parsed.TYPE)
+        )
+
+
+VALID_TYPES = {type(reply) for reply in VALID_REPLIES}
