@@ -37,8 +37,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 import msgpack  # type: ignore[import-untyped]
 
+from protocol.frames import encode_frame
 from protocol.messages import (
     CONTROL_FRAME_CAP,
+    GUEST_FRAME_CAP,
     GUEST_TO_HOST,
     HOST_TO_GUEST,
     Fork,
@@ -145,8 +147,14 @@ def _fork_on_request(
             reply = _fork(session, booted, control, host, request_id, fds)
             for fd in fds:
                 os.close(fd)
-            control.send(msgpack.packb(reply.wire()))
+            control.send(msgpack.packb(reply))
 
+
+# The maps of the frames sent at every fork, made once, before the template forks: only the
+# numbers change (every object the template or a new guest builds or touches after a fork
+# is in a page that one of them copies).
+_FORKED = Forked(id=0, pid=2).wire()
+_HELLO = GuestHello(id=0, ready_ns=0).wire()
 
 _FORK_FIELDS = {spec.name: spec for spec in fields_of(Fork)}
 _FORK_KEYS = frozenset({"type", *_FORK_FIELDS})
@@ -179,14 +187,17 @@ def _fork(
     host: int,
     request_id: int,
     fds: list[int],
-) -> Forked | ForkFailed:
+) -> dict[str, object]:
+    """The map of the reply, ``Forked`` or ``ForkFailed``."""
     try:
         pid = clone_parent()
     except OSError as exc:
-        return ForkFailed(id=request_id, error=clip(str(exc)))
+        return ForkFailed(id=request_id, error=clip(str(exc))).wire()
     if pid == 0:
         _become_guest(session, booted, control, host, fds)
-    return Forked(id=request_id, pid=pid)
+    _FORKED["id"] = request_id
+    _FORKED["pid"] = pid
+    return _FORKED
 
 
 def _become_guest(
@@ -211,7 +222,8 @@ def _become_guest(
         confinement.forked(booted.cpu_seconds)
         # The template and the host checked each other's versions: say Hello and serve.
         try:
-            channel.send(GuestHello(id=0, ready_ns=time.monotonic_ns()))
+            _HELLO["ready_ns"] = time.monotonic_ns()
+            channel.send_encoded(encode_frame(_HELLO, GUEST_FRAME_CAP))
         except HostGone:
             status = GuestExitStatus.OK
         else:
