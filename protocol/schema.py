@@ -101,7 +101,38 @@ class Record:
 @typing.dataclass_transform(frozen_default=True, kw_only_default=True)
 def record(cls: type[R]) -> type[R]:
     """Make ``cls`` a frozen, keyword-only dataclass: how every record is declared."""
-    return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    made = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    initializer = _initializer(made)
+    if initializer is not None:
+        made.__init__ = initializer  # type: ignore[method-assign]
+    return made
+
+
+def _initializer(cls: type) -> typing.Callable[..., None] | None:
+    """The ``__init__`` the dataclass would have, without its closure: its cells are
+    objects each instance's construction touches, in pages a forked guest then copies."""
+    if hasattr(cls, "__post_init__"):
+        return None
+    parameters, lines = [], []
+    namespace: dict[str, Any] = {"SET": object.__setattr__}
+    for item in dataclasses.fields(cls):
+        if not item.kw_only or item.default_factory is not dataclasses.MISSING or not item.init:
+            return None
+        if item.default is dataclasses.MISSING:
+            parameters.append(item.name)
+        else:
+            namespace[f"D_{item.name}"] = item.default
+            parameters.append(f"{item.name}=D_{item.name}")
+        lines.append(f"    SET(self, {item.name!r}, {item.name})")
+    head = (
+        f"def __init__(self, *, {', '.join(parameters)}):" if parameters else "def __init__(self):"
+    )
+    source = "\n".join([head, *(lines or ["    pass"])])
+    exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), namespace)
+    initializer: typing.Callable[..., None] = namespace["__init__"]
+    initializer.__qualname__ = f"{cls.__qualname__}.__init__"
+    initializer.__annotations__ = dict(cls.__dict__["__init__"].__annotations__)
+    return initializer
 
 
 @dataclasses.dataclass(frozen=True)

@@ -381,3 +381,26 @@ def test_the_generated_writers_agree_with_the_declaration(message: m.Message) ->
 
 
 VALID_TYPES = {type(reply) for reply in VALID_REPLIES}
+
+
+def test_records_are_built_as_frozen_keyword_only_dataclasses() -> None:
+    """``schema.record`` gives records its own ``__init__`` (no closure); it must do what
+    the dataclass's would."""
+    import dataclasses
+
+    loaded = m.Load(id=1, module=b"x")
+    assert loaded.cached is None and vars(loaded) == {"id": 1, "module": b"x", "cached": None}
+    assert (
+        m.Loaded(id=2, timings=m.LoadTimings(decode_ms=0, validate_ms=0, compile_ms=0)).cache
+        == "off"
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.id = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        m.Load(id=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        m.Load(1, b"x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        m.Load(id=1, module=b"x", extra=2)  # type: ignore[call-arg]
+    assert m.Load.__init__.__qualname__ == "Load.__init__"
+    assert hash(loaded) == hash(m.Load(id=1, module=b"x"))
