@@ -18,6 +18,13 @@ from protocol.messages import ResultValue, ValueType
 
 _F32 = struct.Struct("<f")
 _BITS = {ValType.I32: 32, ValType.I64: 64}
+# The protocol's name of each value type, looked up once: calling the enum (``ValueType(text)``)
+# runs the enum module's Python code, whose pages a forked guest would copy on first use.
+_KINDS = {
+    valtype: ValueType(valtype.text)
+    for valtype in ValType
+    if valtype.text in ValueType._value2member_map_
+}
 
 
 class ArgumentError(ValueError):
@@ -69,7 +76,7 @@ def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[
 def encode_result(valtype: ValType, value: Any) -> ResultValue:
     """One value of a ``Result`` message: numbers as the engine holds them (integers
     unsigned), references None for null or a short description."""
-    kind = ValueType(valtype.text)
+    kind = _KINDS.get(valtype) or ValueType(valtype.text)
     if valtype.is_num or value is None:
         return ResultValue(type=kind, value=value)
     if isinstance(value, Function):
