@@ -29,7 +29,6 @@ instance is then finished or in no state to go on.
 from __future__ import annotations
 
 import select
-from dataclasses import replace
 
 from protocol.messages import Boot, Invoke, Load, Message, Shutdown
 
@@ -64,7 +63,7 @@ class Session:
                 # The metered cache entry (up to 32 MiB) must be gone before the running
                 # bound is set: no frame may keep the message that carries it, so only
                 # the one-shot holder does, and boot() takes it out.
-                message, entry = replace(message, cached=None), MeteredEntry(message.cached)
+                message, entry = message.replaced(cached=None), MeteredEntry(message.cached)
                 self.booted = boot(self.replies, self.loaded, message, entry, self.template)
             elif isinstance(message, Invoke) and self.booted is not None:
                 self.replies.start(message.id)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import math
 import types
 import typing
@@ -86,53 +87,82 @@ Constraint = Range | Length | OneOf
 
 
 class Record:
-    """Base of every declared record. Subclasses are ``@record`` dataclasses.
+    """Base of every declared record. Subclasses are made with ``@record``.
 
-    ``WIRE_PAIR``: the record travels as a ``[first, second]`` list rather than a map (a
-    result's ``[type, value]``). ``problem()`` may add a check across fields (None: fine).
+    A record is frozen and built with keywords only. Two records are equal when they are of
+    the same class with equal fields. ``WIRE_PAIR``: the record travels as a
+    ``[first, second]`` list rather than a map (a result's ``[type, value]``).
+    ``problem()`` may add a check across fields (None: fine).
     """
 
     WIRE_PAIR: ClassVar[bool] = False
+    __record_fields__: ClassVar[tuple[str, ...]] = ()
+    __record_defaults__: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        # One generic __init__ for every record: building 26 dataclasses cost every guest
+        # process 20 ms at start-up, and a generated __init__ per class touches its own
+        # objects (pages a forked guest copies).
+        cls = type(self)
+        defaults = cls.__record_defaults__
+        for name in cls.__record_fields__:
+            if name in values:
+                value = values[name]
+            elif name in defaults:
+                value = defaults[name]
+            else:
+                raise TypeError(f"{cls.__name__}() missing keyword argument {name!r}")
+            object.__setattr__(self, name, value)
+        if len(values) > len(cls.__record_fields__) or not values.keys() <= set(
+            cls.__record_fields__
+        ):
+            extra = sorted(set(values) - set(cls.__record_fields__))
+            raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {extra[0]!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__record_fields__)
+
+    def __hash__(self) -> int:
+        return hash((type(self), *(getattr(self, n) for n in self.__record_fields__)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__record_fields__)
+        return f"{type(self).__name__}({shown})"
 
     def problem(self) -> str | None:
         return None
 
+    def replaced(self: R, **changes: Any) -> R:
+        """A copy with ``changes`` to some fields."""
+        values = {name: getattr(self, name) for name in self.__record_fields__}
+        return type(self)(**{**values, **changes})
+
 
 @typing.dataclass_transform(frozen_default=True, kw_only_default=True)
 def record(cls: type[R]) -> type[R]:
-    """Make ``cls`` a frozen, keyword-only dataclass: how every record is declared."""
-    made = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
-    initializer = _initializer(made)
-    if initializer is not None:
-        made.__init__ = initializer  # type: ignore[method-assign]
-    return made
-
-
-def _initializer(cls: type) -> typing.Callable[..., None] | None:
-    """The ``__init__`` the dataclass would have, without its closure: its cells are
-    objects each instance's construction touches, in pages a forked guest then copies."""
-    if hasattr(cls, "__post_init__"):
-        return None
-    parameters, lines = [], []
-    namespace: dict[str, Any] = {"SET": object.__setattr__}
-    for item in dataclasses.fields(cls):
-        if not item.kw_only or item.default_factory is not dataclasses.MISSING or not item.init:
-            return None
-        if item.default is dataclasses.MISSING:
-            parameters.append(item.name)
-        else:
-            namespace[f"D_{item.name}"] = item.default
-            parameters.append(f"{item.name}=D_{item.name}")
-        lines.append(f"    SET(self, {item.name!r}, {item.name})")
-    head = (
-        f"def __init__(self, *, {', '.join(parameters)}):" if parameters else "def __init__(self):"
-    )
-    source = "\n".join([head, *(lines or ["    pass"])])
-    exec(compile(source, f"<{cls.__name__}.__init__>", "exec"), namespace)
-    initializer: typing.Callable[..., None] = namespace["__init__"]
-    initializer.__qualname__ = f"{cls.__qualname__}.__init__"
-    initializer.__annotations__ = dict(cls.__dict__["__init__"].__annotations__)
-    return initializer
+    """Declare ``cls`` a record: its annotated fields (a ``ClassVar`` is not a field), after
+    its bases', each with the default its class attribute gives, if any."""
+    names = list(cls.__record_fields__)
+    defaults = dict(cls.__record_defaults__)
+    for name, annotation in inspect.get_annotations(cls).items():
+        if "ClassVar" in str(annotation):
+            continue
+        if name not in names:
+            names.append(name)
+        if name in cls.__dict__:
+            defaults[name] = cls.__dict__[name]
+            delattr(cls, name)  # every instance sets it; a class attribute would shadow
+    cls.__record_fields__ = tuple(names)
+    cls.__record_defaults__ = defaults
+    return cls
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,9 +184,10 @@ def fields_of(cls: type[Record]) -> tuple[FieldSpec, ...]:
     if specs is None:
         hints = typing.get_type_hints(cls, include_extras=True)
         built = []
-        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
-            annotation, constraints = _split(hints[item.name])
-            built.append(FieldSpec(item.name, annotation, constraints, item.default is None))
+        for name in cls.__record_fields__:
+            annotation, constraints = _split(hints[name])
+            optional = name in cls.__record_defaults__ and cls.__record_defaults__[name] is None
+            built.append(FieldSpec(name, annotation, constraints, optional))
         specs = _SPECS[cls] = tuple(built)
     return specs
 
@@ -173,7 +204,7 @@ def prepare(classes: typing.Iterable[type[Record]]) -> None:
     before it forks: its guests then share the result instead of each building its own
     (and copying every page that holds code the interpreter rewrites on first runs)."""
     for cls in classes:
-        _record_checker(cls)
+        _record_checker(cls).fast = _fast_reader(cls, fields_of(cls))
         _writer(cls)
         for spec in fields_of(cls):
             for part in _parts(spec.annotation):
@@ -239,11 +270,13 @@ def _split(annotation: Any) -> tuple[Any, tuple[Constraint, ...]]:
 Check = typing.Callable[[Any, str], Any]  # (value, where) -> the value, converted
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _RecordChecker:
     names: frozenset[str]
     fields: tuple[tuple[str, bool, Check, str], ...]  # name, optional, check, "Record.name"
-    # The record's fields read in one generated function, or None (``_fast_reader``).
+    # The record's fields read in one generated function (``_fast_reader``), made by
+    # ``prepare`` only: it pays off in a template's forked guests, not in a process that
+    # reads a few messages (compiling it costs about half a millisecond).
     fast: typing.Callable[[Any], Any] | None = None
 
 
@@ -265,7 +298,6 @@ def _record_checker(cls: type[Record]) -> _RecordChecker:
                 )
                 for spec in specs
             ),
-            _fast_reader(cls, specs),
         )
     return checker
 
@@ -546,8 +578,8 @@ def _shown(value: Any) -> str:
 def to_wire(item: Record, tag: str | None = None) -> Any:
     """The map (or pair) a record travels as; ``tag`` becomes its ``type`` key. Optional
     fields that are None are left out."""
-    writer = _WRITERS.get(type(item)) or _writer(type(item))
-    return writer(item, tag)
+    writer = _WRITERS.get(type(item))  # generated by ``prepare`` (a template), else walk
+    return _to_wire_walk(item, tag) if writer is None else writer(item, tag)
 
 
 # Each record is written by a function generated from its declaration (``_writer``): one
