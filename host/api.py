@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.messages import RefusalReason, ResultValue
+from protocol.messages import LoadStage, RefusalReason, ResultValue
 
 from .config import GuestConfig
 from .endings import Ending
@@ -124,7 +124,7 @@ async def run_guest(
             refused = str(exc)
             run_ending = Ending.stopped(f"the call was refused: {exc}")
         else:
-            run_ending = Ending.load_failure("export", str(exc))
+            run_ending = Ending.load_failure(LoadStage.EXPORT, str(exc))
     finally:
         final = await guest.stop()
         if watching is not None:

@@ -136,8 +136,10 @@ def run_command(
     except OSError as exc:
         from host.endings import Ending
         from host.run_cli import finish
+        from protocol.messages import LoadStage
 
-        ending = Ending.load_failure("read", f"cannot read {module}: {exc.strerror or exc}")
+        text = f"cannot read {module}: {exc.strerror or exc}"
+        ending = Ending.load_failure(LoadStage.READ, text)
         return finish(ending, None, report, started)
 
     from host.run_cli import run_cli

@@ -62,7 +62,6 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_NAME = "kindling"
 PROTOCOL_VERSION = 1
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
@@ -535,7 +534,6 @@ class ForkFailed(Message):
 
 # -- the channels ------------------------------------------------------------------------------
 
-HostRequest = Load | Boot | Invoke | StdinData | Shutdown
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
 DuringRequest = Console | StdinRequest | Code  # frames that belong to a request being served
 GuestMessage = GuestHello | GuestReply | DuringRequest
