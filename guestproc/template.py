@@ -57,6 +57,7 @@ from protocol.schema import Range, fields_of, prepare
 from . import confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 from .guest import serve, serve_requests
+from .rehearsal import Rehearsal
 
 if TYPE_CHECKING:
     from .booting import BootedInstance
@@ -100,16 +101,20 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     from .session import Session
 
     sandbox.restrict()
+    rehearsal = Rehearsal()  # its pipes, while the template may still make them
     session = Session(channel, template=True)
     # A start that fails (LoadFailed, a trap in the start function) ends the template as it
     # would end a guest: the host has its reply.
     served = serve(channel, session, until=lambda: session.booted is not None)
     booted = session.booted
     if not served.paused or booted is None:  # the protocol ended before Boot succeeded
+        rehearsal.close()
         return served.status
     confinement.before_forking(booted.memory_budget, booted.code_size)
-    # What its guests will send and receive, checked and encoded from shared structures.
+    # What its guests will send and receive, checked and encoded from shared structures,
+    # and the code that serves a request, warmed (``rehearsal``).
     prepare([*HOST_TO_GUEST.values(), *GUEST_TO_HOST.values(), Fork, Forked, ForkFailed])
+    rehearsal.run(session, booted)
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)

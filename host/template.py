@@ -140,6 +140,12 @@ class Template:
         try:
             await guest.handshake()
             guest.submit_load(module, self._cache_dir, digest)
+            # While the template loads (another process, another core), the models of
+            # what its guests will send: otherwise derived on first sight, by a guest's
+            # first reply. (The handshake has imported pydantic already.)
+            from protocol.models import derive_all
+
+            derive_all()
             await guest.submit_boot()
         except BaseException:
             self._broken = "it could not start the module"

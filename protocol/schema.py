@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import marshal
 import math
 import types
 import typing
@@ -198,21 +199,35 @@ needs to specialise the code it runs (8 calls), so that a template's guests find
 
 
 def prepare(classes: typing.Iterable[type[Record]]) -> None:
-    """Get reading and writing ``classes`` ready now rather than on first use: their field
-    tables and checkers, and the specialised bytecode of the code that runs them (by
-    reading and writing a sample of each, ``WARM_UP_ROUNDS`` times). A template does this
-    before it forks: its guests then share the result instead of each building its own
-    (and copying every page that holds code the interpreter rewrites on first runs)."""
-    for cls in classes:
-        _record_checker(cls).fast = _fast_reader(cls, fields_of(cls))
-        _writer(cls)
-        for spec in fields_of(cls):
-            for part in _parts(spec.annotation):
-                if isinstance(part, type) and issubclass(part, Record):
-                    prepare([part])
+    """Get reading and writing ``classes`` (and the records they nest) ready now rather
+    than on first use: their field tables and checkers, the generated readers and writers
+    (``_generate``), and the specialised bytecode of the code that runs them (by reading
+    and writing a sample of each, ``WARM_UP_ROUNDS`` times). A template does this before it
+    forks: its guests then share the result instead of each building its own (and copying
+    every page that holds code the interpreter rewrites on first runs)."""
+    chosen: list[type[Record]] = []
+    _gather(classes, chosen)
+    for cls in chosen:
+        _record_checker(cls)
+    _generate(chosen)
+    for cls in chosen:
         sample = _sample(cls)
         for _ in range(WARM_UP_ROUNDS):
             from_wire(cls, to_wire(sample))
+
+
+def _gather(classes: typing.Iterable[type[Record]], into: list[type[Record]]) -> None:
+    """``classes`` and every record they nest, each once, nested ones first."""
+    for cls in classes:
+        if cls in into:
+            continue
+        for spec in fields_of(cls):
+            _gather(_records_in(spec.annotation), into)
+        into.append(cls)
+
+
+def _records_in(annotation: Any) -> list[type[Record]]:
+    return [p for p in _parts(annotation) if isinstance(p, type) and issubclass(p, Record)]
 
 
 def _sample(cls: type[R]) -> R:
@@ -274,13 +289,15 @@ Check = typing.Callable[[Any, str], Any]  # (value, where) -> the value, convert
 class _RecordChecker:
     names: frozenset[str]
     fields: tuple[tuple[str, bool, Check, str], ...]  # name, optional, check, "Record.name"
-    # The record's fields read in one generated function (``_fast_reader``), made by
-    # ``prepare`` only: it pays off in a template's forked guests, not in a process that
-    # reads a few messages (compiling it costs about half a millisecond).
-    fast: typing.Callable[[Any], Any] | None = None
 
 
 _CHECKERS: dict[type, _RecordChecker] = {}
+
+_READERS: dict[type, typing.Callable[[Any], Any]] = {}
+"""Each record's fields read in one generated function (``_fast_reader``), made by
+``prepare`` only: it pays off in a template's forked guests, not in a process that reads a
+few messages (compiling them all costs a few milliseconds). Looked up on its own, not in the
+record's checker: a guest that reads with it touches nothing of the checker's."""
 
 
 def _record_checker(cls: type[Record]) -> _RecordChecker:
@@ -305,11 +322,12 @@ def _record_checker(cls: type[Record]) -> _RecordChecker:
 def from_wire(cls: type[R], value: Any, where: str | None = None) -> R:
     """``value`` (a decoded map, or pair) checked against ``cls`` and made a ``cls``;
     ``SchemaError`` naming the field otherwise. A message's ``type`` key is not a field."""
-    checker = _record_checker(cls)
-    if checker.fast is not None and where is None:
-        made = checker.fast(value)
+    fast = _READERS.get(cls) if where is None else None
+    if fast is not None:
+        made = fast(value)
         if made is not None:
             return made  # type: ignore[no-any-return]
+    checker = _record_checker(cls)
     nested = where is not None  # else the field names are known: no text is made per read
     where = where or cls.__name__
     if cls.WIRE_PAIR:
@@ -393,18 +411,19 @@ def _fast_range(
     return test
 
 
-def _fast_reader(
-    cls: type[Record], specs: tuple[FieldSpec, ...]
-) -> typing.Callable[[Any], Any] | None:
+def _fast_reader(cls: type[Record], name: str, names: str, made: str) -> list[str] | None:
+    """The source of function ``name``, the fast reader of ``cls``; it finds the set of
+    allowed keys as global ``names`` and the class as ``made``. None: ``cls`` has a field
+    it cannot check."""
     if cls.WIRE_PAIR or cls.problem is not Record.problem:
         return None
     lines = [
-        "def read(value):",
-        "    if type(value) is not dict or not NAMES.issuperset(value):",
+        f"def {name}(value):",
+        f"    if type(value) is not dict or not {names}.issuperset(value):",
         "        return None",
     ]
     arguments = []
-    for number, spec in enumerate(specs):
+    for number, spec in enumerate(fields_of(cls)):
         v = f"v{number}"
         if typing.get_origin(spec.annotation) is list:
             (item,) = typing.get_args(spec.annotation)
@@ -436,14 +455,8 @@ def _fast_reader(
             lines.append(f"    {v} = value[{spec.name!r}]")
             lines.extend(check)
         arguments.append(f"{spec.name}={v}")
-    lines.append(f"    return RECORD({', '.join(arguments)})")
-    namespace: dict[str, Any] = {
-        "NAMES": frozenset(spec.name for spec in specs) | {"type"},
-        "RECORD": cls,
-    }
-    exec(compile("\n".join(lines), f"<reader of {cls.__name__}>", "exec"), namespace)
-    reader: typing.Callable[[Any], Any] = namespace["read"]
-    return reader
+    lines.append(f"    return {made}({', '.join(arguments)})")
+    return lines
 
 
 def _checker(annotation: Any, constraints: tuple[Constraint, ...], in_union: bool = False) -> Check:
@@ -589,26 +602,26 @@ def to_wire(item: Record, tag: str | None = None) -> Any:
 _WRITERS: dict[type, typing.Callable[[Any, str | None], Any]] = {}
 
 
-def _writer(cls: type[Record]) -> typing.Callable[[Any, str | None], Any]:
+def _writer(cls: type[Record], name: str, writer_of: typing.Callable[[type], str]) -> list[str]:
+    """The source of function ``name``, the writer of ``cls``; ``writer_of`` names the
+    writer of a nested record (the class itself is global ``R`` + that name)."""
     lines = [
-        "def write(item, tag):",
+        f"def {name}(item, tag):",
         "    encoded = {} if tag is None else {'type': tag}",
     ]
-    namespace: dict[str, Any] = {"ENCODE": _encode}
-    for number, spec in enumerate(fields_of(cls)):
+    for spec in fields_of(cls):
         value = f"item.{spec.name}"
         parts = _parts(spec.annotation)
-        nested = [p for p in parts if isinstance(p, type) and issubclass(p, Record)]
+        nested = _records_in(spec.annotation)
         if typing.get_origin(spec.annotation) is list and len(nested) == 1:
             # a list of one kind of record: each written by its own writer
-            namespace[f"R{number}"] = nested[0]
-            namespace[f"W{number}"] = _writer(nested[0])
+            write = writer_of(nested[0])
             lines += [
                 f"    v = {value}",
                 "    if type(v) is list:",
                 "        w = []",
                 "        for e in v:",
-                f"            w.append(W{number}(e, None) if type(e) is R{number} else ENCODE(e))",
+                f"            w.append({write}(e, None) if type(e) is R{write} else ENCODE(e))",
                 "        v = w",
                 "    else:",
                 "        v = ENCODE(v)",
@@ -627,10 +640,42 @@ def _writer(cls: type[Record]) -> typing.Callable[[Any, str | None], Any]:
         else:
             lines.append(f"    encoded[{spec.name!r}] = v")
     lines.append("    return list(encoded.values())" if cls.WIRE_PAIR else "    return encoded")
-    exec(compile("\n".join(lines), f"<writer of {cls.__name__}>", "exec"), namespace)
-    writer: typing.Callable[[Any, str | None], Any] = namespace["write"]
-    _WRITERS[cls] = writer
-    return writer
+    return lines
+
+
+def _generate(classes: list[type[Record]]) -> None:
+    """Make the fast reader (where one can be made) and the writer of each of ``classes``
+    (which include every record they nest): the source of all of them compiled as one
+    module, sharing one namespace.
+
+    The compiled module goes through ``marshal`` before it runs: unmarshalling makes every
+    code object and constant in one burst, packed on few pages (as an imported module's
+    are), where compiling interleaves them with the compiler's own short-lived objects.
+    Every object a forked guest touches costs it the page it sits on."""
+    numbers = {cls: number for number, cls in enumerate(classes)}
+
+    def writer_of(cls: type) -> str:
+        return f"write_{numbers[cls]}_{cls.__name__}"
+
+    source: list[str] = []
+    readers: dict[type[Record], str] = {}
+    for cls, number in numbers.items():
+        name = f"read_{number}_{cls.__name__}"
+        reader = _fast_reader(cls, name, f"NAMES{number}", f"RECORD{number}")
+        if reader is not None:
+            source += reader
+            readers[cls] = name
+        source += _writer(cls, writer_of(cls), writer_of)
+    code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
+    namespace: dict[str, Any] = {"ENCODE": _encode}
+    for cls, number in numbers.items():
+        namespace[f"NAMES{number}"] = frozenset(spec.name for spec in fields_of(cls)) | {"type"}
+        namespace[f"RECORD{number}"] = namespace["R" + writer_of(cls)] = cls
+    exec(code, namespace)
+    for cls in classes:
+        if cls in readers:
+            _READERS[cls] = namespace[readers[cls]]
+        _WRITERS[cls] = namespace[writer_of(cls)]
 
 
 def _to_wire_walk(item: Record, tag: str | None = None) -> Any:
