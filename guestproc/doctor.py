@@ -14,6 +14,7 @@ import json
 import mmap
 import os
 import resource
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from . import hardening, sandbox
 
 PTRACE_ATTACH = 16
+F_SETOWN, F_SETSIG = 8, 10
 MAP_ANONYMOUS = 0x20
 MAPPED = 1024 * 1024
 
@@ -74,6 +76,13 @@ def _raise_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 1, hard + 1))
 
 
+def _fcntl(command: int, argument: int) -> None:
+    """``fcntl`` on the doctor's own stdout, through libc as attacker code would call it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.fcntl(1, command, argument) == -1:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
 def _write_file() -> None:
     with open(f"/tmp/kindling-doctor-{os.getpid()}", "w") as file:
         file.write("escaped")
@@ -97,6 +106,9 @@ def probe() -> dict[str, object]:
         "trace the host": _probe(_ptrace_parent),
         "become root": _probe(lambda: os.setuid(0)),
         "raise a limit": _probe(_raise_limit),
+        "read host's limits": _probe(lambda: resource.prlimit(os.getppid(), resource.RLIMIT_CPU)),
+        "F_SETOWN to host": _probe(lambda: _fcntl(F_SETOWN, os.getppid())),
+        "F_SETSIG SIGKILL": _probe(lambda: _fcntl(F_SETSIG, signal.SIGKILL)),
         **_memory_probes(),
     }
     return {"steps": steps, "forbidden": forbidden, "uid": os.getuid()}

@@ -80,12 +80,33 @@ limits (it only lowers them), exit."""
 MAP_TYPE = 0x03  # MAP_SHARED 0x01, MAP_PRIVATE 0x02, MAP_SHARED_VALIDATE 0x03
 MAP_PRIVATE = 0x02
 MAP_GROWSDOWN = 0x0100
-ARGUMENT_RULES = {"mmap": (3, MAP_TYPE | MAP_GROWSDOWN, MAP_PRIVATE)}
-"""Calls allowed only with certain arguments: (argument index, mask, the value it must have
-under the mask). ``mmap`` must map private memory that does not grow down: ``RLIMIT_DATA``
-counts neither shared nor grow-down mappings, and a shared one's pages would not be the
-guest's own in the watchdog's figure (USS) either. Every filter here applies it; nothing in
-a guest or template maps shared memory (CPython and glibc map private memory only)."""
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 1030
+
+ARGUMENT_RULES: dict[str, tuple[int, int, frozenset[int]]] = {
+    "mmap": (3, MAP_TYPE | MAP_GROWSDOWN, frozenset({MAP_PRIVATE})),
+    "prlimit64": (0, 0xFFFFFFFF, frozenset({0})),
+    "fcntl": (
+        1,
+        0xFFFFFFFF,
+        frozenset({F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC}),
+    ),
+}
+"""Calls allowed only with certain arguments: (argument index, mask, the values it may have
+under the mask; the argument's low 32 bits are checked, all that these calls read).
+
+- ``mmap`` must map private memory that does not grow down: ``RLIMIT_DATA`` counts neither
+  shared nor grow-down mappings, and a shared one's pages would not be the guest's own in
+  the watchdog's figure (USS) either. Nothing in a guest or template maps shared memory
+  (CPython and glibc map private memory only).
+- ``prlimit64`` names the calling process only (pid 0, as glibc's ``getrlimit`` and
+  ``setrlimit`` do): another process's limits are not a guest's to read or set (a sibling's
+  ``RLIMIT_CPU`` at zero kills it; the host's ``RLIMIT_NOFILE`` at 3 breaks it).
+- ``fcntl`` may duplicate a descriptor and read or set its flags (blocking mode,
+  close-on-exec), nothing else: ``F_SETOWN`` and ``F_SETSIG`` with ``O_ASYNC`` would send
+  any signal to any process of the guest's uid; leases, notifications and locks are not
+  needed.
+
+Every filter here applies them."""
 
 LOADER = RUNNING | frozenset(
     {
@@ -167,24 +188,30 @@ def seccomp_filter(allowed: frozenset[str]) -> bytes:
         (ret_k, 0, 0, kill),  # another ABI (x32, i386): never expected
         (ld_w_abs, 0, 0, 0),  # seccomp_data.nr
     ]
+    # After the allow: each ruled call's argument check, ``len(values) + 4`` instructions.
+    starts, start = {}, 0
+    for name in ruled:
+        starts[name] = start
+        start += len(ARGUMENT_RULES[name][2]) + 4
     for index, (number, name) in enumerate(calls):
         remaining = len(calls) - index - 1
         # Equal: jump over the remaining tests and the deny, to the allow -- or past it, to
-        # the call's argument check (five instructions each).
+        # the call's argument check.
         target = remaining + 1
         if name in ruled:
-            target += 1 + 5 * ruled.index(name)
+            target += 1 + starts[name]
         program.append((jeq_k, target, 0, number))
     program += [(ret_k, 0, 0, deny), (ret_k, 0, 0, allow)]
     for name in ruled:
-        argument, mask, value = ARGUMENT_RULES[name]
+        argument, mask, values = ARGUMENT_RULES[name]
         program += [
             (ld_w_abs, 0, 0, 16 + 8 * argument),  # seccomp_data.args[argument], low half
             (and_k, 0, 0, mask),
-            (jeq_k, 0, 1, value),
-            (ret_k, 0, 0, allow),
-            (ret_k, 0, 0, deny),
         ]
+        for position, value in enumerate(sorted(values)):
+            # Equal: jump over the remaining tests and the deny, to the allow.
+            program.append((jeq_k, len(values) - position, 0, value))
+        program += [(ret_k, 0, 0, deny), (ret_k, 0, 0, allow)]
     return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
 
 

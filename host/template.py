@@ -80,9 +80,8 @@ class Template:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             base = launcher or Launcher.default()
-            process = GuestProcess.spawn(
-                base.with_module("guestproc", "--template"), control=theirs.fileno()
-            )
+            # The launcher's own command, as a template (a test's launcher runs its own file)
+            process = GuestProcess.spawn(base.with_arguments("--template"), control=theirs.fileno())
         except OSError as exc:
             ours.close()
             raise GuestStartError(f"cannot start a template process: {exc}") from exc

@@ -107,6 +107,10 @@ class Launcher:
             env={"PYTHONPATH": os.pathsep.join(roots)},
         )
 
+    def with_arguments(self, *extra: str) -> Launcher:
+        """The same command with ``extra`` arguments before the descriptors."""
+        return Launcher((*self.argv, *extra), self.env)
+
     def with_module(self, module: str, *extra: str) -> Launcher:
         """The same interpreter and environment running another guest-side module."""
         return Launcher((*self.argv[:-1], module, *extra), self.env)

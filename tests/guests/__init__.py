@@ -1,5 +1,7 @@
 """Guest processes for the host's tests, kept out of the shipped packages.
 
+``subverted.py`` is the real guest with a hole an engine bug would open: attacker Python
+running where module code runs, for the security tests (``subverted()``).
 ``misbehave.py`` plays the guest's side of the protocol correctly up to a point and then
 breaks it on purpose (see its ``MODES``). ``misbehaving(mode)`` is the ``Launcher`` that
 starts it: the real guest's interpreter, flags and environment (``Launcher.default()``), but
@@ -20,9 +22,17 @@ from pathlib import Path
 from host.transport import Launcher
 
 MISBEHAVE = Path(__file__).resolve().with_name("misbehave.py")
+SUBVERTED = Path(__file__).resolve().with_name("subverted.py")
 
 
 def misbehaving(mode: str) -> Launcher:
     """A launcher for the guest that breaks the protocol in ``mode``."""
     real = Launcher.default()
     return Launcher((real.argv[0], "-S", "-P", str(MISBEHAVE), mode), real.env)
+
+
+def subverted() -> Launcher:
+    """A launcher for the real guest with a hole in its engine (``subverted.py``): an export
+    name ``python:SOURCE`` runs SOURCE inside the running guest."""
+    real = Launcher.default()
+    return Launcher((real.argv[0], "-S", "-P", str(SUBVERTED)), real.env)

@@ -1,0 +1,45 @@
+"""``python -S -P tests/guests/subverted.py [--template] FDS...``: the real guest, with the hole
+an engine bug would open: attacker-written Python running where module code runs.
+
+For the security tests only, and in no shipped package (``tests.guests.subverted()`` is its
+launcher). It is ``python -m guestproc`` in every respect -- the same start-up sandbox,
+hardening, limits and protocol, forked from a template of its own kind -- except that an
+``Invoke`` whose export name starts with ``python:`` runs the rest of the name as Python
+inside the running guest, with everything a subverted engine would have, and answers with
+what the payload left in ``result`` as console output (stdout) and an empty ``Result``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from guestproc import running, session
+from guestproc.replies import Replies
+from protocol.messages import Invoke, Result
+
+PAYLOAD = "python:"
+
+_real_invoke = running.invoke
+
+
+def _invoke(replies: Replies, booted: Any, message: Invoke) -> None:
+    if not message.export.startswith(PAYLOAD):
+        _real_invoke(replies, booted, message)
+        return
+    scope: dict[str, Any] = {"result": "done"}
+    try:
+        exec(message.export[len(PAYLOAD) :], scope)
+        outcome = str(scope["result"])
+    except BaseException as exc:  # what the attacker saw, as the attacker would see it
+        outcome = f"{type(exc).__name__}: {exc}"
+    replies.console.write(1, outcome.encode(errors="replace"))
+    replies.send(Result(id=replies.request_id, results=[], fuel=None))
+
+
+session.invoke = _invoke  # type: ignore[attr-defined]  # what Session.handle calls to run code
+
+if __name__ == "__main__":
+    from guestproc.__main__ import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,134 @@
+"""Issue 12, point 3: a subverted guest cannot touch other processes -- not a sibling guest
+forked from the same template, not the host.
+
+Each attack is attacker Python running inside a real, fully hardened guest where module code
+runs (``tests/guests/subverted.py``: the hole an engine bug would open). The payloads are the
+ones the security review demonstrated on the guests of the time: setting a sibling's
+``RLIMIT_CPU`` to zero, and aiming ``SIGKILL`` at it through ``F_SETOWN``/``F_SETSIG`` and
+``O_ASYNC`` on one of the attacker's own pipes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+from collections.abc import AsyncIterator
+
+import pytest
+
+from host.supervisor import Host, Sandbox
+from tests.framework.paths import fixture
+from tests.guests import subverted
+
+pytestmark = pytest.mark.slow  # every test here starts guests
+
+F_SETOWN, F_SETSIG = 8, 10
+
+
+class Console:
+    """Collects what the payload reports (its ``result``, written to stdout)."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.backed_up = False
+
+    def write(self, stream: int, data: bytes) -> None:
+        self.text += data.decode()
+
+    async def drain(self) -> None:
+        return None
+
+
+async def attack(host: Host, source: str) -> str:
+    """Run ``source`` in a fresh subverted guest; what its ``result`` was (or the exception
+    it raised, as ``Type: text``)."""
+    console = Console()
+    attacker = await host.launch(fixture("exports").read_bytes(), console=console)
+    try:
+        assert await attacker.invoke("python:" + source) == []
+        await asyncio.sleep(0.05)  # the console frame goes before the Result; let it land
+    finally:
+        await attacker.stop()
+    return console.text
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[Host]:
+    async with Host(cache=False, launcher=subverted()) as host:
+        yield host
+
+
+@pytest.fixture
+async def victim(host: Host) -> Sandbox:
+    return await host.launch(fixture("exports").read_bytes())
+
+
+def cpu_limit(pid: int) -> str:
+    with open(f"/proc/{pid}/limits") as limits:
+        return next(line for line in limits if line.startswith("Max cpu time"))
+
+
+async def test_the_subverted_guest_does_run_attacker_python(host: Host) -> None:
+    """The harness itself: the payload runs, inside the guest (its pid is not ours)."""
+    pid = int(await attack(host, "import os; result = os.getpid()"))
+    assert pid != os.getpid()
+
+
+async def test_a_guest_cannot_change_a_sibling_guests_limits(host: Host, victim: Sandbox) -> None:
+    assert victim.pid is not None
+    before = cpu_limit(victim.pid)
+    outcome = await attack(
+        host,
+        f"import resource; resource.prlimit({victim.pid}, resource.RLIMIT_CPU, (0, 0))",
+    )
+    assert outcome == "PermissionError: [Errno 1] Operation not permitted"
+    assert cpu_limit(victim.pid) == before
+    assert await victim.invoke("add", 2, 3) == [5]
+
+
+async def test_a_guest_cannot_read_another_processes_limits(host: Host, victim: Sandbox) -> None:
+    outcome = await attack(
+        host, f"import resource; result = resource.prlimit({victim.pid}, resource.RLIMIT_CPU)"
+    )
+    assert outcome == "PermissionError: [Errno 1] Operation not permitted"
+
+
+async def test_a_guest_cannot_change_the_hosts_limits(host: Host) -> None:
+    """A forked guest's parent is the host (CLONE_PARENT): ``getppid()`` names it."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    outcome = await attack(
+        host,
+        "import os, resource; resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (3, 3))",
+    )
+    assert outcome == "PermissionError: [Errno 1] Operation not permitted"
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == before
+
+
+@pytest.mark.parametrize(("command", "name"), [(F_SETOWN, "F_SETOWN"), (F_SETSIG, "F_SETSIG")])
+async def test_a_guest_cannot_aim_signals_at_another_process(
+    host: Host, victim: Sandbox, command: int, name: str
+) -> None:
+    """``F_SETOWN`` names who gets SIGIO for a descriptor (``O_ASYNC``), ``F_SETSIG`` which
+    signal that is: together, SIGKILL for any process of the same uid."""
+    outcome = await attack(
+        host,
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+        f"argument = {victim.pid} if {command} == {F_SETOWN} else 9; "
+        f"done = libc.fcntl(4, {command}, argument); "
+        "result = f'{done} {ctypes.get_errno()}'",
+    )
+    assert outcome == "-1 1", name  # EPERM
+    assert await victim.invoke("add", 2, 3) == [5]
+
+
+async def test_a_guest_keeps_the_descriptor_commands_it_needs(host: Host) -> None:
+    """Reading a descriptor's flags (``F_GETFL``), duplicating it (``F_DUPFD_CLOEXEC``), and
+    reading and setting its own limits (pid 0) still work."""
+    outcome = await attack(
+        host,
+        "import os, resource; os.close(os.dup(4)); "
+        "soft, hard = resource.getrlimit(resource.RLIMIT_CORE); "
+        "resource.setrlimit(resource.RLIMIT_CORE, (soft, hard)); result = os.get_blocking(4)",
+    )
+    assert outcome == "True"
