@@ -602,11 +602,11 @@ def to_wire(item: Record, tag: str | None = None) -> Any:
 _WRITERS: dict[type, typing.Callable[[Any, str | None], Any]] = {}
 
 
-def _writer(cls: type[Record], name: str, writer_of: typing.Callable[[type], str]) -> list[str]:
-    """The source of function ``name``, the writer of ``cls``; ``writer_of`` names the
-    writer of a nested record (the class itself is global ``R`` + that name)."""
+def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
+    """The source of the writer of ``cls`` (``_names``); ``numbers`` numbers every record
+    it may nest."""
     lines = [
-        f"def {name}(item, tag):",
+        f"def {_names(cls, numbers[cls])[1]}(item, tag):",
         "    encoded = {} if tag is None else {'type': tag}",
     ]
     for spec in fields_of(cls):
@@ -615,13 +615,13 @@ def _writer(cls: type[Record], name: str, writer_of: typing.Callable[[type], str
         nested = _records_in(spec.annotation)
         if typing.get_origin(spec.annotation) is list and len(nested) == 1:
             # a list of one kind of record: each written by its own writer
-            write = writer_of(nested[0])
+            _, write, made = _names(nested[0], numbers[nested[0]])
             lines += [
                 f"    v = {value}",
                 "    if type(v) is list:",
                 "        w = []",
                 "        for e in v:",
-                f"            w.append({write}(e, None) if type(e) is R{write} else ENCODE(e))",
+                f"            w.append({write}(e, None) if type(e) is {made} else ENCODE(e))",
                 "        v = w",
                 "    else:",
                 "        v = ENCODE(v)",
@@ -653,29 +653,27 @@ def _generate(classes: list[type[Record]]) -> None:
     are), where compiling interleaves them with the compiler's own short-lived objects.
     Every object a forked guest touches costs it the page it sits on."""
     numbers = {cls: number for number, cls in enumerate(classes)}
-
-    def writer_of(cls: type) -> str:
-        return f"write_{numbers[cls]}_{cls.__name__}"
-
     source: list[str] = []
-    readers: dict[type[Record], str] = {}
     for cls, number in numbers.items():
-        name = f"read_{number}_{cls.__name__}"
-        reader = _fast_reader(cls, name, f"NAMES{number}", f"RECORD{number}")
-        if reader is not None:
-            source += reader
-            readers[cls] = name
-        source += _writer(cls, writer_of(cls), writer_of)
+        read, _, made = _names(cls, number)
+        source += _fast_reader(cls, read, f"NAMES{number}", made) or []
+        source += _writer(cls, numbers)
     code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
     namespace: dict[str, Any] = {"ENCODE": _encode}
     for cls, number in numbers.items():
         namespace[f"NAMES{number}"] = frozenset(spec.name for spec in fields_of(cls)) | {"type"}
-        namespace[f"RECORD{number}"] = namespace["R" + writer_of(cls)] = cls
+        namespace[_names(cls, number)[2]] = cls
     exec(code, namespace)
-    for cls in classes:
-        if cls in readers:
-            _READERS[cls] = namespace[readers[cls]]
-        _WRITERS[cls] = namespace[writer_of(cls)]
+    for cls, number in numbers.items():
+        read, write, _ = _names(cls, number)
+        if read in namespace:
+            _READERS[cls] = namespace[read]
+        _WRITERS[cls] = namespace[write]
+
+
+def _names(cls: type[Record], number: int) -> tuple[str, str, str]:
+    """The generated module's names for ``cls``: its reader, its writer, the class."""
+    return f"read_{number}_{cls.__name__}", f"write_{number}_{cls.__name__}", f"RECORD{number}"
 
 
 def _to_wire_walk(item: Record, tag: str | None = None) -> Any:
