@@ -55,7 +55,12 @@ class Session:
     def handle(self, message: Message) -> bool:
         """Serve one request; False when the guest process should exit now."""
         try:
-            if isinstance(message, Load) and self.loaded is None:
+            # Invoke first: a forked guest's requests are Invokes, and each class named here
+            # is an object whose page that guest would copy for itself.
+            if isinstance(message, Invoke) and self.booted is not None:
+                self.replies.start(message.id)
+                invoke(self.replies, self.booted, message)
+            elif isinstance(message, Load) and self.loaded is None:
                 self.replies.start(message.id)
                 self.loaded = load(self.replies, message)
             elif isinstance(message, Boot) and self.loaded is not None and self.booted is None:
@@ -65,9 +70,6 @@ class Session:
                 # the one-shot holder does, and boot() takes it out.
                 message, entry = message.replaced(cached=None), MeteredEntry(message.cached)
                 self.booted = boot(self.replies, self.loaded, message, entry, self.template)
-            elif isinstance(message, Invoke) and self.booted is not None:
-                self.replies.start(message.id)
-                invoke(self.replies, self.booted, message)
             elif isinstance(message, Shutdown):
                 return False
             else:
