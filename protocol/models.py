@@ -105,8 +105,12 @@ def _pydantic_type(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
         base, *metadata = typing.get_args(annotation)
-        converted = _pydantic_type(base)
-        return Annotated[(converted, *(_constraint(item, base) for item in metadata))]
+        constraints = tuple(_constraint(item, base) for item in metadata)
+        if base is str:  # bounded as sent, then made printable
+            return Annotated[(str, *constraints, _PRINTABLE)]
+        return Annotated[(_pydantic_type(base), *constraints)]
+    if annotation is str:
+        return Annotated[str, _PRINTABLE]
     if origin is not None and origin is not Literal:
         arguments = tuple(_pydantic_type(argument) for argument in typing.get_args(annotation))
         if origin is list:
@@ -117,6 +121,20 @@ def _pydantic_type(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return Annotated[annotation, PlainValidator(_enum_reader(annotation))]
     return annotation
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped as Python writes it
+    (``\\x1b``, ``\\u202e``): text from a guest never drives the terminal, the log or
+    the report the host puts it in."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_PRINTABLE = AfterValidator(printable)
+"""On every text field a guest sends: an export or import name in an error, a trap's
+message. (Console output is bytes and passes untouched: it is the program's own.)"""
 
 
 def _constraint(item: Any, base: Any) -> Any:
