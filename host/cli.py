@@ -111,6 +111,12 @@ def cli() -> None:
     is_flag=True,
     help="Compile afresh: neither read nor write the code cache ($KINDLING_CACHE_DIR).",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The code cache's directory (default $KINDLING_CACHE_DIR, else ~/.cache/kindling/"
+    "code): one per trust domain, since what one run stores, the next one loads.",
+)
 def run_command(
     module: Path,
     args: tuple[str, ...],
@@ -118,9 +124,12 @@ def run_command(
     config_file: Path | None,
     report: bool,
     no_cache: bool,
+    cache_dir: Path | None,
     **settings: Any,
 ) -> int:
     started = _now()
+    if no_cache and cache_dir is not None:
+        raise click.UsageError("--no-cache and --cache-dir contradict each other")
     overrides: dict[str, Any] = {}  # what the command line gave of the configuration
     for name, value in settings.items():  # each key of config_options(): None if not given
         key = BY_NAME[name]
@@ -155,6 +164,7 @@ def run_command(
         report=report,
         started=started,
         code_cache=not no_cache,
+        cache_dir=cache_dir,
     )
 
 

@@ -47,10 +47,22 @@ def run_cli(
     report: bool,
     started: float,
     code_cache: bool = True,
+    cache_dir: Path | None = None,
 ) -> int:
-    """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``)."""
+    """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``).
+    ``cache_dir``: the code cache's directory, if not the default."""
+    if not code_cache:
+        cache = None
+    elif cache_dir is None:
+        cache = _default_cache_directory()
+    else:
+        from .codecache import CacheDirectoryError, prepare
 
-    cache_dir = _cache_directory() if code_cache else None
+        try:
+            cache = prepare(cache_dir)
+        except CacheDirectoryError as exc:  # asked for by name: not silently left out
+            sys.stderr.write(f"kindling: cannot use --cache-dir: {exc}\n")
+            return CliExitCode.USAGE
     try:
         process = GuestProcess.spawn(Launcher.default())
     except OSError as exc:
@@ -69,7 +81,7 @@ def run_cli(
     try:
         # Hello and the module go out now; the guest loads it while we validate the config.
         guest.begin(process, loop=loop)
-        guest.submit_load(module_bytes, cache_dir)
+        guest.submit_load(module_bytes, cache)
         # Kindling uses no pydantic plugins; looking for them reads every installed
         # distribution's entry points, which costs more than the rest of validation.
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -127,7 +139,7 @@ def finish(ending: Ending, run_report: RunReport | None, report: bool, started: 
     return ending.status
 
 
-def _cache_directory() -> str | None:
+def _default_cache_directory() -> str | None:
     from .codecache import CacheDirectoryError, prepare
 
     try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import signal
 import time
@@ -361,13 +362,25 @@ class Sandbox:
 class Host:
     """Launches and supervises sandboxes; use as ``async with Host() as host``.
 
-    ``cache``: keep compiled code on disk (``host.codecache``). Closing the host stops every
-    sandbox and template; guests never outlive the host process in any case (each dies with
-    it, ``PR_SET_PDEATHSIG``).
+    ``cache``: keep compiled code on disk (``host.codecache``); ``cache_dir``: where, if not
+    the default directory -- one per trust domain, since what one host's guests store,
+    every later guest of the same module loads. An unusable default directory leaves the
+    cache off; an unusable ``cache_dir`` is a ``CacheDirectoryError`` on entering. Closing
+    the host stops every sandbox and template; guests never outlive the host process in
+    any case (each dies with it, ``PR_SET_PDEATHSIG``).
     """
 
-    def __init__(self, *, cache: bool = True, launcher: Launcher | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        cache: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        launcher: Launcher | None = None,
+    ) -> None:
+        if cache_dir is not None and not cache:
+            raise ValueError("Host(cache=False) takes no cache_dir")
         self._cache_wanted = cache
+        self._cache_dir = None if cache_dir is None else Path(cache_dir)
         self._sandboxes: dict[str, Sandbox] = {}
         self._fleet = Fleet(None, launcher)
         self._names = 0
@@ -377,8 +390,11 @@ class Host:
         if self._cache_wanted:
             from .codecache import CacheDirectoryError, prepare
 
-            with contextlib.suppress(CacheDirectoryError):
-                self._fleet.cache_dir = prepare()
+            if self._cache_dir is not None:
+                self._fleet.cache_dir = prepare(self._cache_dir)
+            else:
+                with contextlib.suppress(CacheDirectoryError):
+                    self._fleet.cache_dir = prepare()
         self._fleet.start_watching()
         return self
 

@@ -146,6 +146,48 @@ def test_a_directory_others_can_write_is_not_used(tmp_path: Path) -> None:
     assert entries(cache) == []
 
 
+def test_cache_dir_keeps_a_trust_domain_apart(tmp_path: Path) -> None:
+    """``--cache-dir`` names the directory for one run: it stores and hits there, and the
+    default directory ($KINDLING_CACHE_DIR here) is neither read nor written."""
+    default, own = tmp_path / "default", tmp_path / "own"
+    assert run_ok(default)[1]["code_cache"] == "miss; stored"  # the default has the entry
+    first = kindling_run(default, "--cache-dir", own, MODULE)
+    assert first.returncode == 0, first.stderr
+    assert report_of(first)["code_cache"] == "miss; stored"  # not the default's entry
+    assert len(entries(own)) == 1 and len(entries(default)) == 1
+    assert report_of(kindling_run(default, "--cache-dir", own, MODULE))["code_cache"] == "hit"
+
+
+def test_an_unusable_cache_dir_is_an_error_not_a_silent_fallback(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    done = kindling_run(tmp_path / "default", "--cache-dir", shared, MODULE)
+    assert done.returncode == 2
+    assert b"cannot use --cache-dir" in done.stderr
+    assert b"can be written by other users" in done.stderr
+    contradiction = kindling_run(tmp_path, "--no-cache", "--cache-dir", shared, MODULE)
+    assert contradiction.returncode == 2
+    assert b"--no-cache and --cache-dir contradict each other" in contradiction.stderr
+
+
+async def test_a_host_keeps_its_entries_in_its_cache_dir(tmp_path: Path) -> None:
+    from host.supervisor import Host
+
+    async with Host(cache_dir=tmp_path / "mine") as host:
+        sandbox = await host.launch(MODULE)
+        await sandbox.stop()
+    assert len(entries(tmp_path / "mine")) == 1
+    with pytest.raises(ValueError, match="takes no cache_dir"):
+        Host(cache=False, cache_dir=tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(codecache.CacheDirectoryError, match="can be written by other users"):
+        async with Host(cache_dir=shared):
+            pass
+
+
 def test_racing_writers_leave_one_sound_entry(tmp_path: Path) -> None:
     command = [*kindling_command(), "run", "--report", str(MODULE)]
     env = kindling_environment({"KINDLING_CACHE_DIR": str(tmp_path)})
