@@ -112,6 +112,8 @@ def boot(
     wasi = WasiEnvironment(
         args, env, write_console=replies.console.write, read_stdin=replies.read_stdin
     )
+    # The last moment a code cache entry may have been sent: the module's code runs next.
+    replies.send_during(msg.Starting(id=replies.request_id))
     started = time.perf_counter()
     try:
         instance = loaded.compiled.instantiate(wasi.imports(), engine_limits, release_data=True)

@@ -7,8 +7,11 @@ entries in from ``Code`` frames.
     Boot(..., cached=entry | b"")      ◀── read(metered), when fuel is set
     Code, Code, ... then Loaded/Ready  ──▶ keep(): join, write  ──▶ host.codecache
 
-A guest may send ``Code`` only while it works on a Load or a Boot and only when the host
-keeps a cache for it (``accepts``); the pieces of one entry may not pass
+A guest may send ``Code`` only while it works on a Load or a Boot, only when the host keeps
+a cache for it, and only before it says ``Starting`` (``host.guest``): an entry comes from a
+guest in which none of the module's code has run, so it is as trustworthy as compiling the
+module afresh. It is kept only if the reply says the guest compiled afresh (``miss``, or
+an entry it ``rejected``), never after a ``hit``; the pieces of one entry may not pass
 ``MAX_ENTRY_BYTES`` together.
 """
 
@@ -38,6 +41,13 @@ class CacheSink:
         if self._size > MAX_ENTRY_BYTES:
             return f"a code cache entry over {MAX_ENTRY_BYTES} bytes"
         self._pieces.append(message.data)
+        return None
+
+    def unasked(self, status: str) -> str | None:
+        """What is wrong with the pieces kept so far, given what the reply says the cache
+        did (``status``); None if nothing: an entry comes only from compiling afresh."""
+        if self._pieces and not (status == "miss" or status.startswith("rejected")):
+            return f"a code cache entry with a reply that says {status!r}"
         return None
 
     def keep(self, metered: bool) -> str | None:

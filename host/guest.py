@@ -72,6 +72,7 @@ from protocol.messages import (
     Result,
     ResultValue,
     Shutdown,
+    Starting,
     StdinData,
     StdinRequest,
     Trapped,
@@ -163,6 +164,9 @@ class Guest:
         self._boot_submitted = False
         self._forked = False  # forked from a template: loaded and booted before its Hello
         self._booted = False  # Ready received (or forked): the running bound holds
+        # Starting received (or forked): the module's code may have run in it, so it may
+        # have been subverted; no Code is taken from it from then on.
+        self._code_started = False
         self._handshake: asyncio.Future[Any] | None = None
         self._ended: asyncio.Future[Ending] | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -301,7 +305,7 @@ class Guest:
             if process is None or self._config is None:
                 raise IllegalAction("a forked guest needs its process and its configuration")
             self._forked = self._load_submitted = self._boot_submitted = True
-            self.code_size, self._booted = code_size, True
+            self.code_size, self._booted, self._code_started = code_size, True, True
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
             try:
@@ -572,6 +576,8 @@ class Guest:
                 problem = self._output.write(message)
         elif isinstance(message, Code):
             problem = self._in_request(message) or self._take_code(message)
+        elif isinstance(message, Starting):
+            problem = self._in_request(message) or self._on_starting()
         elif isinstance(message, StdinRequest):
             problem = self._in_request(message, running_code=True)
             if problem is None:
@@ -591,6 +597,8 @@ class Guest:
         working = RUNNING_CODE_STATES if running_code else WORKING_STATES
         if self.state not in working:
             return f"{message.TYPE} while {self.state.value}"
+        if running_code and not self._code_started:
+            return f"{message.TYPE} before the module's code started (Starting)"
         assert self._pipeline is not None and self._pipeline.current is not None
         current = self._pipeline.current.id
         if message.id != current:
@@ -599,9 +607,18 @@ class Guest:
 
     def _take_code(self, message: Code) -> str | None:
         assert self._pipeline is not None and self._pipeline.current is not None
+        if self._code_started:
+            return "a Code frame after the module's code started running (Starting)"
         if self._cache is None or self._pipeline.current.kind not in FILLS_CACHE:
             return "a Code frame but the host keeps no code cache for this request"
         return self._cache.take(message)
+
+    def _on_starting(self) -> str | None:
+        assert self._pipeline is not None and self._pipeline.current is not None
+        if self._pipeline.current.kind is not Boot or self._code_started:
+            return f"Starting is not part of {self._pipeline.current.kind.TYPE}"
+        self._code_started = True
+        return None
 
     def _still_wanted(self, request_id: int) -> bool:
         current = self._pipeline.current if self._pipeline is not None else None
@@ -627,6 +644,12 @@ class Guest:
             return problem
         if self._stdin_server.outstanding:
             return f"{message.TYPE} while its StdinRequest was unanswered"
+        if isinstance(message, Ready) and not self._code_started:
+            return "Ready without Starting before it"
+        if isinstance(message, Loaded | Ready) and self._cache is not None:
+            problem = self._cache.unasked(message.cache)
+            if problem:
+                return problem
         now = time.perf_counter()
         if request.kind is Invoke:
             # From when the host saw the guest free to start it (the guest reports the rest).

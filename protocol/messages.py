@@ -13,6 +13,7 @@
                                                            (then, while idle, it translates the
                                                            functions it will probably need first)
     Boot(id, args, env, limits) ─────────────────────▶     kernel limits, instantiate
+                              ◀───────────────────────     Starting(id): its code runs from now
                               ◀───────────────────────     Ready(id, timings) | LoadFailed(link)
                                                            | LimitReached | Trapped | Exited
     Invoke(id, export, args)  ───────────────────────▶     run the export (``_start`` for a command)
@@ -62,7 +63,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -135,6 +136,7 @@ class MessageType(enum.StrEnum):
     CONSOLE = "Console"
     STDIN_REQUEST = "StdinRequest"
     CODE = "Code"
+    STARTING = "Starting"
     # a template's control socket
     FORK = "Fork"
     FORKED = "Forked"
@@ -499,6 +501,17 @@ class Code(Message):
 
 
 @record
+class Starting(Message):
+    """Boot: the module's own code starts running now (its start function, then what the
+    host invokes). Sent before it, always: from here on the module may have subverted the
+    guest, so the host takes no ``Code`` from it any more (what it sent before is as
+    trustworthy as compiling the module afresh), and console output or stdin traffic before
+    it is a protocol error."""
+
+    TYPE = MessageType.STARTING
+
+
+@record
 class StdinRequest(Message):
     """The running request wants up to ``max`` bytes of stdin."""
 
@@ -535,7 +548,7 @@ class ForkFailed(Message):
 # -- the channels ------------------------------------------------------------------------------
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
-DuringRequest = Console | StdinRequest | Code  # frames that belong to a request being served
+DuringRequest = Console | StdinRequest | Code | Starting  # frames that belong to a request being served
 GuestMessage = GuestHello | GuestReply | DuringRequest
 TemplateReply = Forked | ForkFailed
 
@@ -559,6 +572,7 @@ GUEST_TO_HOST = _by_tag(
     Console,
     StdinRequest,
     Code,
+    Starting,
 )
 """What a guest (or a template, before it forks) may send the host."""
 HOST_TO_TEMPLATE = _by_tag(Fork)

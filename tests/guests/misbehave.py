@@ -40,6 +40,10 @@ def ready(request_id: int, timings: dict[str, Any]) -> dict[str, Any]:
     return m.Ready(id=request_id, timings=m.BootTimings(**timings)).wire()
 
 
+def starting(request_id: int) -> dict[str, Any]:
+    return m.Starting(id=request_id).wire()
+
+
 def code(request_id: int, data: bytes) -> dict[str, Any]:
     return m.Code(id=request_id, data=data).wire()
 
@@ -80,8 +84,13 @@ class Misbehaving:
     def boot(self) -> int:
         """Greet, take Load and Boot, answer both; the Boot's id."""
         request_id: int = self.load()["id"]
-        self.send(ready(request_id, BOOT_TIMINGS))
+        self.ready(request_id)
         return request_id
+
+    def ready(self, request_id: int) -> None:
+        """Answer a Boot, as a real guest does: Starting, then Ready."""
+        self.send(starting(request_id))
+        self.send(ready(request_id, BOOT_TIMINGS))
 
     def next_invoke(self) -> int:
         self.boot()
@@ -162,6 +171,33 @@ def _code_flood(g: Misbehaving) -> None:
         g.raw(frame)
 
 
+def _code_after_starting(g: Misbehaving) -> None:
+    """What a module that subverted its guest in the start function would try: plant a
+    cache entry for every later guest of the module."""
+    request_id = g.load()["id"]
+    g.send(starting(request_id))
+    g.send(code(request_id, b"KNDLCODE"))
+    forever()
+
+
+def _ready_unannounced(g: Misbehaving) -> None:
+    g.send(ready(g.load()["id"], BOOT_TIMINGS))  # no Starting before it
+    forever()
+
+
+def _console_before_starting(g: Misbehaving) -> None:
+    g.send(console(g.load()["id"], 1, b"before any code ran\n"))
+    forever()
+
+
+def _code_after_a_hit(g: Misbehaving) -> None:
+    g.greet()
+    request_id = g.receive()["id"]
+    g.send(code(request_id, b"KNDLCODE"))
+    g.send({**loaded(request_id, LOAD_TIMINGS), "cache": "hit"})
+    forever()
+
+
 def _console_while_idle(g: Misbehaving) -> None:
     request_id = g.boot()
     g.send(console(request_id, 1, b"unasked\n"))
@@ -220,7 +256,7 @@ def _spin(g: Misbehaving) -> None:
 
     boot = g.load()
     sandbox.limit_running(0, 0, boot["limits"]["cpu_seconds"])
-    g.send(ready(boot["id"], BOOT_TIMINGS))
+    g.ready(boot["id"])
     g.receive()
     while True:
         pass
@@ -232,7 +268,7 @@ def _hog_memory(g: Misbehaving) -> None:
 
     boot = g.load()
     sandbox.limit_running(boot["limits"]["memory_bytes"], 0, None)
-    g.send(ready(boot["id"], BOOT_TIMINGS))
+    g.ready(boot["id"])
     g.receive()
     hoard = []
     try:
@@ -269,6 +305,10 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "console_while_idle": _console_while_idle,
     "code_uninvited": _code_uninvited,
     "code_flood": _code_flood,
+    "code_after_starting": _code_after_starting,
+    "ready_unannounced": _ready_unannounced,
+    "console_before_starting": _console_before_starting,
+    "code_after_a_hit": _code_after_a_hit,
     "stdin_twice": _stdin_twice,
     "close_pipes": _close_pipes,
     "exit_silently": _exit_silently,

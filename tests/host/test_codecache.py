@@ -216,6 +216,24 @@ async def test_a_guest_flooding_code_frames_is_cut_off(run: Run, tmp_path: Path)
     assert entries(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("code_after_starting", "a Code frame after the module's code started running"),
+        ("code_after_a_hit", "a code cache entry with a reply that says 'hit'"),
+    ],
+)
+async def test_an_entry_comes_only_from_a_guest_that_ran_no_module_code(
+    run: Run, tmp_path: Path, mode: str, problem: str
+) -> None:
+    """Issue 12, point 1: once the module's code may have run (``Starting``), or when the
+    guest did not compile afresh, a Code frame is a protocol error and nothing is kept."""
+    report = await run(b"\0asm\1\0\0\0", launcher=misbehaving(mode), cache_dir=str(tmp_path))
+    assert report.ending.text == "protocol_error"
+    assert problem in report.ending.message
+    assert entries(tmp_path) == []
+
+
 def test_the_host_writes_only_sound_entries(tmp_path: Path) -> None:
     digest = codeentry.module_digest(b"module")
     sound = codeentry.seal(b"payload", metered=False)

@@ -271,6 +271,8 @@ async def test_siblings_do_not_disturb_each_other(new_guest: Guests) -> None:
         ("not_a_map", "must be a map"),
         ("flood", "frame flood"),
         ("console_while_idle", "Console"),
+        ("console_before_starting", "Console before the module's code started"),
+        ("ready_unannounced", "Ready without Starting"),
         ("code_uninvited", "keeps no code cache"),
         ("stdin_twice", "second StdinRequest"),
         ("close_pipes", "closed its pipe"),

@@ -31,6 +31,7 @@ VALID_REPLIES: list[m.Message] = [
     m.Ready(id=1, timings=BOOT_TIMINGS),
     m.Ready(id=1, timings=BOOT_TIMINGS, cache="miss"),
     m.Code(id=1, data=b"KNDLCODE" * 8192),
+    m.Starting(id=2),
     m.Result(
         id=2,
         results=[
