@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from protocol import messages as msg
@@ -85,7 +86,7 @@ def load(replies: Replies, message: Load) -> LoadedModule:
     status = "off"
     if cached is not None:
         started = time.perf_counter()
-        compiled, status = from_cache(cached, metered=False)
+        compiled, status = from_cache(cached, False, lambda: decode(module_bytes, bodies=False))
         if compiled is not None:
             # Its functions have no bodies: a metered translation would decode again.
             loaded = LoadedModule(compiled, compiled.module.code_size(), module_bytes)
@@ -162,7 +163,7 @@ def translate_metered(
     what the cache gave."""
     if cached is None:
         return compile_module(loaded.compiled.module, fuel=True), "off"
-    compiled, status = from_cache(cached, metered=True)
+    compiled, status = from_cache(cached, True, lambda: loaded.compiled.module)
     if compiled is None:
         if loaded.compiled.from_cache:
             # A module that came from the cache has no function bodies: decode it again.
@@ -173,15 +174,27 @@ def translate_metered(
     return compiled, status
 
 
-def decode(module_bytes: bytes) -> Module:
+def decode(module_bytes: bytes, bodies: bool = True) -> Module:
     """A module in the binary format, or in the text format when it lacks the binary magic.
+    ``bodies=False``: with every function's body left empty (``decode_module``); custom
+    sections are dropped then too.
 
     Bytes that are neither -- empty, or not UTF-8 text -- get the binary decoder's verdict
     ("magic header not detected", "unexpected end"); text that does not parse is named as
     such, so a shell script or a typo'd path does not read like a WAT syntax error only.
     """
     if module_bytes.startswith(b"\0asm") or not _looks_like_text(module_bytes):
-        return decode_module(module_bytes)
+        module = decode_module(module_bytes, bodies)
+    else:
+        module = _parse_text(module_bytes)
+        if not bodies:
+            module.functions = [replace(f, body=[]) for f in module.functions]
+    if not bodies:
+        module.customs.clear()  # as compile_stages leaves a module it compiles
+    return module
+
+
+def _parse_text(module_bytes: bytes) -> Module:
     from .engine.text import parse_module  # only text modules pay for importing the parser
 
     try:

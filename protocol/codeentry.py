@@ -26,7 +26,7 @@ from functools import cache
 from .messages import MAX_ENTRY_BYTES
 
 MAGIC = b"KNDLCODE"
-FORMAT = 2
+FORMAT = 3  # 3: the payload is marshalled code objects only (2 was a pickle)
 HEADER = struct.Struct("<8sHBQI")
 
 

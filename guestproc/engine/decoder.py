@@ -149,12 +149,14 @@ _DATA_OPS = frozenset({op.MEMORY_INIT, op.DATA_DROP})
 _new = tuple.__new__  # builds an Instr without NamedTuple.__new__'s Python-level call
 
 
-def decode_module(data: bytes) -> Module:
-    """Decode a module in the binary format. Raises ``DecodeError`` (only) if malformed."""
+def decode_module(data: bytes, bodies: bool = True) -> Module:
+    """Decode a module in the binary format. Raises ``DecodeError`` (only) if malformed.
+    ``bodies=False``: every function's body is left empty, unread (a module whose code
+    comes from the code cache; its bodies were checked when the entry was made)."""
     if not isinstance(data, bytes):
         data = bytes(data)
     try:
-        return _ModuleDecoder(data).decode()
+        return _ModuleDecoder(data, bodies).decode()
     except IndexError:
         # Every read goes through ``bytes`` indexing, so this is a read past the end.
         raise DecodeError(UNEXPECTED_END, len(data)) from None
@@ -354,8 +356,9 @@ def _bad_type_byte(data: bytes, pos: int, message: str) -> NoReturn:
 class _ModuleDecoder:
     """Reads sections in order; ``pos`` moves through the whole input."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, bodies: bool = True) -> None:
         self.data = data
+        self.bodies_wanted = bodies
         self.pos = 0
         self.module = Module()
         self.func_type_indices: list[int] = []
@@ -546,6 +549,9 @@ class _ModuleDecoder:
         total = sum(count for count, _ in groups)
         if total > MAX_LOCALS:  # also covers the format's own limit of 2**32 - 1
             raise DecodeError("too many locals", locals_start)
+        if not self.bodies_wanted:
+            self.pos = start + size
+            return start, LocalTypes(groups), []
         body, self.pos, uses_data = decode_expression(self.data, self.pos)
         if uses_data:
             self.code_uses_data = True

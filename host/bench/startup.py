@@ -4,7 +4,7 @@
 
     for each repeat, with a new empty code cache directory:
         guest 1: Load ── miss: decode, validate, compile every function, send the entry
-        guest 2: Load ── hit: check the entry, unpickle, unmarshal
+        guest 2: Load ── hit: check the entry, unmarshal, decode the module without bodies
 
 Each load is a real guest process, and each figure is what the guest reports for its own
 work (``LoadTimings``), so process start-up is not in it: ``cold`` is decode + validate +
