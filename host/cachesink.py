@@ -10,14 +10,14 @@ entries in from ``Code`` frames.
 A guest may send ``Code`` only while it works on a Load or a Boot, only when the host keeps
 a cache for it, and only before it says ``Starting`` (``host.guest``): an entry comes from a
 guest in which none of the module's code has run, so it is as trustworthy as compiling the
-module afresh. It is kept only if the reply says the guest compiled afresh (``miss``, or
-an entry it ``rejected``), never after a ``hit``; the pieces of one entry may not pass
-``MAX_ENTRY_BYTES`` together.
+module afresh. Every piece but the last is a full ``CODE_CHUNK``, and the pieces of one
+entry may not pass ``MAX_ENTRY_BYTES`` together. The entry is kept only if the reply says
+the guest compiled afresh (``miss``, or an entry it ``rejected``), never after a ``hit``.
 """
 
 from __future__ import annotations
 
-from protocol.messages import MAX_ENTRY_BYTES, Code
+from protocol.messages import CODE_CHUNK, MAX_ENTRY_BYTES, Code
 
 from . import codecache
 
@@ -36,7 +36,10 @@ class CacheSink:
         return codecache.read(self.directory, self.digest, metered)
 
     def take(self, message: Code) -> str | None:
-        """Keep a piece of a new entry; a protocol violation's description if too big."""
+        """Keep a piece of a new entry; a protocol violation's description if too big, or
+        if it follows a short piece (every piece but the last is a full ``CODE_CHUNK``)."""
+        if self._pieces and len(self._pieces[-1]) < CODE_CHUNK:
+            return f"a Code frame after a short one ({len(self._pieces[-1])} bytes)"
         self._size += len(message.data)
         if self._size > MAX_ENTRY_BYTES:
             return f"a code cache entry over {MAX_ENTRY_BYTES} bytes"

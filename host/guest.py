@@ -59,6 +59,7 @@ from protocol.messages import (
     BootTimings,
     Code,
     Console,
+    DuringRequest,
     GuestHello,
     GuestMessage,
     HostHello,
@@ -85,6 +86,7 @@ from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
 from .exits import classify_exit, ending_of_reply
+from .framebudget import FrameBudget
 from .gueststate import (
     IDLE_STATES,
     LEAVING_STATES,
@@ -158,6 +160,7 @@ class Guest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipeline: Pipeline | None = None
         self._output: OutputGate | None = None
+        self._frames: FrameBudget | None = None
         self._stdin_server: StdinServer | None = None
         self._cache: CacheSink | None = None
         self._load_submitted = False
@@ -315,6 +318,7 @@ class Guest:
         self._process = process
         connection = self._connection = GuestConnection(process, self, loop)
         self._pipeline = Pipeline(loop)
+        self._frames = FrameBudget(loop)
         self._output = OutputGate(
             self._console,
             lambda: self.config.max_output,
@@ -569,6 +573,12 @@ class Guest:
         if self._decided is not None or self.state is GuestState.ENDED:
             return  # the ending is decided; nothing it says now matters
         problem: str | Ending | None
+        if isinstance(message, DuringRequest):
+            assert self._frames is not None
+            problem = self._frames.take()
+            if problem is not None:
+                self.end(Ending.protocol_error(problem))
+                return
         if isinstance(message, Console):
             problem = self._in_request(message, running_code=True)
             if problem is None:
@@ -626,7 +636,8 @@ class Guest:
 
     def _answer_stdin(self, message: StdinData) -> None:
         assert self._output is not None and self._connection is not None
-        self._output.refund()
+        assert self._frames is not None
+        self._frames.refund()
         self._connection.send(message)
 
     def _on_final_reply(self, message: GuestMessage) -> str | None:

@@ -2,11 +2,11 @@
 
 ::
 
-    Console frame ──▶ rate (token bucket) ──▶ quota (max_output) ──▶ ConsoleSink.write
-                         │ flood: protocol_error    │ over: limit(output), the part
-                         │                          │ that fits is still written
-                         └──────────────────────────┴──▶ sink backed up: pause reading
-                                                         the guest's pipe until it drains
+    Console frame ──▶ quota (max_output) ──▶ ConsoleSink.write
+    (its rate: framebudget)  │ over: limit(output), the part
+                             │ that fits is still written
+                             └──▶ sink backed up: pause reading the guest's
+                                  pipe until it drains
 
 Pausing the pipe is the backpressure: the guest blocks on its full pipe while the host's own
 output (a slow terminal, a full pipe of ours) catches up.
@@ -23,14 +23,9 @@ from protocol.messages import CONSOLE_CHUNK, Console
 from .endings import Ending, Limit
 from .stdio import ConsoleSink
 
-FRAME_RATE = 2000.0
-"""Console frames per second a guest may send on average (it batches its output)."""
-FRAME_BURST = 4000.0
-"""Console frames a guest may send in a burst."""
-
 
 class OutputGate:
-    """Passes one guest's console frames to ``sink`` within its quota and rate.
+    """Passes one guest's console frames to ``sink`` within its quota.
 
     ``pause`` / ``resume`` stop and restart reading the guest's frames; ``spawn`` runs a
     coroutine for as long as the guest lives (the drain).
@@ -50,18 +45,12 @@ class OutputGate:
         self._loop = loop
         self._pause, self._resume, self._spawn = pause, resume, spawn
         self.bytes_written = 0
-        self._tokens = FRAME_BURST
-        self._tokens_at = loop.time()
         self._draining = False
         self.closed = False
 
     def write(self, message: Console) -> Ending | None:
         """Pass on one frame; the ending it earns, if it breaks a limit (then nothing more
         should be written)."""
-        if not self._take_token():
-            return Ending.protocol_error(
-                f"frame flood: more than {FRAME_RATE:g} console frames per second"
-            )
         data = message.data
         if len(data) > CONSOLE_CHUNK:  # the models cap it; the cap is the gate's to hold too
             return Ending.limit(
@@ -83,19 +72,6 @@ class OutputGate:
             self._pause()
             self._spawn(self._drain())
         return None
-
-    def refund(self) -> None:
-        """A stdin read flushes the program's prompt first: that frame is free."""
-        self._tokens = min(FRAME_BURST, self._tokens + 1.0)
-
-    def _take_token(self) -> bool:
-        now = self._loop.time()
-        self._tokens = min(FRAME_BURST, self._tokens + (now - self._tokens_at) * FRAME_RATE)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
     async def _drain(self) -> None:
         try:

@@ -171,6 +171,16 @@ def _code_flood(g: Misbehaving) -> None:
         g.raw(frame)
 
 
+def _code_dribble(g: Misbehaving) -> None:
+    """The review's attack: an endless "entry" in 2-byte Code frames, each a decode and a
+    validation for the host."""
+    g.greet()
+    request_id = g.receive()["id"]
+    batch = encode_frame(code(request_id, b"xx")) * 1000
+    while True:
+        g.raw(batch)
+
+
 def _code_after_starting(g: Misbehaving) -> None:
     """What a module that subverted its guest in the start function would try: plant a
     cache entry for every later guest of the module."""
@@ -305,6 +315,7 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "console_while_idle": _console_while_idle,
     "code_uninvited": _code_uninvited,
     "code_flood": _code_flood,
+    "code_dribble": _code_dribble,
     "code_after_starting": _code_after_starting,
     "ready_unannounced": _ready_unannounced,
     "console_before_starting": _console_before_starting,

@@ -216,6 +216,20 @@ async def test_a_guest_flooding_code_frames_is_cut_off(run: Run, tmp_path: Path)
     assert entries(tmp_path) == []
 
 
+async def test_a_guest_dribbling_tiny_code_frames_is_cut_off_at_the_second(
+    run: Run, tmp_path: Path
+) -> None:
+    """Issue 12, point 5: every piece of an entry but the last is a full chunk, so a stream
+    of 2-byte Code frames ends at its second frame, not after millions."""
+    report = await run(
+        b"\0asm\1\0\0\0", launcher=misbehaving("code_dribble"), cache_dir=str(tmp_path)
+    )
+    assert report.ending.text == "protocol_error"
+    assert "a Code frame after a short one (2 bytes)" in report.ending.message
+    assert run.guest.frames_received <= 1000 + 2  # the host stopped within the first batch
+    assert entries(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("mode", "problem"),
     [

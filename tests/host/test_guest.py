@@ -20,8 +20,8 @@ from host.api import run_guest
 from host.config import GuestConfig
 from host.endings import Ending
 from host.errors import GuestEnded, GuestTrapped, IllegalAction, InvokeRefused
+from host.framebudget import FRAME_BURST, FRAME_RATE
 from host.guest import Guest, GuestState
-from host.output import FRAME_BURST, FRAME_RATE
 from host.stdio import BytesStdin, CapturedConsole
 from tests.framework.paths import fixture
 from tests.host.conftest import Guests, Run, SpinningGuest, misbehaving
