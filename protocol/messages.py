@@ -548,7 +548,8 @@ class ForkFailed(Message):
 # -- the channels ------------------------------------------------------------------------------
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
-DuringRequest = Console | StdinRequest | Code | Starting  # frames that belong to a request being served
+# Frames that belong to a request being served (the host counts them: ``host.framebudget``)
+DuringRequest = Console | StdinRequest | Code | Starting
 GuestMessage = GuestHello | GuestReply | DuringRequest
 TemplateReply = Forked | ForkFailed
 
