@@ -19,8 +19,10 @@ program did: a trap or a non-zero exit is reported in the record (``ending``), s
 can tell "slow" from "wrong". A module that does not load is a usage error (status 2, the
 reason on stderr).
 
-This runs outside the guest sandbox: it is a measuring tool for trusted benchmark programs,
-with the engine's default limits.
+Once it has read the module, the process is hardened as a guest is
+(``confinement.standalone``: namespaces, uid, seccomp, a memory bound of ``BENCH_MEMORY``
+of linear memory and a CPU limit), before it decodes a byte: a benchmark program is module
+code like any other.
 """
 
 from __future__ import annotations
@@ -53,6 +55,19 @@ USAGE = (
     "usage: python -m guestproc.benchrun MODULE [--invoke EXPORT] [--fuel N] [ARGS...]\n"
     "       python -m guestproc.benchrun --exports MODULE"
 )
+
+
+BENCH_MEMORY = 256 * 1024 * 1024
+"""The linear memory budget of a measured run (every memory is capped at it)."""
+
+BENCH_CPU_SECONDS = 600
+"""CPU seconds one measured run may take."""
+
+
+def _harden(module_bytes: bytes) -> None:
+    from .confinement import standalone
+
+    standalone(BENCH_MEMORY, len(module_bytes), BENCH_CPU_SECONDS)
 
 
 class BenchRunError(Exception):
@@ -167,7 +182,9 @@ def run_module(
             write_console=write_console,
             read_stdin=read_stdin,
         )
-        instance = compiled.instantiate(wasi.imports(), EngineLimits(fuel=fuel))
+        instance = compiled.instantiate(
+            wasi.imports(), EngineLimits(memory_pages=BENCH_MEMORY // 65536, fuel=fuel)
+        )
         instance.compile_all()
         memory = instance.exports.get("memory")
         if isinstance(memory, Memory):
@@ -251,7 +268,9 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(USAGE + "\n")
             return 2
         try:
-            functions = exported_functions(Path(argv[1]).read_bytes())
+            module_bytes = Path(argv[1]).read_bytes()
+            _harden(module_bytes)
+            functions = exported_functions(module_bytes)
         except OSError as exc:
             sys.stderr.write(f"benchrun: cannot read {argv[1]}: {exc.strerror}\n")
             return 2
@@ -277,6 +296,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         sys.stderr.write(f"benchrun: cannot read {path}: {exc.strerror}\n")
         return 2
+    _harden(module_bytes)
     try:
         run = run_module(module_bytes, rest, export, name=str(path), fuel=fuel)
     except BenchRunError as exc:

@@ -77,3 +77,17 @@ def forked(cpu_seconds: int | None) -> None:
     could not set for it."""
     sandbox.limit_forked(cpu_seconds)
     hardening.harden_running()
+
+
+def standalone(memory_budget: int, code_size: int, cpu_seconds: int | None) -> None:
+    """A process that runs module code outside the protocol -- ``kindling spec``'s script
+    runner, ``kindling bench engine``'s measuring process -- once it has read its input and
+    imported all it needs: what a guest started by exec gets (death with its parent,
+    no_new_privs, the fixed rlimits, namespaces, uid, the loader then the running filter),
+    with the running bound of ``memory_budget`` and ``code_size`` and the CPU limit."""
+    sandbox.tie_to_parent()
+    sandbox.restrict()
+    hardening.harden_loader()
+    sandbox.limit_running(memory_budget, code_size, cpu_seconds)
+    sandbox.limit_processes()
+    hardening.harden_running()

@@ -2,11 +2,14 @@
 
 ::
 
-    kindling spec PATH...  ──▶ one ``python -S -P -m guestproc.spectest FILE`` per script,
-                               ``jobs`` at a time ──▶ one JSON line each ──▶ ScriptResult (validated)
+    kindling spec PATH...  ──▶ one ``python -S -P -m guestproc.spectest NAME < FILE`` per
+                               script, ``jobs`` at a time ──▶ one JSON line each
+                               ──▶ ScriptResult (validated)
 
-Scripts hold modules, which the host never decodes itself: each script runs in its own process
-(started like a guest), so a crash costs that script only and is reported as such.
+Scripts hold modules, which the host never decodes itself: each script runs in its own process,
+hardened as a guest is before it parses the script (``confinement.standalone``: namespaces, uid,
+seccomp, a memory bound and a CPU limit), so a crash or a hostile script costs that script
+only and is reported as such.
 """
 
 from __future__ import annotations
@@ -79,13 +82,18 @@ def _crashed(script: Path, why: str) -> ScriptResult:
 
 
 def run_script(script: Path, launcher: Launcher | None = None) -> ScriptResult:
-    """Run one script in its own process; a crash or a bad answer is an error of that script."""
+    """Run one script in its own hardened process (``guestproc.spectest``), which gets it on
+    stdin; a crash or a bad answer is an error of that script."""
     launcher = (launcher or Launcher.default()).with_module("guestproc.spectest")
     try:
+        source = script.read_bytes()
+    except OSError as exc:
+        return _crashed(script, f"cannot read it: {exc.strerror or exc}")
+    try:
         completed = subprocess.run(
-            [*launcher.argv, str(script.resolve())],
+            [*launcher.argv, script.name],
             env=dict(launcher.env),
-            stdin=subprocess.DEVNULL,
+            input=source,
             capture_output=True,
             timeout=SCRIPT_TIMEOUT_SECONDS,
             check=False,
