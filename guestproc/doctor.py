@@ -92,12 +92,15 @@ def probe() -> dict[str, object]:
     before = _namespaces()
     sandbox.restrict()
     steps = hardening.harden_loader()
+    # What only the loader filter stops (the running filter has no openat at all).
+    write_open = _probe(lambda: os.close(os.open(os.devnull, os.O_WRONLY)))
     after = _namespaces()
     steps["new namespaces"] = ", ".join(k for k in before if before[k] != after[k]) or "none"
     steps["no_new_privs"] = hardening.no_new_privs()
     steps["running filter"] = hardening.harden_running()
     forbidden = {
         "write a file": _probe(_write_file),
+        "open to write (loading)": write_open,
         "open a file to read": _probe(lambda: open("/etc/hostname", "rb").close()),
         "create a process": _probe(_fork),
         "run a program": _probe(lambda: os.execv("/bin/true", ["true"])),

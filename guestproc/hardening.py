@@ -85,6 +85,7 @@ F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 10
 ARGUMENT_RULES: dict[str, tuple[int, int, frozenset[int]]] = {
     "mmap": (3, MAP_TYPE | MAP_GROWSDOWN, frozenset({MAP_PRIVATE})),
     "prlimit64": (0, 0xFFFFFFFF, frozenset({0})),
+    "openat": (2, os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND, frozenset({0})),
     "fcntl": (
         1,
         0xFFFFFFFF,
@@ -101,6 +102,12 @@ under the mask; the argument's low 32 bits are checked, all that these calls rea
 - ``prlimit64`` names the calling process only (pid 0, as glibc's ``getrlimit`` and
   ``setrlimit`` do): another process's limits are not a guest's to read or set (a sibling's
   ``RLIMIT_CPU`` at zero kills it; the host's ``RLIMIT_NOFILE`` at 3 breaks it).
+- ``openat`` (the loader's: a running guest has none) opens for reading only: no write
+  access, no creating, truncating or appending. ``RLIMIT_FSIZE`` 0 already fails writes to
+  files, and the ``mmap`` rule refuses the shared mappings it does not cover; refusing the
+  open too is the layer under both, for a loader or template whose uid may write the host's
+  own files (a host run by an ordinary user). Imports need only reads (CPython shrugs off
+  a bytecode cache it cannot write).
 - ``fcntl`` may duplicate a descriptor and read or set its flags (blocking mode,
   close-on-exec), nothing else: ``F_SETOWN`` and ``F_SETSIG`` with ``O_ASYNC`` would send
   any signal to any process of the guest's uid; leases, notifications and locks are not

@@ -7,6 +7,10 @@ hardening, limits and protocol, forked from a template of its own kind -- except
 ``Invoke`` whose export name starts with ``python:`` runs the rest of the name as Python
 inside the running guest, with everything a subverted engine would have, and answers with
 what the payload left in ``result`` as console output (stdout) and an empty ``Result``.
+
+A module whose bytes start with ``python:`` is the same hole one step earlier, in the
+decoder: the rest runs at Load, under the loader's filter, and the Load fails with what the
+payload left in ``result`` (an engine error the guest reports, ``load_failure(decode)``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from guestproc import running, session
+from guestproc import loading, running, session
+from guestproc.engine import DecodeError
 from guestproc.replies import Replies
 from protocol.messages import Invoke, Result
 
@@ -37,6 +42,22 @@ def _invoke(replies: Replies, booted: Any, message: Invoke) -> None:
     replies.send(Result(id=replies.request_id, results=[], fuel=None))
 
 
+_real_decode = loading.decode
+
+
+def _decode(module_bytes: bytes, bodies: bool = True) -> Any:
+    if not module_bytes.startswith(PAYLOAD.encode()):
+        return _real_decode(module_bytes, bodies)
+    scope: dict[str, Any] = {"result": "done"}
+    try:
+        exec(module_bytes[len(PAYLOAD) :].decode(), scope)
+        outcome = str(scope["result"])
+    except BaseException as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    raise DecodeError(f"payload: {outcome}")
+
+
+loading.decode = _decode
 session.invoke = _invoke  # type: ignore[attr-defined]  # what Session.handle calls to run code
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""Issue 12, point 4 (in part): the loader cannot open a file for writing. ``RLIMIT_FSIZE``
+0 fails writes to files and the seccomp ``mmap`` rule refuses shared mappings; the loader's
+filter now refuses the open itself, so a loader whose uid may write a file (a host run by an
+ordinary user shares its uid with its guests) holds no descriptor to write through.
+
+The attacker is Python running at Load, where a decoder bug would put it
+(``tests/guests/subverted.py``: a module whose bytes start with ``python:``). Before the
+rule the open succeeded and the write failed (``File too large``); now the open fails."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from host.errors import GuestEnded
+from host.supervisor import Host
+from tests.guests import subverted
+
+pytestmark = pytest.mark.slow  # every test here starts guests
+
+ORIGINAL = b"print('the host's own code')\n"
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory every uid may enter (pytest's own are private to the test's user)."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="kindling-files-") as name:
+        Path(name).chmod(0o755)
+        yield Path(name)
+
+
+async def load_payload(source: str) -> str:
+    """What the payload, run at Load, left in ``result`` (or the exception it raised)."""
+    async with Host(cache=False, launcher=subverted()) as host:
+        with pytest.raises(GuestEnded) as ended:
+            await host.launch(("python:" + source).encode())
+    message = str(ended.value)
+    assert "payload: " in message, message
+    return message.split("payload: ", 1)[1]
+
+
+async def test_the_payload_runs_at_load_and_may_read(open_dir: Path) -> None:
+    """The harness, and what the loader keeps: it reads files (imports need it)."""
+    target = open_dir / "readable.py"
+    target.write_bytes(ORIGINAL)
+    target.chmod(0o644)
+    outcome = await load_payload(f"result = open({str(target)!r}, 'rb').read()[:5]")
+    assert outcome == repr(ORIGINAL[:5])
+
+
+async def test_the_loader_cannot_overwrite_a_file_it_could_otherwise(open_dir: Path) -> None:
+    target = open_dir / "hosts_own_source.py"
+    target.write_bytes(ORIGINAL)
+    target.chmod(0o666)  # writable by any uid: only the filter can refuse
+    outcome = await load_payload(
+        f"import os; fd = os.open({str(target)!r}, os.O_WRONLY); os.write(fd, b'#')"
+    )
+    assert outcome.startswith("PermissionError: [Errno 1] Operation not permitted"), outcome
+    assert target.read_bytes() == ORIGINAL
