@@ -26,35 +26,32 @@ from protocol.messages import Invoke, Result
 PAYLOAD = "python:"
 
 _real_invoke = running.invoke
+_real_decode = loading.decode
+
+
+def _run(source: str) -> str:
+    """Run the attacker's ``source``; what it left in ``result``, or what it raised."""
+    scope: dict[str, Any] = {"result": "done"}
+    try:
+        exec(source, scope)
+        return str(scope["result"])
+    except BaseException as exc:  # what the attacker saw, as the attacker would see it
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _invoke(replies: Replies, booted: Any, message: Invoke) -> None:
     if not message.export.startswith(PAYLOAD):
         _real_invoke(replies, booted, message)
         return
-    scope: dict[str, Any] = {"result": "done"}
-    try:
-        exec(message.export[len(PAYLOAD) :], scope)
-        outcome = str(scope["result"])
-    except BaseException as exc:  # what the attacker saw, as the attacker would see it
-        outcome = f"{type(exc).__name__}: {exc}"
+    outcome = _run(message.export[len(PAYLOAD) :])
     replies.console.write(1, outcome.encode(errors="replace"))
     replies.send(Result(id=replies.request_id, results=[], fuel=None))
-
-
-_real_decode = loading.decode
 
 
 def _decode(module_bytes: bytes, bodies: bool = True) -> Any:
     if not module_bytes.startswith(PAYLOAD.encode()):
         return _real_decode(module_bytes, bodies)
-    scope: dict[str, Any] = {"result": "done"}
-    try:
-        exec(module_bytes[len(PAYLOAD) :].decode(), scope)
-        outcome = str(scope["result"])
-    except BaseException as exc:
-        outcome = f"{type(exc).__name__}: {exc}"
-    raise DecodeError(f"payload: {outcome}")
+    raise DecodeError(f"payload: {_run(module_bytes[len(PAYLOAD) :].decode())}")
 
 
 loading.decode = _decode
