@@ -2,7 +2,7 @@
 
 ::
 
-    Boot(args, env, limits, cached?)
+    Boot(args, env, limits, cached?, start?, snapshot?)
       ──▶ fuel, and the module was loaded unmetered: the metered translation, still under the
           loading bound (loading.translate_metered)
       ──▶ let go of what only loading needed (the module's bytes)
@@ -10,6 +10,9 @@
       ──▶ instantiate, with WASI wired to the protocol ──▶ Ready(timings)
             ├── LoadFailed(link), LimitReached(memory): linear memory or a table over the budget
             └── the start function ended the program: as running.report_ending says
+          start=restore (a template): the start function does not run; the snapshot of what
+          it left in a throwaway guest is installed instead (LoadFailed(snapshot) if it does
+          not fit the module); start=snapshot (that throwaway): Snapshot frames before Ready
       ──▶ a template compiles every function now (LoadFailed(compile)), shared by its guests
 
 WASI is wired to the protocol: console writes become ``Console`` frames (batched by
@@ -29,10 +32,11 @@ import time
 
 from protocol import messages as msg
 from protocol.limits import FRAME_ALLOWANCE
-from protocol.messages import Boot, Limit, LoadStage, clip
+from protocol.messages import Boot, Limit, LoadStage, StartMode, clip
 
-from . import confinement
+from . import confinement, snapshots
 from .engine import CompileError, EngineLimits, Instance, LimitExceeded, LinkError, Memory
+from .engine.snapshot import SnapshotError
 from .loading import LoadedModule, elapsed_ms, in_stage, translate_metered
 from .replies import PASS_THROUGH, Replies, StopServing
 from .running import report_ending
@@ -65,9 +69,10 @@ class BootedInstance:
         self.cpu_seconds = cpu_seconds  # Boot's CPU limit (a forked guest sets it anew)
 
 
-class MeteredEntry:
-    """Boot's metered code cache entry, held once: ``take`` hands it over and forgets it,
-    so that no reference outlives its use (it counts against the running bound)."""
+class TakeOnce:
+    """Bytes Boot brought (its metered code cache entry, its snapshot), held once: ``take``
+    hands them over and forgets them, so that no reference outlives its use (they count
+    against the running bound)."""
 
     __slots__ = ("_entry",)
 
@@ -79,12 +84,31 @@ class MeteredEntry:
         return entry
 
 
+def start_problem(message: Boot, loaded: LoadedModule, template: bool) -> str | None:
+    """What is wrong with how ``message`` asks Boot to treat the start function, if
+    anything: a template never runs module code, and a snapshot comes exactly when there is
+    a start function whose work it stands for."""
+    if template and message.start is not StartMode.RESTORE:
+        return "a template runs no module code: its Boot must restore"
+    if message.start is not StartMode.RESTORE:
+        return None if message.snapshot is None else "a snapshot only comes to restore"
+    if (loaded.compiled.module.start is None) != (message.snapshot is None):
+        return "a snapshot comes with a Boot to restore exactly when the module has a start"
+    return None
+
+
 def boot(
-    replies: Replies, loaded: LoadedModule, message: Boot, entry: MeteredEntry, template: bool
+    replies: Replies,
+    loaded: LoadedModule,
+    message: Boot,
+    entry: TakeOnce,
+    snapshot: TakeOnce,
+    template: bool,
 ) -> BootedInstance:
-    """Serve ``Boot`` (whose metered cache entry, if any, is in ``entry``): reply ``Ready``,
-    or end the request (``StopServing``). ``template``: the process will fork guests from
-    the instance (``guestproc.template``)."""
+    """Serve ``Boot`` (whose metered cache entry, if any, is in ``entry``, and snapshot in
+    ``snapshot``): reply ``Ready``, or end the request (``StopServing``). ``template``: the
+    process will fork guests from the instance (``guestproc.template``); it runs no module
+    code, and installs the snapshot instead (``snapshots``)."""
     limits = message.limits
     args, env = message.args, message.env
     memory_budget = limits.memory_bytes
@@ -112,11 +136,15 @@ def boot(
     wasi = WasiEnvironment(
         args, env, write_console=replies.console.write, read_stdin=replies.read_stdin
     )
-    # The last moment a code cache entry may have been sent: the module's code runs next.
+    # The last moment a code cache entry may have been sent: the module's code runs next
+    # (here, or in a guest forked from this template).
     replies.send_during(msg.Starting(id=replies.request_id))
     started = time.perf_counter()
+    run_start = message.start is not StartMode.RESTORE
     try:
-        instance = loaded.compiled.instantiate(wasi.imports(), engine_limits, release_data=True)
+        instance = loaded.compiled.instantiate(
+            wasi.imports(), engine_limits, release_data=True, run_start=run_start
+        )
     except LinkError as exc:
         replies.end(
             msg.LoadFailed(id=replies.request_id, stage=LoadStage.LINK, message=clip(str(exc)))
@@ -132,6 +160,15 @@ def boot(
         report_ending(replies, exc)
         raise StopServing from None
     instantiate_ms = elapsed_ms(started)
+    if message.start is StartMode.RESTORE and loaded.compiled.module.start is not None:
+        try:
+            snapshots.restore(instance, wasi, snapshot.take)
+        except SnapshotError as exc:
+            replies.end(
+                msg.LoadFailed(
+                    id=replies.request_id, stage=LoadStage.SNAPSHOT, message=clip(str(exc))
+                )
+            )
     if template:
         # Every function its guests will run is compiled here, once, and shared by all
         # of them (before Ready, so running out of memory is this Boot's ending).
@@ -145,6 +182,18 @@ def boot(
     memory = instance.exports.get("memory")
     if isinstance(memory, Memory):
         wasi.bind(memory, instance.pay_bytes)
+    if message.start is StartMode.SNAPSHOT:
+        try:
+            snapshots.send(replies, instance, wasi)
+        except snapshots.TooLarge as exc:
+            replies.end(
+                msg.LimitReached(
+                    id=replies.request_id, resource=Limit.MEMORY, message=clip(str(exc))
+                )
+            )
+        except SnapshotError as exc:
+            stage = LoadStage.SNAPSHOT
+            replies.end(msg.LoadFailed(id=replies.request_id, stage=stage, message=clip(str(exc))))
     booted = BootedInstance(
         instance,
         metered=loaded.compiled.fuel,

@@ -11,11 +11,15 @@
     Load, before     before_loading:            the same                   (no Load)
     the module is    hardening.harden_loader,
     decoded          sandbox.limit_loading
+    Load, after      --                         template_loaded: room for
+                                                a snapshot in Boot
     Boot, before     before_running:            before_running:            (no Boot)
-    the module's     release_freed,             the CPU limit, soft only
-    first            limit_running (for good),  (the start function is
-    instruction      limit_processes,           module code)
-                     harden_running (seccomp)
+    the module's     release_freed,             the CPU limit, soft only,
+    first            limit_running (for good),  for installing the start
+    instruction      limit_processes,           function's snapshot and
+                     harden_running (seccomp)   compiling (it runs no
+                                                module code: a throwaway
+                                                exec guest ran the start)
     ready to fork    --                         before_forking: CPU limit  --
                                                 lifted, seccomp program
                                                 built, RLIMIT_DATA for its
@@ -44,12 +48,20 @@ def before_loading(module_size: int) -> None:
     sandbox.limit_loading(module_size)
 
 
+def template_loaded() -> None:
+    """In a template, once its module is loaded: room beyond the loading bound for the
+    snapshot its Boot may bring (``sandbox.allow_snapshot``). The template runs no module
+    code; the host's watchdog allows for the same room while it boots."""
+    sandbox.allow_snapshot()
+
+
 def before_running(
     template: bool, memory_budget: int, code_size: int, cpu_seconds: int | None
 ) -> None:
     """At Boot, once the guest has let go of what only loading needed and before the
-    module's first instruction runs: the running limits, for good. A template only limits
-    the CPU its start may take; it sets its guests' limits once it is ready to fork."""
+    module's first instruction runs: the running limits, for good. A template, which runs
+    no module code, only limits the CPU its Boot may take (installing a snapshot, compiling);
+    it sets its guests' limits once it is ready to fork."""
     if template:
         # No malloc_trim here: pages it gave back cost its guests pages of their own
         # (measured: 30-40 KiB more USS per idle guest).

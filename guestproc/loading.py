@@ -116,6 +116,7 @@ def _loaded(
         timings=msg.LoadTimings(**timings),
         cache=cache,
         code_size=loaded.code_size,
+        start=loaded.compiled.module.start,
     )
 
 

@@ -49,7 +49,7 @@ import resource
 import signal
 from typing import Any
 
-from protocol.limits import loading_bound, running_bound
+from protocol.limits import SNAPSHOT_ALLOWANCE, loading_bound, running_bound
 
 MIB = 1024 * 1024
 
@@ -201,6 +201,15 @@ def limit_loading(module_size: int) -> int:
     return _hold_to(loading_bound(module_size), 0, for_good=False)
 
 
+def allow_snapshot() -> int:
+    """In a template, once loaded: the soft ``RLIMIT_DATA`` raised by
+    ``SNAPSHOT_ALLOWANCE``, for the Boot that may carry a snapshot; the limit, bytes."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    return _hold_to(soft + SNAPSHOT_ALLOWANCE, 0, for_good=False)
+
+
 def limit_running(memory_budget: int, code_size: int, cpu_seconds: int | None) -> int:
     """Before instantiating (the first module code), for good: ``RLIMIT_DATA`` for the
     running bound and ``RLIMIT_CPU``; the ``RLIMIT_DATA`` set, in bytes.
@@ -216,7 +225,7 @@ def limit_running(memory_budget: int, code_size: int, cpu_seconds: int | None) -
 def limit_cpu(cpu_seconds: int | None, for_good: bool = True) -> None:
     """``RLIMIT_CPU``: ``cpu_seconds`` from now (SIGXCPU then), and with ``for_good`` the
     hard limit a second later (SIGKILL). A template sets only the soft limit at Boot, while
-    it starts the module (its start function is module code): ``lift_cpu_limit`` takes it
+    it boots the module (installing its start function's snapshot): ``lift_cpu_limit`` takes it
     away once it only forks. (Its memory stays under the loading bound; its guests' limits
     are set for them: ``limit_guests``, ``limit_forked``.)"""
     if cpu_seconds is not None:

@@ -32,7 +32,8 @@ import select
 
 from protocol.messages import Boot, Invoke, Load, Message, Shutdown
 
-from .booting import BootedInstance, MeteredEntry, boot
+from . import confinement
+from .booting import BootedInstance, TakeOnce, boot, start_problem
 from .channel import Channel, HostProtocolError
 from .console import ConsoleWriter
 from .loading import LoadedModule, load
@@ -63,13 +64,21 @@ class Session:
             elif isinstance(message, Load) and self.loaded is None:
                 self.replies.start(message.id)
                 self.loaded = load(self.replies, message)
+                if self.template:
+                    confinement.template_loaded()
             elif isinstance(message, Boot) and self.loaded is not None and self.booted is None:
                 self.replies.start(message.id)
-                # The metered cache entry (up to 32 MiB) must be gone before the running
-                # bound is set: no frame may keep the message that carries it, so only
-                # the one-shot holder does, and boot() takes it out.
-                message, entry = message.replaced(cached=None), MeteredEntry(message.cached)
-                self.booted = boot(self.replies, self.loaded, message, entry, self.template)
+                # The metered cache entry (up to 32 MiB) and the snapshot must be gone
+                # before the running bound is set: no frame may keep the message that
+                # carries them, so only the one-shot holders do, and boot() takes them.
+                problem = start_problem(message, self.loaded, self.template)
+                if problem is not None:
+                    raise HostProtocolError(problem)
+                entry, snapshot = TakeOnce(message.cached), TakeOnce(message.snapshot)
+                message = message.replaced(cached=None, snapshot=None)
+                self.booted = boot(
+                    self.replies, self.loaded, message, entry, snapshot, self.template
+                )
             elif isinstance(message, Shutdown):
                 return False
             else:

@@ -103,8 +103,9 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     sandbox.restrict()
     rehearsal = Rehearsal()  # its pipes, while the template may still make them
     session = Session(channel, template=True)
-    # A start that fails (LoadFailed, a trap in the start function) ends the template as it
-    # would end a guest: the host has its reply.
+    # A Boot that fails (LoadFailed: a link error, a snapshot that does not fit) ends the
+    # template as it would end a guest: the host has its reply. It runs no module code: a
+    # start function ran in a throwaway guest, and Boot brings what it left (``snapshots``).
     served = serve(channel, session, until=lambda: session.booted is not None)
     booted = session.booted
     if not served.paused or booted is None:  # the protocol ended before Boot succeeded

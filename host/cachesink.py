@@ -17,9 +17,10 @@ the guest compiled afresh (``miss``, or an entry it ``rejected``), never after a
 
 from __future__ import annotations
 
-from protocol.messages import CODE_CHUNK, MAX_ENTRY_BYTES, Code
+from protocol.messages import MAX_ENTRY_BYTES, Code
 
 from . import codecache
+from .chunked import ChunkedPayload
 
 
 class CacheSink:
@@ -28,8 +29,7 @@ class CacheSink:
     def __init__(self, directory: str, digest: bytes) -> None:
         self.directory = directory
         self.digest = digest
-        self._pieces: list[bytes] = []
-        self._size = 0
+        self._entry = ChunkedPayload("Code", MAX_ENTRY_BYTES)
 
     def entry(self, metered: bool) -> bytes:
         """The entry to send with the request: the cached one, or b"" for none."""
@@ -38,26 +38,18 @@ class CacheSink:
     def take(self, message: Code) -> str | None:
         """Keep a piece of a new entry; a protocol violation's description if too big, or
         if it follows a short piece (every piece but the last is a full ``CODE_CHUNK``)."""
-        if self._pieces and len(self._pieces[-1]) < CODE_CHUNK:
-            return f"a Code frame after a short one ({len(self._pieces[-1])} bytes)"
-        self._size += len(message.data)
-        if self._size > MAX_ENTRY_BYTES:
-            return f"a code cache entry over {MAX_ENTRY_BYTES} bytes"
-        self._pieces.append(message.data)
-        return None
+        return self._entry.take(message.data)
 
     def unasked(self, status: str) -> str | None:
         """What is wrong with the pieces kept so far, given what the reply says the cache
         did (``status``); None if nothing: an entry comes only from compiling afresh."""
-        if self._pieces and not (status == "miss" or status.startswith("rejected")):
+        if not self._entry.empty and not (status == "miss" or status.startswith("rejected")):
             return f"a code cache entry with a reply that says {status!r}"
         return None
 
     def keep(self, metered: bool) -> str | None:
         """Write the entry the guest sent for the request just answered, if it sent one;
         what the cache did with it (None: nothing was sent)."""
-        if not self._pieces:
+        if self._entry.empty:
             return None
-        entry = b"".join(self._pieces)
-        self._pieces, self._size = [], 0
-        return codecache.write(self.directory, self.digest, metered, entry)
+        return codecache.write(self.directory, self.digest, metered, self._entry.join())

@@ -7,6 +7,7 @@ it took and the outcome of each forbidden action it then tried.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -85,11 +86,39 @@ def in_force(launcher: Launcher | None = None) -> dict[str, Any]:
     return report
 
 
+START_MODULE = b"(module (func $start) (start $start))"
+
+
+async def _template_start_probe(launcher: Launcher | None) -> str:
+    """Ask a real template to run a start function itself, as templates did before issue
+    12; blocked when it refuses (a throwaway guest runs start functions instead)."""
+    from .config import GuestConfig
+    from .errors import GuestEnded
+    from .template import Template
+
+    template = Template(GuestConfig(timeout=30), launcher=launcher)
+    guest = template.guest
+    try:
+        await guest.handshake()
+        await guest.submit_load(START_MODULE)
+        await guest.submit_boot()  # no start=restore: run the start function here
+    except GuestEnded as exc:
+        return f"blocked: {exc.ending.reason()}"
+    finally:
+        await template.close()
+    return "ALLOWED"
+
+
+def template_start_probe(launcher: Launcher | None = None) -> str:
+    return asyncio.run(_template_start_probe(launcher))
+
+
 def doctor_command(as_json: bool, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     here = available()
     try:
         probe = in_force()
+        probe["forbidden"]["start in template"] = template_start_probe()
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
         out.write(f"kindling doctor: {exc}\n")
         return 1

@@ -93,7 +93,9 @@ class Fleet:
             await template.close()
         starting = self._starting.get(key)
         if starting is None:
-            template = Template(config, cache_dir=self.cache_dir, launcher=self._launcher)
+            template = Template(
+                config, cache_dir=self.cache_dir, launcher=self._launcher, watchdog=self.watchdog
+            )
             # Loading and the start function are watched like a guest's run.
             self.watchdog.watch(template.guest)
             booting = asyncio.get_running_loop().create_task(template.boot(module, digest))
@@ -129,7 +131,7 @@ class Fleet:
         """Kill every template still starting (a start function that loops, say), so that
         the launches waiting for it fail and their sandboxes end."""
         for template, _ in list(self._starting.values()):
-            template.guest.end(Ending.stopped("the host is closing"))
+            template.end_start(Ending.stopped("the host is closing"))
 
     async def close_templates(self) -> None:
         await asyncio.gather(*(t.close() for t in self._templates.values()))

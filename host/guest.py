@@ -50,10 +50,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from protocol.limits import loading_bound, running_bound
+from protocol.limits import loading_bound, running_bound, snapshot_allowance
 from protocol.messages import (
     DEFAULT_LOAD_TIMEOUT,
     MAX_MODULE_BYTES,
+    MAX_SNAPSHOT_BYTES,
     PROTOCOL_VERSION,
     Boot,
     BootTimings,
@@ -73,7 +74,9 @@ from protocol.messages import (
     Result,
     ResultValue,
     Shutdown,
+    Snapshot,
     Starting,
+    StartMode,
     StdinData,
     StdinRequest,
     Trapped,
@@ -82,6 +85,7 @@ from protocol.schema import to_wire
 
 from . import codecache
 from .cachesink import CacheSink
+from .chunked import ChunkedPayload
 from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
@@ -152,6 +156,7 @@ class Guest:
         self.timings: dict[str, float] = {}
         self.code_cache: str | None = None  # what the code cache did (``submit_load``)
         self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
+        self.module_start: int | None = None  # its start function's index, from Loaded
         self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
         self._module_size = 0
         self._decided: Ending | None = None  # the first cause; the ending once reaped
@@ -163,6 +168,9 @@ class Guest:
         self._frames: FrameBudget | None = None
         self._stdin_server: StdinServer | None = None
         self._cache: CacheSink | None = None
+        # What a start function left, when Boot asked for it (``submit_boot``).
+        self._snapshot: ChunkedPayload | None = None
+        self._snapshot_sent = 0  # the size of the one Boot brought (a template's)
         self._load_submitted = False
         self._boot_submitted = False
         self._forked = False  # forked from a template: loaded and booted before its Hello
@@ -215,12 +223,15 @@ class Guest:
         """The most memory of its own (USS, bytes) the guest may have now
         (``protocol.limits``): the running bound once it is ready (a forked guest from the
         start), the loading bound until its module is loaded, the larger of the two while
-        it boots. The host's watchdog ends a guest over it."""
+        it boots, and a template the room for the snapshot its Boot brought on top. The
+        host's watchdog ends a guest over it."""
         loading = loading_bound(self._module_size)
         if self._config is None or self.code_size is None:
             return loading  # not booting yet: Boot needs both
         running = running_bound(self._config.memory, self.code_size)
-        return running if self._booted else max(loading, running)
+        if self._booted:
+            return running
+        return max(loading, running) + snapshot_allowance(self._snapshot_sent)
 
     @property
     def cpu_limit(self) -> int | None:
@@ -433,10 +444,18 @@ class Guest:
         self._arm_load_deadline()
         return future
 
-    def submit_boot(self, program_name: str = "module.wasm") -> asyncio.Future[Any]:
+    def submit_boot(
+        self,
+        program_name: str = "module.wasm",
+        start: StartMode | None = None,
+        snapshot: bytes | None = None,
+    ) -> asyncio.Future[Any]:
         """Send Boot now (after Load, possibly before it is answered): the configuration's
         limits, and the program's arguments (``program_name`` is argv[0]) and environment.
-        The future gives the guest's ``BootTimings`` once it is instantiated."""
+        The future gives the guest's ``BootTimings`` once it is instantiated.
+
+        ``start`` and ``snapshot``: what to do about the start function (``StartMode``);
+        with ``snapshot`` mode, ``snapshot()`` gives what it left once Boot is answered."""
         self._check_alive()
         if not self._load_submitted or self._boot_submitted:
             raise IllegalAction(f"cannot boot a guest that is {self.state.value}")
@@ -445,7 +464,18 @@ class Guest:
         cached = None
         if self._cache is not None and config.fuel is not None:
             cached = self._cache.entry(metered=True)
-        return self._send(config.boot(self._next_id(), program_name, cached))
+        if start is StartMode.SNAPSHOT:
+            self._snapshot = ChunkedPayload("Snapshot", MAX_SNAPSHOT_BYTES)
+        self._snapshot_sent = len(snapshot or b"")
+        boot = config.boot(self._next_id(), program_name, cached)
+        return self._send(boot.replaced(start=start, snapshot=snapshot))
+
+    def snapshot(self) -> bytes:
+        """What the start function left, as the guest sent it (a Boot with ``snapshot``
+        mode, answered): for a template's Boot, which checks it."""
+        if self._snapshot is None or not self._booted:
+            raise IllegalAction("no snapshot: Boot did not ask for one, or is not answered")
+        return self._snapshot.join()
 
     def submit_invoke(self, export: str, args: Sequence[Number] = ()) -> asyncio.Future[Any]:
         """Send an Invoke now (after a Boot, possibly before it is answered); the future gives
@@ -588,6 +618,8 @@ class Guest:
             problem = self._in_request(message) or self._take_code(message)
         elif isinstance(message, Starting):
             problem = self._in_request(message) or self._on_starting()
+        elif isinstance(message, Snapshot):
+            problem = self._in_request(message) or self._take_snapshot(message)
         elif isinstance(message, StdinRequest):
             problem = self._in_request(message, running_code=True)
             if problem is None:
@@ -623,6 +655,14 @@ class Guest:
             return "a Code frame but the host keeps no code cache for this request"
         return self._cache.take(message)
 
+    def _take_snapshot(self, message: Snapshot) -> str | None:
+        assert self._pipeline is not None and self._pipeline.current is not None
+        if self._snapshot is None or self._pipeline.current.kind is not Boot:
+            return "a Snapshot frame, but no Boot asked for one"
+        if not self._code_started:
+            return "a Snapshot frame before the module's code started (Starting)"
+        return self._snapshot.take(message.data)
+
     def _on_starting(self) -> str | None:
         assert self._pipeline is not None and self._pipeline.current is not None
         if self._pipeline.current.kind is not Boot or self._code_started:
@@ -657,6 +697,8 @@ class Guest:
             return f"{message.TYPE} while its StdinRequest was unanswered"
         if isinstance(message, Ready) and not self._code_started:
             return "Ready without Starting before it"
+        if isinstance(message, Ready) and self._snapshot is not None and self._snapshot.empty:
+            return "Ready without the snapshot its Boot asked for"
         if isinstance(message, Loaded | Ready) and self._cache is not None:
             problem = self._cache.unasked(message.cache)
             if problem:
@@ -690,6 +732,7 @@ class Guest:
             self._note_cache(kind is Boot, reply.cache)
             if isinstance(reply, Loaded):
                 self.code_size = reply.code_size
+                self.module_start = reply.start
             else:
                 self._booted = True
             self.timings.update(_as_dict(reply.timings))

@@ -4,8 +4,13 @@
 
     Template(config)  then  template.boot(module)        (Template.start: both)
         spawn python -m guestproc --template 3 4 5     (a socketpair end as 5)
-        Hello, Load, Boot over the frame pipes          (a Guest does the talking),
-        within the launch's timeout, fuel and CPU limits (the start function is module code)
+        Hello, Load over the frame pipes                (a Guest does the talking)
+        ◀── Loaded(start): the module has a start function: a throwaway guest (exec'd,
+            hardened, the launch's limits) loads it and runs it, Boot(start=snapshot)
+            ◀── Snapshot, ... Ready: what it left, as data; the throwaway exits
+        Boot(start=restore, snapshot) ──▶ the template instantiates without running any
+            module code, installs the snapshot after checking it, compiles every function
+        all of it within the launch's timeout
     template.fork()
         two new pipes; Fork + the guest's ends ──control socket──▶ template clones
         ◀── Forked(pid): the guest is *our* child (CLONE_PARENT): pidfd, wait4, signals
@@ -16,6 +21,11 @@ wait their turn (first come, first served) before they even make their pipes. Th
 socket is non-blocking on the host's side, so a burst of thousands of launches queues in
 the host instead of blocking the event loop in ``sendmsg`` while the template, its replies
 unread, blocks too.
+
+A template never runs module code (issue 12): it keeps ``clone`` and fd passing for its whole
+life, so it never takes the running seccomp filter, and whatever code ran in it would be
+inherited by every guest. The start function runs in the throwaway guest instead, under
+the running filter, and comes back as data the template checks (Wizer's model).
 
 The host never forks itself and never decodes the module: the template does, once. What the
 template says is checked like any guest frame: a reply must be a small map naming a pending
@@ -36,7 +46,7 @@ from collections.abc import Callable
 
 import msgpack  # type: ignore[import-untyped]
 
-from protocol.messages import CONTROL_FRAME_CAP, Fork, ForkFailed
+from protocol.messages import CONTROL_FRAME_CAP, Fork, ForkFailed, StartMode
 
 from .config import GuestConfig
 from .endings import Ending, Limit
@@ -44,6 +54,7 @@ from .errors import GuestEnded, GuestStartError
 from .guest import Guest
 from .stdio import ConsoleSink, StdinSource
 from .transport import GuestProcess, Launcher
+from .watchdog import Watchdog
 
 FORK_TIMEOUT = 10.0
 """Seconds a template has to answer a Fork, counted from when the request is sent."""
@@ -71,15 +82,20 @@ class Template:
         *,
         cache_dir: str | None = None,
         launcher: Launcher | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         """Spawn the template process (``GuestStartError`` if that fails); ``boot`` then
-        loads and starts the module in it. From here on ``guest`` can be ended."""
+        loads and starts the module in it. From here on ``guest`` can be ended (``end_start``
+        ends the throwaway guest of the start function with it). ``watchdog``: it watches
+        that throwaway guest while it lives."""
         self.config = config
         self._cache_dir = cache_dir
+        self._watchdog = watchdog
         self._loop = asyncio.get_running_loop()
+        self._launcher = base = launcher or Launcher.default()
+        self._starter: Guest | None = None  # the throwaway guest running the start function
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            base = launcher or Launcher.default()
             # The launcher's own command, as a template (a test's launcher runs its own file)
             process = GuestProcess.spawn(base.with_arguments("--template"), control=theirs.fileno())
         except OSError as exc:
@@ -110,16 +126,18 @@ class Template:
         *,
         cache_dir: str | None = None,
         launcher: Launcher | None = None,
+        watchdog: Watchdog | None = None,
     ) -> Template:
         """A template with ``module`` loaded and started: ``Template(...)``, then ``boot``."""
-        template = cls(config, cache_dir=cache_dir, launcher=launcher)
+        template = cls(config, cache_dir=cache_dir, launcher=launcher, watchdog=watchdog)
         await template.boot(module)
         return template
 
     async def boot(self, module: bytes, digest: bytes | None = None) -> None:
-        """Load and start ``module`` in the template, held to the launch's limits: its fuel
-        and CPU time (set by the template on itself at Boot) and its wall-clock ``timeout``,
-        which here covers loading and the start function together.
+        """Load ``module`` in the template and start it: a start function runs in a
+        throwaway guest held to the launch's limits (its fuel, CPU time and memory), and the
+        template installs what it left. The launch's wall-clock ``timeout`` covers loading and
+        the start function together.
 
         ``digest``: the module's, if the caller has it (the code cache files entries under
         it). ``GuestEnded`` if the module cannot be loaded or started; the template's ending
@@ -135,17 +153,21 @@ class Template:
                 f"not started after its timeout of {timeout:g} s "
                 "(loading the module and running its start function)",
             )
-            deadline = self._loop.call_later(timeout, guest.end, ending)
+            deadline = self._loop.call_later(timeout, self.end_start, ending)
         try:
             await guest.handshake()
-            guest.submit_load(module, self._cache_dir, digest)
+            loaded = guest.submit_load(module, self._cache_dir, digest)
             # While the template loads (another process, another core), the models of
             # what its guests will send: otherwise derived on first sight, by a guest's
             # first reply. (The handshake has imported pydantic already.)
             from protocol.models import derive_all
 
             derive_all()
-            await guest.submit_boot()
+            await loaded
+            snapshot = None
+            if guest.module_start is not None:
+                snapshot = await self._run_start(module, digest)
+            await guest.submit_boot(start=StartMode.RESTORE, snapshot=snapshot)
         except BaseException:
             self._broken = "it could not start the module"
             self._control.close()
@@ -156,6 +178,33 @@ class Template:
                 deadline.cancel()
         self._ready = True
         self._loop.add_reader(self._control.fileno(), self._on_control)
+
+    async def _run_start(self, module: bytes, digest: bytes | None) -> bytes:
+        """Run the start function in a throwaway guest with the launch's limits (the
+        template's deadline covers its time); what it left. ``GuestEnded`` with the
+        throwaway's ending if the start function traps, exits or passes a limit."""
+        starter = self._starter = Guest(
+            self.config.model_copy(update={"timeout": None}), launcher=self._launcher
+        )
+        try:
+            await starter.start()
+            if self._watchdog is not None:
+                self._watchdog.watch(starter)
+            starter.submit_load(module, self._cache_dir, digest)
+            await starter.submit_boot(start=StartMode.SNAPSHOT)
+            return starter.snapshot()
+        finally:
+            with contextlib.suppress(GuestEnded):
+                await starter.stop()
+            if self._watchdog is not None:
+                self._watchdog.forget(starter)
+            self._starter = None
+
+    def end_start(self, ending: Ending) -> None:
+        """End the template while it starts, and the throwaway guest of its start function."""
+        if self._starter is not None:
+            self._starter.end(ending)
+        self.guest.end(ending)
 
     @property
     def pid(self) -> int | None:

@@ -40,6 +40,8 @@ any module code has run (it is in ``Loaded``).
 
 from __future__ import annotations
 
+from .messages import MAX_SNAPSHOT_BYTES
+
 MIB = 1024 * 1024
 
 INTERPRETER_ALLOWANCE = 64 * MIB
@@ -56,6 +58,16 @@ LOADING_ALLOWANCE = 256
 """Bytes of the loading bound per byte of module: decoding, validating and compiling take
 up to about this much (the module's bytes, its decoded form, compiled code, transient
 copies)."""
+
+
+def snapshot_allowance(snapshot_size: int) -> int:
+    """What a template may hold beyond its bound while it boots with a snapshot of this
+    size (``StartMode``): the bytes Boot carried, and the pieces they unpack to."""
+    return 2 * snapshot_size
+
+
+SNAPSHOT_ALLOWANCE = snapshot_allowance(MAX_SNAPSHOT_BYTES)
+"""The room a template makes for the largest snapshot, once its module is loaded."""
 
 
 def running_bound(memory_budget: int, code_size: int) -> int:

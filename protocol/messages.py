@@ -14,6 +14,7 @@
                                                            functions it will probably need first)
     Boot(id, args, env, limits) ─────────────────────▶     kernel limits, instantiate
                               ◀───────────────────────     Starting(id): its code runs from now
+                              ◀───────────────────────     Snapshot(id, data) ... (start=snapshot)
                               ◀───────────────────────     Ready(id, timings) | LoadFailed(link)
                                                            | LimitReached | Trapped | Exited
     Invoke(id, export, args)  ───────────────────────▶     run the export (``_start`` for a command)
@@ -63,7 +64,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -83,10 +84,15 @@ several MiB; a larger one is compiled afresh each time."""
 
 HOST_FRAME_CAP = MAX_MODULE_BYTES + MAX_ENTRY_BYTES + 4 * 1024 * 1024
 """The cap on frames host -> guest (``Load`` carries the module and its code cache entry,
-``Boot`` arguments, env and the metered entry)."""
+``Boot`` arguments, env, the metered entry and a template's snapshot)."""
+
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+"""The largest snapshot (``Snapshot``, ``Boot.snapshot``): what a start function left, as
+``guestproc.snapshots`` encodes it. Linear memory's zero chunks take no room in it."""
 
 CODE_CHUNK = 64 * 1024
-"""The most bytes of a code cache entry one ``Code`` frame carries."""
+"""The most bytes of a code cache entry one ``Code`` frame carries, or of a snapshot one
+``Snapshot`` frame."""
 
 CONSOLE_CHUNK = 64 * 1024
 """The most output bytes one ``Console`` frame carries (the guest batches up to this)."""
@@ -137,6 +143,7 @@ class MessageType(enum.StrEnum):
     STDIN_REQUEST = "StdinRequest"
     CODE = "Code"
     STARTING = "Starting"
+    SNAPSHOT = "Snapshot"
     # a template's control socket
     FORK = "Fork"
     FORKED = "Forked"
@@ -181,12 +188,25 @@ class LoadStage(enum.StrEnum):
     VALIDATION = "validation"  # a well-formed module that breaks a typing rule
     LINK = "link"  # an import the guest cannot provide, or does not match
     COMPILE = "compile"  # the engine cannot translate a valid function
+    SNAPSHOT = "snapshot"  # a template cannot install what the start function left
     # The host's own: the module file cannot be read; the export to call does not exist.
     READ = "read"
     EXPORT = "export"
 
 
-GUEST_LOAD_STAGES = OneOf(LoadStage.DECODE, LoadStage.VALIDATION, LoadStage.LINK, LoadStage.COMPILE)
+GUEST_LOAD_STAGES = OneOf(
+    LoadStage.DECODE, LoadStage.VALIDATION, LoadStage.LINK, LoadStage.COMPILE, LoadStage.SNAPSHOT
+)
+
+
+class StartMode(enum.StrEnum):
+    """What Boot does about the module's start function (``Boot.start``); left out, the
+    guest runs it, as any guest does. Templates never run module code: a throwaway guest
+    runs the start function and sends what it left, and the template installs that
+    (``host.template``, ``guestproc.snapshots``)."""
+
+    SNAPSHOT = "snapshot"  # run it, then send what it left in Snapshot frames before Ready
+    RESTORE = "restore"  # run no module code: install Boot's snapshot, if the module has a start
 
 
 class RefusalReason(enum.StrEnum):
@@ -303,13 +323,17 @@ class BootLimits(Record):
 class Boot(Message):
     """Instantiate the module: the program's arguments (argv[0] first) and environment
     (``KEY=VALUE``), and its limits. ``cached``: as in ``Load``, for the metered translation,
-    when ``fuel`` is set and the host keeps a code cache."""
+    when ``fuel`` is set and the host keeps a code cache. ``start`` and ``snapshot``: see
+    ``StartMode``; ``snapshot`` only with ``restore``, and then exactly when the module has
+    a start function."""
 
     TYPE = MessageType.BOOT
     args: list[bytes]
     env: list[bytes]
     limits: BootLimits
     cached: Annotated[bytes, Length(0, MAX_ENTRY_BYTES)] | None = None
+    start: StartMode | None = None
+    snapshot: Annotated[bytes, Length(1, MAX_SNAPSHOT_BYTES)] | None = None
 
 
 @record
@@ -353,12 +377,14 @@ class Loaded(Message):
     """The module is decoded, valid and ready to be instantiated. ``cache``: what the code
     cache gave: ``off`` (the host keeps none), ``hit``, ``miss``, or ``rejected: why``.
     ``code_size``: the module's code size, which the running memory bound allows for
-    (``protocol.limits``; measured before any of the module's code ran)."""
+    (``protocol.limits``; measured before any of the module's code ran). ``start``: the
+    index of the module's start function; left out when it has none."""
 
     TYPE = MessageType.LOADED
     timings: LoadTimings
     cache: Text = "off"
     code_size: Annotated[int, Range(0, U64_MAX)] = 0
+    start: Count | None = None
 
 
 @record
@@ -512,6 +538,17 @@ class Starting(Message):
 
 
 @record
+class Snapshot(Message):
+    """A piece of what the start function left (``Boot`` with ``start=snapshot``), after
+    ``Starting`` and before ``Ready``: every piece but the last is a full ``CODE_CHUNK``.
+    Module code made it, so it is untrusted data: the template that installs it checks
+    every part (``guestproc.engine.snapshot``)."""
+
+    TYPE = MessageType.SNAPSHOT
+    data: Annotated[bytes, Length(1, CODE_CHUNK)]
+
+
+@record
 class StdinRequest(Message):
     """The running request wants up to ``max`` bytes of stdin."""
 
@@ -549,7 +586,7 @@ class ForkFailed(Message):
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
 # Frames that belong to a request being served (the host counts them: ``host.framebudget``)
-DuringRequest = Console | StdinRequest | Code | Starting
+DuringRequest = Console | StdinRequest | Code | Starting | Snapshot
 GuestMessage = GuestHello | GuestReply | DuringRequest
 TemplateReply = Forked | ForkFailed
 
@@ -574,6 +611,7 @@ GUEST_TO_HOST = _by_tag(
     StdinRequest,
     Code,
     Starting,
+    Snapshot,
 )
 """What a guest (or a template, before it forks) may send the host."""
 HOST_TO_TEMPLATE = _by_tag(Fork)

@@ -195,8 +195,10 @@ class CompiledModule:
         limits: EngineLimits = DEFAULT_LIMITS,
         *,
         release_data: bool = False,
+        run_start: bool = True,
     ) -> Instance:
-        """Link, allocate, initialise segments and run the start function.
+        """Link, allocate, initialise segments and run the start function (unless
+        ``run_start`` is False: the caller installs what it left instead, ``snapshot``).
 
         Raises ``LinkError`` for a missing or mismatched import, ``LimitExceeded`` when the
         module needs more memory or table than ``limits`` grant, and ``Trap`` when a segment
@@ -204,7 +206,7 @@ class CompiledModule:
         each active data segment once it is copied into linear memory (it is not kept twice;
         the module cannot be instantiated again).
         """
-        return Instance(self, imports, limits, release_data)
+        return Instance(self, imports, limits, release_data, run_start)
 
 
 def with_cell(made: FunctionType, cell: CellType) -> FunctionType:
@@ -281,6 +283,7 @@ class Instance:
         imports: Mapping[tuple[str, str], Extern],
         limits: EngineLimits,
         release_data: bool = False,
+        run_start: bool = True,
     ) -> None:
         module = compiled.module
         self.compiled = compiled
@@ -405,7 +408,7 @@ class Instance:
                 if release_data:
                     data.data = b""
 
-        if module.start is not None:
+        if module.start is not None and run_start:
             invoke(functions[module.start], [])
 
     def _stub(self, index: int) -> Callable[..., Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .abi import FileType, Rights
+from .abi import ALL_FDFLAGS, FileType, Rights
 
 
 class ConsoleStream(enum.IntEnum):
@@ -58,3 +58,46 @@ def standard_descriptors() -> dict[int, ConsoleDescriptor]:
         1: ConsoleDescriptor(ConsoleStream.STDOUT, OUTPUT_RIGHTS),
         2: ConsoleDescriptor(ConsoleStream.STDERR, OUTPUT_RIGHTS),
     }
+
+
+_STREAM_RIGHTS = {
+    ConsoleStream.STDIN: STDIN_RIGHTS,
+    ConsoleStream.STDOUT: OUTPUT_RIGHTS,
+    ConsoleStream.STDERR: OUTPUT_RIGHTS,
+}
+_MAX_FD = 0xFFFFFFFF
+
+
+def table_state(table: dict[int, ConsoleDescriptor]) -> list[list[int]]:
+    """The table as plain data, for a snapshot: ``[fd, stream, rights, inheriting, flags]``."""
+    return [
+        [fd, d.stream.value, d.rights_base, d.rights_inheriting, d.flags]
+        for fd, d in sorted(table.items())
+    ]
+
+
+def table_from_state(entries: object) -> dict[int, ConsoleDescriptor]:
+    """The table ``table_state`` describes, if a guest could have made it from the standard
+    one (each stream open at most once, rights only dropped, known flags); ``ValueError``."""
+    if not isinstance(entries, list) or len(entries) > len(_STREAM_RIGHTS):
+        raise ValueError("descriptors must be a list of at most three entries")
+    table: dict[int, ConsoleDescriptor] = {}
+    seen: set[ConsoleStream] = set()
+    for entry in entries:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 5
+            or not all(type(part) is int and part >= 0 for part in entry)
+        ):
+            raise ValueError(f"a descriptor must be five unsigned integers, not {entry!r}")
+        fd, stream_number, rights_base, rights_inheriting, flags = entry
+        if fd > _MAX_FD or fd in table or stream_number not in _STREAM_RIGHTS:
+            raise ValueError(f"descriptor {fd} on stream {stream_number} cannot exist")
+        stream = ConsoleStream(stream_number)
+        if stream in seen:
+            raise ValueError(f"stream {stream.name} is open twice")
+        if rights_base & ~_STREAM_RIGHTS[stream] or rights_inheriting or flags & ~ALL_FDFLAGS:
+            raise ValueError(f"descriptor {fd} has rights or flags its stream never had")
+        seen.add(stream)
+        table[fd] = ConsoleDescriptor(stream, rights_base, rights_inheriting, flags)
+    return table

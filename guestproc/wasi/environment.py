@@ -54,7 +54,12 @@ from .abi import (
     Rights,
     Whence,
 )
-from .descriptors import ConsoleDescriptor, standard_descriptors
+from .descriptors import (
+    ConsoleDescriptor,
+    standard_descriptors,
+    table_from_state,
+    table_state,
+)
 
 WriteConsole = Callable[[int, bytes], None]
 ReadStdin = Callable[[int], bytes]
@@ -236,6 +241,14 @@ class WasiEnvironment:
         extend with other imports.
         """
         return dict(self._imports)
+
+    def descriptor_state(self) -> list[list[int]]:
+        """The descriptor table as plain data (``descriptors.table_state``), for a snapshot."""
+        return table_state(self._fds)
+
+    def install_descriptors(self, entries: object) -> None:
+        """Take the table a snapshot describes; ``ValueError`` if no guest could have made it."""
+        self._fds = table_from_state(entries)
 
     def bind(self, memory: Memory, pay_bytes: Callable[[int], object] | None = None) -> None:
         """Give the functions the instance's exported ``memory``; call after instantiation.

@@ -31,7 +31,8 @@ def booted_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Session, i
     session = Session(Channel(to_guest_read, from_guest_write), template=True)
     assert session.handle(m.Load(id=1, module=fixture("exports").read_bytes()))
     limits = m.BootLimits(memory_bytes=1 << 20, cpu_seconds=None, call_depth=1000, fuel=FUEL)
-    assert session.handle(m.Boot(id=2, args=[b"x"], env=[], limits=limits))
+    restore = m.StartMode.RESTORE
+    assert session.handle(m.Boot(id=2, args=[b"x"], env=[], limits=limits, start=restore))
     for expected in (m.MessageType.LOADED, m.MessageType.STARTING, m.MessageType.READY):
         assert read_frame(from_guest_read, GUEST_FRAME_CAP)["type"] == expected
     yield session, to_guest_write, from_guest_read

@@ -20,7 +20,7 @@ from typing import Any
 
 from protocol import messages as m
 from protocol.frames import HEADER, encode_frame, read_frame, write_all
-from protocol.messages import CODE_CHUNK, HOST_FRAME_CAP, PROTOCOL_VERSION
+from protocol.messages import CODE_CHUNK, HOST_FRAME_CAP, MAX_SNAPSHOT_BYTES, PROTOCOL_VERSION
 
 LOAD_TIMINGS = {"decode_ms": 0.0, "validate_ms": 0.0, "compile_ms": 0.0}
 BOOT_TIMINGS = {"instantiate_ms": 0.0, "precompile_ms": 0.0, "precompiled": 0}
@@ -46,6 +46,10 @@ def starting(request_id: int) -> dict[str, Any]:
 
 def code(request_id: int, data: bytes) -> dict[str, Any]:
     return m.Code(id=request_id, data=data).wire()
+
+
+def snapshot(request_id: int, data: bytes) -> dict[str, Any]:
+    return m.Snapshot(id=request_id, data=data).wire()
 
 
 def console(request_id: int, stream: int, data: bytes) -> dict[str, Any]:
@@ -303,6 +307,41 @@ def _outgrow(g: Misbehaving) -> None:
     forever()
 
 
+def _snapshot_unasked(g: Misbehaving) -> None:
+    """A Snapshot in a Boot that asked for none (a guest's, not a throwaway's)."""
+    request_id = g.load()["id"]
+    g.send(starting(request_id))
+    g.send(snapshot(request_id, b"\x80"))
+    forever()
+
+
+def _snapshot_before_starting(g: Misbehaving) -> None:
+    g.send(snapshot(g.load()["id"], b"\x80"))
+    forever()
+
+
+def _snapshot_dribble(g: Misbehaving) -> None:
+    request_id = g.load()["id"]
+    g.send(starting(request_id))
+    g.send(snapshot(request_id, b"\x80\x80"))
+    g.send(snapshot(request_id, b"\x80"))
+    forever()
+
+
+def _snapshot_flood(g: Misbehaving) -> None:
+    request_id = g.load()["id"]
+    g.send(starting(request_id))
+    piece = snapshot(request_id, b"\x00" * CODE_CHUNK)
+    for _ in range(MAX_SNAPSHOT_BYTES // CODE_CHUNK + 1):
+        g.send(piece)
+    forever()
+
+
+def _ready_without_snapshot(g: Misbehaving) -> None:
+    g.ready(g.load()["id"])
+    forever()
+
+
 MODES: dict[str, Callable[[Misbehaving], None]] = {
     "garbage": _garbage,
     "oversized": _oversized,
@@ -320,6 +359,11 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "ready_unannounced": _ready_unannounced,
     "console_before_starting": _console_before_starting,
     "code_after_a_hit": _code_after_a_hit,
+    "snapshot_unasked": _snapshot_unasked,
+    "snapshot_before_starting": _snapshot_before_starting,
+    "snapshot_dribble": _snapshot_dribble,
+    "snapshot_flood": _snapshot_flood,
+    "ready_without_snapshot": _ready_without_snapshot,
     "stdin_twice": _stdin_twice,
     "close_pipes": _close_pipes,
     "exit_silently": _exit_silently,

@@ -11,6 +11,11 @@ what the payload left in ``result`` as console output (stdout) and an empty ``Re
 A module whose bytes start with ``python:`` is the same hole one step earlier, in the
 decoder: the rest runs at Load, under the loader's filter, and the Load fails with what the
 payload left in ``result`` (an engine error the guest reports, ``load_failure(decode)``).
+
+A module with a start function and an export named ``python-start:SRC`` runs SRC where the
+start function runs, right after it, with ``instance`` (the engine's) in scope: the payload
+reports through the instance's own state (an exported mutable global, say), which is what
+travels from there (``guestproc.snapshots``).
 """
 
 from __future__ import annotations
@@ -19,19 +24,21 @@ import sys
 from typing import Any
 
 from guestproc import loading, running, session
-from guestproc.engine import DecodeError
+from guestproc.engine import CompiledModule, DecodeError
 from guestproc.replies import Replies
 from protocol.messages import Invoke, Result
 
 PAYLOAD = "python:"
+START_PAYLOAD = "python-start:"
 
 _real_invoke = running.invoke
 _real_decode = loading.decode
+_real_instantiate = CompiledModule.instantiate
 
 
-def _run(source: str) -> str:
+def _run(source: str, **scope: Any) -> str:
     """Run the attacker's ``source``; what it left in ``result``, or what it raised."""
-    scope: dict[str, Any] = {"result": "done"}
+    scope["result"] = "done"
     try:
         exec(source, scope)
         return str(scope["result"])
@@ -54,7 +61,17 @@ def _decode(module_bytes: bytes, bodies: bool = True) -> Any:
     raise DecodeError(f"payload: {_run(module_bytes[len(PAYLOAD) :].decode())}")
 
 
+def _instantiate(self: CompiledModule, *args: Any, **kwargs: Any) -> Any:
+    instance = _real_instantiate(self, *args, **kwargs)
+    if kwargs.get("run_start", True) and self.module.start is not None:
+        for export in self.module.exports:
+            if export.name.startswith(START_PAYLOAD):
+                _run(export.name[len(START_PAYLOAD) :], instance=instance)
+    return instance
+
+
 loading.decode = _decode
+CompiledModule.instantiate = _instantiate  # type: ignore[method-assign]
 session.invoke = _invoke  # type: ignore[attr-defined]  # what Session.handle calls to run code
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def test_kindling_doctor_reports_availability_and_what_is_in_force() -> None:
     assert document["all_blocked"] is True
     assert set(document["available"]) >= {"namespaces", "uid drop", "no_new_privs", "seccomp"}
     assert set(document["steps"]) >= {"namespaces", "uid", "no_new_privs", "seccomp"}
+    # a real template, asked to run a start function itself, refuses (issue 12, point 2)
+    assert document["forbidden"]["start in template"].startswith("blocked: ")
     table = subprocess.run(
         [*kindling_command(), "doctor"],
         capture_output=True,

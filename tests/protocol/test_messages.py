@@ -32,6 +32,8 @@ VALID_REPLIES: list[m.Message] = [
     m.Ready(id=1, timings=BOOT_TIMINGS, cache="miss"),
     m.Code(id=1, data=b"KNDLCODE" * 8192),
     m.Starting(id=2),
+    m.Snapshot(id=2, data=b"\x85" * 100),
+    m.Loaded(id=1, timings=TIMINGS, cache="hit", code_size=9, start=3),
     m.Result(
         id=2,
         results=[
@@ -60,6 +62,8 @@ VALID_REQUESTS: list[m.Message] = [
     m.Load(id=1, module=b"\0asm", cached=b""),
     m.Boot(id=1, args=[b"prog"], env=[b"A=B"], limits=LIMITS),
     m.Boot(id=1, args=[b"prog"], env=[], limits=LIMITS, cached=b"KNDLCODE"),
+    m.Boot(id=1, args=[], env=[], limits=LIMITS, start=m.StartMode.SNAPSHOT),
+    m.Boot(id=1, args=[], env=[], limits=LIMITS, start=m.StartMode.RESTORE, snapshot=b"\x83"),
     m.Invoke(id=2, export="add", args=[1, 2.5, -(2**63), 2**64 - 1]),
     m.StdinData(id=2, data=b"input"),
     m.StdinData(id=2, data=b""),
@@ -238,7 +242,7 @@ def test_trap_kinds_are_the_engines_trap_codes() -> None:
 
 
 def test_the_guest_reports_only_its_own_load_stages() -> None:
-    guest_stages = {"decode", "validation", "link", "compile"}
+    guest_stages = {"decode", "validation", "link", "compile", "snapshot"}
     assert {str(stage) for stage in m.GUEST_LOAD_STAGES.members} == guest_stages
     assert guest_stages < {str(stage) for stage in m.LoadStage}
 
