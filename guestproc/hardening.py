@@ -6,7 +6,8 @@ rlimits)::
 
     namespaces   unshare: new network (no interfaces but a down loopback), IPC and mount
                  namespaces; a new user namespace too where the kernel allows it
-    uid          started as root: setgroups([]), setresgid/setresuid to nobody (65534)
+    uid          started as root: setgroups([]), setresgid/setresuid to the uid the host
+                 named (each template its own: host.uids), or nobody (65534)
     no_new_privs PR_SET_NO_NEW_PRIVS (already set by ``sandbox.enter``; checked here)
     seccomp      an allowlist filter: any other system call fails with EPERM
 
@@ -30,6 +31,8 @@ import functools
 import os
 import signal
 import struct
+
+from protocol.messages import GUEST_UID_VARIABLE
 
 NOBODY = 65534
 
@@ -157,22 +160,34 @@ def enter_namespaces() -> str:
     )
 
 
+def guest_uid() -> int:
+    """The uid a guest of a root host takes: the one the host named (``GUEST_UID_VARIABLE``),
+    else nobody's. Never root's."""
+    from . import sandbox  # (it imports nothing of ours)
+
+    named = sandbox.named_uid or os.environ.get(GUEST_UID_VARIABLE, "")
+    if named.isdigit() and 0 < int(named) < 0xFFFFFFFF:
+        return int(named)
+    return NOBODY
+
+
 def drop_privileges() -> str:
-    """As root: become nobody (no groups, uid and gid 65534) and, once unprivileged, enter a
-    user namespace of our own too. Credentials changing clears PR_SET_PDEATHSIG, so it is
-    set again."""
+    """As root: become the guest uid (no groups, that uid and gid: ``guest_uid``) and, once
+    unprivileged, enter a user namespace of our own too. Credentials changing clears
+    PR_SET_PDEATHSIG, so it is set again."""
     if os.geteuid() != 0:
         return f"on: already unprivileged (uid {os.geteuid()})"
+    uid = guest_uid()
     try:
         os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
     except OSError as exc:
         return f"off: {exc.strerror}"
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if _libc.unshare(CLONE_NEWUSER) == 0:
-        return f"on: uid {NOBODY}, in a user namespace"
-    return f"on: uid {NOBODY}"
+        return f"on: uid {uid}, in a user namespace"
+    return f"on: uid {uid}"
 
 
 def no_new_privs() -> str:

@@ -50,6 +50,7 @@ import signal
 from typing import Any
 
 from protocol.limits import SNAPSHOT_ALLOWANCE, loading_bound, running_bound
+from protocol.messages import GUEST_UID_VARIABLE
 
 MIB = 1024 * 1024
 
@@ -59,6 +60,11 @@ MAX_OPEN_FILES = 16
 STACK_BYTES = 112 * MIB
 """RLIMIT_STACK once raised. The main thread's stack grows on demand up to this; the kernel
 leaves at least 128 MiB below a stack for it when the program starts, so this fits."""
+
+
+named_uid = ""
+"""The uid the host named for this guest (``GUEST_UID_VARIABLE``), kept from the environment
+``enter`` empties; "" if none."""
 
 
 def enter(keep: tuple[int, ...]) -> None:
@@ -71,6 +77,8 @@ def enter(keep: tuple[int, ...]) -> None:
     if null not in protected:
         os.close(null)
     _close_all_but(protected)
+    global named_uid
+    named_uid = os.environ.get(GUEST_UID_VARIABLE, "")  # for the uid drop at Load
     os.environ.clear()
     with contextlib.suppress(OSError):  # already a group leader: the host spawned us that way
         os.setpgid(0, 0)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .transport import Launcher
+from .uids import DEFAULT_GUEST_UIDS
 
 SECCOMP_ARCHES = ("x86_64",)
 
@@ -57,9 +58,11 @@ def available() -> dict[str, str]:
         "rlimits": "yes",
         "own process group": "yes",
         "namespaces": _try_unshare(root, userns),
-        "uid drop": "yes: running as root, guests become nobody"
+        "uid drop": "yes: running as root, each template's guests take a uid of their own "
+        f"({DEFAULT_GUEST_UIDS.start}-{DEFAULT_GUEST_UIDS.stop - 1})"
         if root
-        else f"not needed: running as uid {os.geteuid()}",
+        else f"no: guests share this host's uid {os.geteuid()} (no subordinate uids are used); "
+        "namespaces and the filters keep them apart",
         "no_new_privs": "yes",
         "seccomp": "yes"
         if "errno" in actions and platform.machine() in SECCOMP_ARCHES

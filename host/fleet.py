@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
 from protocol.codeentry import module_digest
+from protocol.messages import GUEST_UID_VARIABLE
 
 from .config import GuestConfig
 from .endings import Ending
@@ -27,6 +29,7 @@ from .lifecycle import Event, Listener
 from .stdio import ConsoleSink
 from .template import Template
 from .transport import Launcher
+from .uids import GuestUids
 from .watchdog import Watchdog
 
 TemplateKey = tuple[bytes, str]  # (module digest, configuration as JSON)
@@ -36,9 +39,10 @@ class Fleet:
     """Templates, guests and the watchdog of one host. ``cache_dir``: the code cache's
     directory (None: compile afresh every time)."""
 
-    def __init__(self, cache_dir: str | None, launcher: Launcher | None) -> None:
+    def __init__(self, cache_dir: str | None, launcher: Launcher | None, uids: GuestUids) -> None:
         self.cache_dir = cache_dir
         self._launcher = launcher
+        self._uids = uids
         self._templates: dict[TemplateKey, Template] = {}
         # templates still loading and starting their module, and the task doing it
         self._starting: dict[TemplateKey, tuple[Template, asyncio.Task[None]]] = {}
@@ -93,8 +97,11 @@ class Fleet:
             await template.close()
         starting = self._starting.get(key)
         if starting is None:
+            launcher = self._launcher or Launcher.default()
+            if os.geteuid() == 0:  # its guests drop root to a uid of their own
+                launcher = launcher.with_env(**{GUEST_UID_VARIABLE: str(self._uids.take())})
             template = Template(
-                config, cache_dir=self.cache_dir, launcher=self._launcher, watchdog=self.watchdog
+                config, cache_dir=self.cache_dir, launcher=launcher, watchdog=self.watchdog
             )
             # Loading and the start function are watched like a guest's run.
             self.watchdog.watch(template.guest)

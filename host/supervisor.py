@@ -58,6 +58,7 @@ from .lifecycle import (
 from .stdio import ConsoleSink
 from .template import Template, TemplateError
 from .transport import Launcher
+from .uids import DEFAULT_GUEST_UIDS, GuestUids
 from .watchdog import Watchdog
 
 SIGNAL_SETTLE_SECONDS = 1.0
@@ -365,9 +366,11 @@ class Host:
     ``cache``: keep compiled code on disk (``host.codecache``); ``cache_dir``: where, if not
     the default directory -- one per trust domain, since what one host's guests store,
     every later guest of the same module loads. An unusable default directory leaves the
-    cache off; an unusable ``cache_dir`` is a ``CacheDirectoryError`` on entering. Closing
-    the host stops every sandbox and template; guests never outlive the host process in
-    any case (each dies with it, ``PR_SET_PDEATHSIG``).
+    cache off; an unusable ``cache_dir`` is a ``CacheDirectoryError`` on entering.
+    ``guest_uids``: the uids a host running as root gives its templates, one each, for
+    their guests (``host.uids``; ``ValueError`` if the range holds root, nobody or the
+    host's uid). Closing the host stops every sandbox and template; guests never outlive
+    the host process in any case (each dies with it, ``PR_SET_PDEATHSIG``).
     """
 
     def __init__(
@@ -376,13 +379,14 @@ class Host:
         cache: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
         launcher: Launcher | None = None,
+        guest_uids: range = DEFAULT_GUEST_UIDS,
     ) -> None:
         if cache_dir is not None and not cache:
             raise ValueError("Host(cache=False) takes no cache_dir")
         self._cache_wanted = cache
         self._cache_dir = None if cache_dir is None else Path(cache_dir)
         self._sandboxes: dict[str, Sandbox] = {}
-        self._fleet = Fleet(None, launcher)
+        self._fleet = Fleet(None, launcher, GuestUids(guest_uids))
         self._names = 0
 
     async def __aenter__(self) -> Host:

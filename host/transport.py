@@ -35,6 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from protocol.messages import GUEST_UID_VARIABLE
+
+from .uids import random_guest_uid
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -102,14 +106,18 @@ class Launcher:
         ):
             if root is not None and str(root) not in roots:
                 roots.append(str(root))
-        return cls(
-            argv=(sys.executable, "-S", "-P", "-m", "guestproc"),
-            env={"PYTHONPATH": os.pathsep.join(roots)},
-        )
+        env = {"PYTHONPATH": os.pathsep.join(roots)}
+        if os.geteuid() == 0:  # the guest drops root: to a uid of its own (host.uids)
+            env[GUEST_UID_VARIABLE] = str(random_guest_uid())
+        return cls(argv=(sys.executable, "-S", "-P", "-m", "guestproc"), env=env)
 
     def with_arguments(self, *extra: str) -> Launcher:
         """The same command with ``extra`` arguments before the descriptors."""
         return Launcher((*self.argv, *extra), self.env)
+
+    def with_env(self, **variables: str) -> Launcher:
+        """The same command with ``variables`` added to its environment."""
+        return Launcher(self.argv, {**self.env, **variables})
 
     def with_module(self, module: str, *extra: str) -> Launcher:
         """The same interpreter and environment running another guest-side module."""

@@ -112,6 +112,11 @@ MAX_RESULTS = 1000
 MAX_STDIN_REQUEST = 1024 * 1024
 """The most bytes one ``StdinRequest`` may ask for."""
 
+GUEST_UID_VARIABLE = "KINDLING_GUEST_UID"
+"""The environment variable in which a host running as root names the uid (and gid) a guest
+process takes when it drops root: each template, with its throwaway guest and the guests it
+forks, has its own (``host.uids``). Without it, a guest becomes ``nobody``."""
+
 U32_MAX = 0xFFFFFFFF
 U64_MAX = 0xFFFFFFFFFFFFFFFF
 I64_MIN = -(1 << 63)

@@ -96,4 +96,5 @@ def test_spawn_failure_leaks_nothing() -> None:
 def test_default_launcher_runs_guestproc_without_site_or_cwd() -> None:
     launcher = Launcher.default()
     assert launcher.argv[1:] == ("-S", "-P", "-m", "guestproc")
-    assert set(launcher.env) == {"PYTHONPATH"}
+    expected = {"PYTHONPATH", "KINDLING_GUEST_UID"} if os.geteuid() == 0 else {"PYTHONPATH"}
+    assert set(launcher.env) == expected

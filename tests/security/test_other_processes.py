@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from host.supervisor import Host, Sandbox
+from host.uids import DEFAULT_GUEST_UIDS
 from tests.framework.paths import fixture
 from tests.guests import subverted
 
@@ -132,3 +133,36 @@ async def test_a_guest_keeps_the_descriptor_commands_it_needs(host: Host) -> Non
         "resource.setrlimit(resource.RLIMIT_CORE, (soft, hard)); result = os.get_blocking(4)",
     )
     assert outcome == "True"
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("Uid:"))
+    return int(line.split()[1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a host running as root gives guests uids")
+async def test_each_templates_guests_have_a_uid_of_their_own(host: Host) -> None:
+    """Issue 12, point 3: not nobody shared by all, not the host's; the guests of one
+    template share its uid, those of another template have another."""
+    exports = fixture("exports").read_bytes()
+    first, sibling = await host.launch(exports), await host.launch(exports)
+    other = await host.launch(exports, memory="6MiB")  # another configuration, template
+    try:
+        uids = {s.name: uid_of(s.pid) for s in (first, sibling, other) if s.pid is not None}
+        assert uids[first.name] == uids[sibling.name]
+        assert uids[other.name] != uids[first.name]
+        assert all(uid in DEFAULT_GUEST_UIDS for uid in uids.values())
+        assert {template.pid and uid_of(template.pid) for template in host.templates()} == {
+            uids[first.name],
+            uids[other.name],
+        }
+    finally:
+        for sandbox in (first, sibling, other):
+            await sandbox.stop()
+
+
+def test_a_uid_range_that_holds_root_nobody_or_the_host_is_refused() -> None:
+    for uids in (range(0, 10), range(65530, 65540), range(os.getuid(), os.getuid() + 1)):
+        with pytest.raises(ValueError, match="must leave out root"):
+            Host(guest_uids=uids)
