@@ -40,11 +40,11 @@ from __future__ import annotations
 from . import hardening, sandbox
 
 
-def before_loading(module_size: int) -> None:
+def before_loading(module_size: int, template: bool = False) -> None:
     """At Load, once what loading imports is imported and before the module's bytes are
-    decoded: the hardening (as nobody, the interpreter's files may be out of reach) and the
-    loading bound."""
-    hardening.harden_loader()  # what it could not do, kindling doctor reports
+    decoded: the hardening (as the guest uid, the interpreter's files may be out of reach;
+    a template also gets its children's PID namespace) and the loading bound."""
+    hardening.harden_loader(template)  # what it could not do, kindling doctor reports
     sandbox.limit_loading(module_size)
 
 

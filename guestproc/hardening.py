@@ -35,6 +35,7 @@ import struct
 from protocol.messages import GUEST_UID_VARIABLE
 
 NOBODY = 65534
+CLONE_NEWPID = 0x20000000
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -276,14 +277,33 @@ def install_seccomp(allowed: frozenset[str]) -> str:
     return f"on: {len(allowed)} system calls allowed"
 
 
-def harden_loader() -> dict[str, str]:
-    """Namespaces, uid, no_new_privs and the LOADER filter; what each step came to."""
-    return {
-        "namespaces": enter_namespaces(),
-        "uid": drop_privileges(),
-        "no_new_privs": no_new_privs(),
-        "seccomp": install_seccomp(LOADER),
-    }
+children_have_own_pid_namespace = False
+"""``pid_namespace_for_children`` succeeded: this process's children are in a namespace of
+their own."""
+
+
+def pid_namespace_for_children() -> str:
+    """A template: every process it creates from now on is in a new PID namespace, whose
+    first process (its init) is the template's holder (``guestproc.template``); what was
+    done, or why not. Needs the privilege a user namespace of its own gives."""
+    global children_have_own_pid_namespace
+    try:
+        _call(_libc.unshare(CLONE_NEWPID), "unshare")
+    except OSError as exc:
+        return f"off: {exc.strerror}"
+    children_have_own_pid_namespace = True
+    return "on"
+
+
+def harden_loader(template: bool = False) -> dict[str, str]:
+    """Namespaces, uid, (a template) a PID namespace for its children, no_new_privs and the
+    LOADER filter; what each step came to."""
+    steps = {"namespaces": enter_namespaces(), "uid": drop_privileges()}
+    if template:
+        steps["pid namespace"] = pid_namespace_for_children()
+    steps["no_new_privs"] = no_new_privs()
+    steps["seccomp"] = install_seccomp(LOADER)
+    return steps
 
 
 def harden_running() -> str:

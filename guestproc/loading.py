@@ -66,8 +66,9 @@ def elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def load(replies: Replies, message: Load) -> LoadedModule:
-    """Serve ``Load``: reply ``Loaded``, or end with ``LoadFailed`` (``StopServing``)."""
+def load(replies: Replies, message: Load, template: bool = False) -> LoadedModule:
+    """Serve ``Load``: reply ``Loaded``, or end with ``LoadFailed`` (``StopServing``).
+    ``template``: the process is a template (its hardening differs: ``confinement``)."""
     module_bytes = message.module
     cached = message.cached
     # The hardening goes on before the first untrusted byte is read; what loading will
@@ -81,7 +82,7 @@ def load(replies: Replies, message: Load) -> LoadedModule:
     if cached is not None:
         from . import codecache  # noqa: F401
     cache_ms = elapsed_ms(started)
-    confinement.before_loading(len(module_bytes))
+    confinement.before_loading(len(module_bytes), template)
 
     status = "off"
     if cached is not None:

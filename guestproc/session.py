@@ -63,7 +63,7 @@ class Session:
                 invoke(self.replies, self.booted, message)
             elif isinstance(message, Load) and self.loaded is None:
                 self.replies.start(message.id)
-                self.loaded = load(self.replies, message)
+                self.loaded = load(self.replies, message, self.template)
                 if self.template:
                     confinement.template_loaded()
             elif isinstance(message, Boot) and self.loaded is not None and self.booted is None:

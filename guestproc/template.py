@@ -49,12 +49,13 @@ from protocol.messages import (
     GuestExitStatus,
     GuestHello,
     MessageType,
+    Namespace,
     Shutdown,
     clip,
 )
 from protocol.schema import Range, fields_of, prepare
 
-from . import confinement, sandbox
+from . import confinement, hardening, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 from .guest import serve, serve_requests
 from .rehearsal import Rehearsal
@@ -119,6 +120,8 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
+    holder = _hold_namespace(host)
+    control.send(msgpack.packb(Namespace(id=0, pid=holder).wire()))
     return _fork_on_request(session, booted, control, host)
 
 
@@ -154,6 +157,47 @@ def _fork_on_request(
             for fd in fds:
                 os.close(fd)
             control.send(msgpack.packb(reply))
+
+
+def _hold_namespace(host: int) -> int | None:
+    """The holder of the guests' PID namespace, if the template has one
+    (``hardening.pid_namespace_for_children``): its first child, the namespace's init, a
+    child of the host that only waits. Guests forked after it are processes 2, 3, ... of
+    that namespace: they can name no process outside it (not the host, not the template,
+    not another template's guests), and signals reach them as they reach any process (an
+    init ignores those it has no handler for). Its pid, or None."""
+    if not hardening.children_have_own_pid_namespace:
+        return None
+    try:
+        pid = clone_parent()
+    except OSError:
+        return None
+    if pid == 0:
+        try:
+            sandbox.set_parent_death_signal()
+            # Its parent is outside its namespace (getppid() says 0): ask /proc whether
+            # the host died before the death signal was set.
+            if _parent_pid() == host:
+                os.closerange(0, 1 << 16)
+                hardening.harden_running()
+                while True:
+                    time.sleep(3600)
+        finally:
+            os._exit(0)
+    global _own_namespace
+    _own_namespace = True
+    return pid
+
+
+_own_namespace = False  # guests are forked into the holder's PID namespace
+
+
+def _parent_pid() -> int:
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"PPid:"):
+                return int(line.split()[1])
+    return 0
 
 
 # The maps of the frames sent at every fork, made once, before the template forks: only the
@@ -213,8 +257,11 @@ def _become_guest(
     status: int = GuestExitStatus.HOST_BROKE_PROTOCOL
     try:
         sandbox.set_parent_death_signal()  # no_new_privs is inherited
-        if os.getppid() != host:
-            os._exit(GuestExitStatus.OK)  # the host died before we could tie ourselves to it
+        # The host died before we could tie ourselves to it. (In the holder's namespace
+        # our parent is outside, and getppid() is 0: the host's pipe tells then, at the
+        # first read, since only the host holds its end.)
+        if not _own_namespace and os.getppid() != host:
+            os._exit(GuestExitStatus.OK)
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
         control.detach()

@@ -109,11 +109,38 @@ async def _template_start_probe(launcher: Launcher | None) -> str:
         return f"blocked: {exc.ending.reason()}"
     finally:
         await template.close()
+        await template.release()
     return "ALLOWED"
 
 
-def template_start_probe(launcher: Launcher | None = None) -> str:
-    return asyncio.run(_template_start_probe(launcher))
+async def _pid_namespace_probe(launcher: Launcher | None) -> str:
+    """Fork a real guest and read its pids: in its template's own PID namespace, or in
+    the host's, where it could name every process."""
+    from .supervisor import Host
+
+    async with Host(cache=False, launcher=launcher) as host:
+        sandbox = await host.launch(b"(module)")
+        pid = sandbox.pid
+        status = _read(f"/proc/{pid}/status") or ""
+        await sandbox.stop()
+    pids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    if len(pids) >= 2:
+        return f"blocked: a forked guest is pid {pids[-1]} of its template's own PID namespace"
+    return (
+        f"ALLOWED: forked guests are in the host's PID namespace (pid {pids[0] if pids else '?'})"
+    )
+
+
+def template_probes(launcher: Launcher | None = None) -> dict[str, str]:
+    """What real templates and their guests do: probes run from the host."""
+
+    async def both() -> dict[str, str]:
+        return {
+            "start in template": await _template_start_probe(launcher),
+            "name a pid outside": await _pid_namespace_probe(launcher),
+        }
+
+    return asyncio.run(both())
 
 
 def doctor_command(as_json: bool, out: TextIO | None = None) -> int:
@@ -121,11 +148,17 @@ def doctor_command(as_json: bool, out: TextIO | None = None) -> int:
     here = available()
     try:
         probe = in_force()
-        probe["forbidden"]["start in template"] = template_start_probe()
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as exc:
         out.write(f"kindling doctor: {exc}\n")
         return 1
-    escaped = [action for action, outcome in probe["forbidden"].items() if outcome == "ALLOWED"]
+    try:
+        probe["forbidden"].update(template_probes())
+    except Exception as exc:  # whatever stops a real template: say so, and fail
+        out.write(f"kindling doctor: the template probes could not run: {exc}\n")
+        return 1
+    escaped = [
+        action for action, outcome in probe["forbidden"].items() if outcome.startswith("ALLOWED")
+    ]
     if as_json:
         document = {"available": here, **probe, "all_blocked": not escaped}
         out.write(json.dumps(document, indent=1) + "\n")

@@ -44,6 +44,7 @@ class Fleet:
         self._launcher = launcher
         self._uids = uids
         self._templates: dict[TemplateKey, Template] = {}
+        self._retired: list[Template] = []  # closed after they died; their holders live on
         # templates still loading and starting their module, and the task doing it
         self._starting: dict[TemplateKey, tuple[Template, asyncio.Task[None]]] = {}
         self._guests: dict[int, Guest] = {}  # pid -> live guest
@@ -95,6 +96,7 @@ class Fleet:
         if template is not None:  # it died: its guests live on; a new one forks the next
             self._templates.pop(key, None)
             await template.close()
+            self._retired.append(template)  # the holder of its guests' namespace stays
         starting = self._starting.get(key)
         if starting is None:
             launcher = self._launcher or Launcher.default()
@@ -141,5 +143,11 @@ class Fleet:
             template.end_start(Ending.stopped("the host is closing"))
 
     async def close_templates(self) -> None:
+        """Shut every template down, then end the holders of their guests' PID namespaces
+        (the guests are stopped by now: any left would end with their holder)."""
+        templates = [*self._templates.values(), *self._retired]
         await asyncio.gather(*(t.close() for t in self._templates.values()))
+        for template in templates:
+            await template.release()
         self._templates.clear()
+        self._retired.clear()

@@ -40,13 +40,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
 
 import msgpack  # type: ignore[import-untyped]
 
-from protocol.messages import CONTROL_FRAME_CAP, Fork, ForkFailed, StartMode
+from protocol.messages import (
+    CONTROL_FRAME_CAP,
+    Fork,
+    Forked,
+    ForkFailed,
+    Namespace,
+    StartMode,
+)
 
 from .config import GuestConfig
 from .endings import Ending, Limit
@@ -117,6 +125,9 @@ class Template:
         self._ready = False
         self.forked = 0
         self.known_pid: Callable[[int], bool] = lambda _pid: False
+        # Its guests' PID namespace: told of first (``Namespace``), held by ``holder``.
+        self._namespace_told = False
+        self.holder: NamespaceHolder | None = None
 
     @classmethod
     async def start(
@@ -306,6 +317,9 @@ class Template:
         except (InvalidMessage, ValueError, msgpack.UnpackException) as exc:
             self._break(f"it sent an unreadable reply ({len(data)} bytes): {exc}")
             return
+        if isinstance(reply, Namespace) or not self._namespace_told:
+            self._on_namespace(reply)
+            return
         future = self._pending.pop(reply.id, None)
         if future is None:
             self._break(f"it answered request {reply.id}, which is not pending")
@@ -320,9 +334,28 @@ class Template:
             return
         future.set_result(reply.pid)
 
+    def _on_namespace(self, reply: Namespace | Forked | ForkFailed) -> None:
+        """The first control message must say where its guests' PID namespace is, once."""
+        if not isinstance(reply, Namespace) or self._namespace_told:
+            self._break(f"it sent {reply.TYPE} where its one Namespace belongs")
+            return
+        self._namespace_told = True
+        if reply.pid is None:
+            return  # the kernel gave it none: its guests share ours (kindling doctor says so)
+        problem = self._bad_pid(reply.pid)
+        if problem:
+            self._break(problem)
+            return
+        self.holder = NamespaceHolder(reply.pid, self._loop, self._on_holder_gone)
+
+    def _on_holder_gone(self) -> None:
+        self._break("the holder of its guests' PID namespace ended (and with it, they did)")
+
     def _bad_pid(self, pid: int) -> str | None:
         if self.known_pid(pid):
             return f"it named pid {pid}, a guest the host already has"
+        if self.holder is not None and pid == self.holder.pid:
+            return f"it named pid {pid}, the holder of its guests' PID namespace"
         try:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
@@ -340,8 +373,17 @@ class Template:
         for future in pending.values():
             _fail(future, TemplateError(f"the template is gone: {reason}"))
 
+    async def release(self) -> None:
+        """End the holder of its guests' PID namespace, and with it every guest still in
+        it (the namespace's init is gone): what a host does last, once it has stopped its
+        guests. ``close`` first."""
+        if self.holder is not None:
+            self.holder.end()
+            self.holder = None
+
     async def close(self) -> None:
-        """Shut the template down and reap it (its forked guests go on)."""
+        """Shut the template down and reap it (its forked guests go on, and so does the
+        holder of their PID namespace: ``release``)."""
         if self._broken is None:
             self._broken = "closed by the host"
             self._loop.remove_reader(self._control.fileno())
@@ -353,6 +395,39 @@ class Template:
         for future in self._pending.values():
             _fail(future, TemplateError("the template was closed"))
         self._pending.clear()
+
+
+class NamespaceHolder:
+    """The process that holds a template's guests' PID namespace (its init): a child of
+    ours that only waits. We reap it, and call ``gone`` if it ends before ``end``."""
+
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop, gone: Callable[[], None]) -> None:
+        self.pid = pid
+        self._loop = loop
+        self._gone = gone
+        self._pidfd = os.pidfd_open(pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        self._stop_watching()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self._gone()
+
+    def _stop_watching(self) -> None:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    def end(self) -> None:
+        """Kill it (SIGKILL: an init ignores the rest) and reap it."""
+        if self._pidfd < 0:
+            return  # it ended already, and was reaped
+        signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        self._stop_watching()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
 
 
 def _close(*fds: int) -> None:

@@ -49,6 +49,8 @@ it has answered the last.
 A template has a second channel, its control socket (``host.template``,
 ``guestproc.template``)::
 
+                              ◀───────────────────────     Namespace(pid): its guests' PID
+                                                           namespace, held by pid (first, once)
     Fork(id) + two pipe ends  ───────────────────────▶     clone a guest
                               ◀───────────────────────     Forked(id, pid) | ForkFailed(id, error)
 
@@ -153,6 +155,7 @@ class MessageType(enum.StrEnum):
     FORK = "Fork"
     FORKED = "Forked"
     FORK_FAILED = "ForkFailed"
+    NAMESPACE = "Namespace"
 
 
 class TrapKind(enum.StrEnum):
@@ -587,13 +590,24 @@ class ForkFailed(Message):
     error: Text
 
 
+@record
+class Namespace(Message):
+    """A template's first word on its control socket, before it reads a ``Fork``: ``pid``
+    is the process that holds its guests' PID namespace (a child of the host, the
+    namespace's init: when it ends, so does every guest in it), or None when the kernel
+    gave none and its guests share the host's (id 0)."""
+
+    TYPE = MessageType.NAMESPACE
+    pid: Annotated[int, Range(2, (1 << 22))] | None = None
+
+
 # -- the channels ------------------------------------------------------------------------------
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
 # Frames that belong to a request being served (the host counts them: ``host.framebudget``)
 DuringRequest = Console | StdinRequest | Code | Starting | Snapshot
 GuestMessage = GuestHello | GuestReply | DuringRequest
-TemplateReply = Forked | ForkFailed
+TemplateReply = Forked | ForkFailed | Namespace
 
 
 def _by_tag(*classes: type[Message]) -> dict[str, type[Message]]:
@@ -621,7 +635,7 @@ GUEST_TO_HOST = _by_tag(
 """What a guest (or a template, before it forks) may send the host."""
 HOST_TO_TEMPLATE = _by_tag(Fork)
 """What the host sends on a template's control socket."""
-TEMPLATE_TO_HOST = _by_tag(Forked, ForkFailed)
+TEMPLATE_TO_HOST = _by_tag(Forked, ForkFailed, Namespace)
 """What a template answers on its control socket."""
 
 

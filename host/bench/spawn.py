@@ -220,6 +220,7 @@ async def measure(
         report.reap_seconds = time.perf_counter() - started
         for template in pool:
             await template.close()
+            await template.release()
     if burst:
         report.burst = await measure_burst(module, burst, export)
         report.problems += [f"burst: {problem}" for problem in report.burst.problems]

@@ -89,6 +89,7 @@ async def template() -> AsyncIterator[Template]:
     started = await Template.start(EXPORTS.read_bytes(), GuestConfig())
     yield started
     await started.close()
+    await started.release()
 
 
 # -- single guests: new_guest -> guest, spinning_guest, run ---------------------------------

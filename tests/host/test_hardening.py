@@ -164,6 +164,7 @@ def test_kindling_doctor_reports_availability_and_what_is_in_force() -> None:
     assert set(document["steps"]) >= {"namespaces", "uid", "no_new_privs", "seccomp"}
     # a real template, asked to run a start function itself, refuses (issue 12, point 2)
     assert document["forbidden"]["start in template"].startswith("blocked: ")
+    assert document["forbidden"]["name a pid outside"].startswith("blocked: ")  # point 3
     table = subprocess.run(
         [*kindling_command(), "doctor"],
         capture_output=True,

@@ -126,7 +126,9 @@ HOST_SCRIPT = textwrap.dedent(
         for guest in guests:
             await guest.handshake()
             guest.submit_invoke("_start")  # an endless loop: they never read again
-        print(template.pid, *(g.pid for g in guests), flush=True)
+        await asyncio.sleep(0.1)  # the template's Namespace comes before its first Forked
+        holder = template.holder.pid if template.holder else template.pid
+        print(template.pid, holder, *(g.pid for g in guests), flush=True)
         await asyncio.sleep(3600)
 
     asyncio.run(main())
@@ -142,8 +144,8 @@ def test_no_guest_outlives_a_killed_host() -> None:
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert host.stdout is not None
-    pids = [int(p) for p in host.stdout.readline().split()]
-    assert len(pids) == 4
+    pids = [int(p) for p in host.stdout.readline().split()]  # template, holder, guests
+    assert len(pids) == 5
     time.sleep(0.2)  # the guests are spinning in Wasm now
     host.kill()
     host.wait()

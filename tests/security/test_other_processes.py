@@ -96,11 +96,13 @@ async def test_a_guest_cannot_read_another_processes_limits(host: Host, victim: 
 
 
 async def test_a_guest_cannot_change_the_hosts_limits(host: Host) -> None:
-    """A forked guest's parent is the host (CLONE_PARENT): ``getppid()`` names it."""
+    """A forked guest's parent is the host (CLONE_PARENT), though in its own PID namespace
+    ``getppid()`` no longer names it: the payload is given the host's pid, as if it had
+    learned it some other way."""
     before = resource.getrlimit(resource.RLIMIT_NOFILE)
     outcome = await attack(
         host,
-        "import os, resource; resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (3, 3))",
+        f"import resource; resource.prlimit({os.getpid()}, resource.RLIMIT_NOFILE, (3, 3))",
     )
     assert outcome == "PermissionError: [Errno 1] Operation not permitted"
     assert resource.getrlimit(resource.RLIMIT_NOFILE) == before
@@ -169,3 +171,18 @@ def test_a_uid_range_that_holds_root_nobody_or_the_host_is_refused() -> None:
     for uids in (range(0, 10), range(65530, 65540), range(os.getuid(), os.getuid() + 1)):
         with pytest.raises(ValueError, match="must leave out root"):
             Host(guest_uids=uids)
+
+
+async def test_a_forked_guest_can_name_no_process_outside_its_templates_namespace(
+    host: Host,
+) -> None:
+    """Issue 12, point 3: the guests of a template live in a PID namespace of their own
+    (its holder is process 1), so no pid they can name is the host's, the template's or
+    another template's guest's; the parent, the host, is outside: getppid() is 0."""
+    outcome = await attack(host, "import os\nresult = (os.getpid(), os.getppid())")
+    pid, parent = (int(part) for part in outcome.strip("()").split(", "))
+    assert parent == 0 and 1 < pid < 100, outcome
+    (template,) = host.templates()
+    assert template.holder is not None and template.pid is not None
+    with open(f"/proc/{template.holder.pid}/status") as status:
+        assert next(line for line in status if line.startswith("NSpid:")).split()[-1] == "1"
