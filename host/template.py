@@ -30,9 +30,15 @@ the running filter, and comes back as data the template checks (Wizer's model).
 The host never forks itself and never decodes the module: the template does, once. What the
 template says is checked like any guest frame: a reply must be a small map naming a pending
 request and a pid that is a child of this process (``waitid`` with ``WNOWAIT`` proves that
-without reaping it) and not a guest we already have. A template that breaks those rules, or
-dies, fails its pending forks with ``TemplateError``; the guests it forked live on, since
-they are ours.
+without reaping it), in its guests' PID namespace (``/proc/PID/ns/pid``: no other child of
+ours is) and not a guest we already have. A template that breaks those rules, or dies,
+fails its pending forks with ``TemplateError``; the guests it forked live on, since they
+are ours.
+
+Its guests' PID namespace: the template's first control message, ``Namespace(pid)``, names
+the holder, process 1 of the namespace its guests are forked into (``guestproc.template``),
+a child of ours that only waits. We reap it; if it ends, so have the guests in it, and the
+template is broken. ``release`` ends it, once the guests are stopped.
 """
 
 from __future__ import annotations
@@ -346,7 +352,10 @@ class Template:
         if problem:
             self._break(problem)
             return
-        self.holder = NamespaceHolder(reply.pid, self._loop, self._on_holder_gone)
+        try:
+            self.holder = NamespaceHolder(reply.pid, self._loop, self._on_holder_gone)
+        except OSError as exc:
+            self._break(f"its namespace's holder cannot be watched: {exc}")
 
     def _on_holder_gone(self) -> None:
         self._break("the holder of its guests' PID namespace ended (and with it, they did)")
@@ -360,6 +369,12 @@ class Template:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return f"it named pid {pid}, which is not a child of the host"
+        if self.holder is not None:
+            # A guest it forked is in its guests' namespace; no other child of ours is.
+            # (One that has exited already has no namespace to show: its exit tells.)
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                if pid_namespace(pid) != self.holder.namespace:
+                    return f"it named pid {pid}, which is not in its guests' PID namespace"
         return None
 
     def _break(self, reason: str) -> None:
@@ -403,6 +418,7 @@ class NamespaceHolder:
 
     def __init__(self, pid: int, loop: asyncio.AbstractEventLoop, gone: Callable[[], None]) -> None:
         self.pid = pid
+        self.namespace = pid_namespace(pid)
         self._loop = loop
         self._gone = gone
         self._pidfd = os.pidfd_open(pid)
@@ -428,6 +444,12 @@ class NamespaceHolder:
         self._stop_watching()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
+
+
+def pid_namespace(pid: int) -> tuple[int, int]:
+    """Which PID namespace process ``pid`` is in (``OSError`` if it cannot be told)."""
+    found = os.stat(f"/proc/{pid}/ns/pid")
+    return found.st_dev, found.st_ino
 
 
 def _close(*fds: int) -> None:

@@ -99,7 +99,7 @@ async def test_a_module_that_does_not_load_ends_the_template_with_its_reason() -
     assert caught.value.ending.text == "load_failure(decode)"
 
 
-async def test_the_template_reply_must_name_a_new_child_of_ours(template: Template) -> None:
+async def test_the_template_reply_must_name_a_guest_it_forked(template: Template) -> None:
     guest = await template.fork()
     await guest.handshake()
     assert guest.pid is not None and template.pid is not None
@@ -109,7 +109,11 @@ async def test_the_template_reply_must_name_a_new_child_of_ours(template: Templa
     for bad in (True, -5, "7", 1):  # the schema refuses these before any pid check
         with pytest.raises(InvalidMessage):
             parse_template_reply({"type": "Forked", "id": 1, "pid": bad})
-    assert template._bad_pid(template.pid) is None  # a child indeed (the template itself)
+    # A child of ours indeed, but not one in its guests' PID namespace: the template itself
+    # (issue 12, point 5), or the holder of that namespace.
+    assert "not in its guests' PID namespace" in (template._bad_pid(template.pid) or "")
+    assert template.holder is not None
+    assert "the holder" in (template._bad_pid(template.holder.pid) or "")
     await guest.stop()
 
 
