@@ -69,6 +69,7 @@ def before_running(
     else:
         sandbox.release_freed()
         sandbox.limit_running(memory_budget, code_size, cpu_seconds)
+        sandbox.forget_status()  # the limits are set for good: no more reading of VmData
         sandbox.limit_processes()
         hardening.harden_running()
 
@@ -99,6 +100,7 @@ def standalone(memory_budget: int, code_size: int, cpu_seconds: int | None) -> N
     with the running bound of ``memory_budget`` and ``code_size`` and the CPU limit."""
     sandbox.tie_to_parent()
     sandbox.restrict()
+    sandbox.keep_status()
     hardening.harden_loader()
     sandbox.limit_running(memory_budget, code_size, cpu_seconds)
     sandbox.limit_processes()

@@ -91,16 +91,21 @@ def _write_file() -> None:
 def probe() -> dict[str, object]:
     before = _namespaces()
     sandbox.restrict()
-    steps = hardening.harden_loader()
-    # What only the loader filter stops (the running filter has no openat at all).
-    write_open = _probe(lambda: os.close(os.open(os.devnull, os.O_WRONLY)))
+    # The loader's hardening, step by step (``hardening.harden_loader``), to read the
+    # namespaces before its filter takes readlink away.
+    steps = {"namespaces": hardening.enter_namespaces(), "uid": hardening.drop_privileges()}
     after = _namespaces()
     steps["new namespaces"] = ", ".join(k for k in before if before[k] != after[k]) or "none"
     steps["no_new_privs"] = hardening.no_new_privs()
+    steps["seccomp"] = hardening.install_seccomp(hardening.LOADER)
+    # What the loader's filter alone stops: no file opens once the module's bytes are read.
+    write_open = _probe(lambda: os.close(os.open(os.devnull, os.O_WRONLY)))
+    read_open = _probe(lambda: open("/etc/hostname", "rb").close())
     steps["running filter"] = hardening.harden_running()
     forbidden = {
         "write a file": _probe(_write_file),
         "open to write (loading)": write_open,
+        "open to read (loading)": read_open,
         "open a file to read": _probe(lambda: open("/etc/hostname", "rb").close()),
         "create a process": _probe(_fork),
         "run a program": _probe(lambda: os.execv("/bin/true", ["true"])),

@@ -8,12 +8,14 @@ rlimits)::
                  namespaces; a new user namespace too where the kernel allows it
     uid          started as root: setgroups([]), setresgid/setresuid to the uid the host
                  named (each template its own: host.uids), or nobody (65534)
+    pid ns       a template: a new PID namespace for its children (its holder, its guests)
     no_new_privs PR_SET_NO_NEW_PRIVS (already set by ``sandbox.enter``; checked here)
     seccomp      an allowlist filter: any other system call fails with EPERM
 
 Every step is on where the kernel permits it; what could not be done is recorded, never
 fatal (``kindling doctor`` reports both). Seccomp filters stack: a template installs
-``LOADER`` (it must still import, receive descriptors and fork); each guest forked from it
+``LOADER`` (it must still receive descriptors and fork, but opens no file); each guest
+forked from it
 adds ``RUNNING``, the few calls a running guest makes -- no open, no socket, no fork or
 exec, no kill or ptrace. A guest started by exec gets both, ``RUNNING`` at Boot. Both allow
 ``mmap`` for private memory only (``ARGUMENT_RULES``): memory a guest maps is always
@@ -89,7 +91,6 @@ F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC = 0, 1, 2, 3, 4, 10
 ARGUMENT_RULES: dict[str, tuple[int, int, frozenset[int]]] = {
     "mmap": (3, MAP_TYPE | MAP_GROWSDOWN, frozenset({MAP_PRIVATE})),
     "prlimit64": (0, 0xFFFFFFFF, frozenset({0})),
-    "openat": (2, os.O_ACCMODE | os.O_CREAT | os.O_TRUNC | os.O_APPEND, frozenset({0})),
     "fcntl": (
         1,
         0xFFFFFFFF,
@@ -106,12 +107,6 @@ under the mask; the argument's low 32 bits are checked, all that these calls rea
 - ``prlimit64`` names the calling process only (pid 0, as glibc's ``getrlimit`` and
   ``setrlimit`` do): another process's limits are not a guest's to read or set (a sibling's
   ``RLIMIT_CPU`` at zero kills it; the host's ``RLIMIT_NOFILE`` at 3 breaks it).
-- ``openat`` (the loader's: a running guest has none) opens for reading only: no write
-  access, no creating, truncating or appending. ``RLIMIT_FSIZE`` 0 already fails writes to
-  files, and the ``mmap`` rule refuses the shared mappings it does not cover; refusing the
-  open too is the layer under both, for a loader or template whose uid may write the host's
-  own files (a host run by an ordinary user). Imports need only reads (CPython shrugs off
-  a bytecode cache it cannot write).
 - ``fcntl`` may duplicate a descriptor and read or set its flags (blocking mode,
   close-on-exec), nothing else: ``F_SETOWN`` and ``F_SETSIG`` with ``O_ASYNC`` would send
   any signal to any process of the guest's uid; leases, notifications and locks are not
@@ -121,14 +116,17 @@ Every filter here applies them."""
 
 LOADER = RUNNING | frozenset(
     {
-        "openat", "getdents64", "statx", "readlink", "getcwd", "ioctl", "pread64", "readv",
+        "ioctl", "pread64", "readv",
         "writev", "uname", "sysinfo", "dup", "dup2", "dup3", "close_range", "sendmsg",
         "recvmsg", "sendto", "recvfrom", "getsockname", "getsockopt", "clone", "setpgid", "prctl", "seccomp", "set_tid_address",
         "set_robust_list", "rseq",
     }
 )  # fmt: skip
-"""A template, or a guest before Boot: also importing modules (open, list, stat files),
-the control socket (descriptors passed), forking guests, and what a fresh child does."""
+"""A template, or a guest before Boot: also the control socket (descriptors passed),
+forking guests, and what a fresh child does. No ``openat``: a guest or template opens no
+file once it has read its first untrusted byte (it imports what it will need before: the
+loader is hardened at Load, after those imports); ``/proc/self/status``, which the limits
+read, was opened at start-up (``sandbox.enter``)."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

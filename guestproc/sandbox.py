@@ -78,6 +78,7 @@ def enter(keep: tuple[int, ...]) -> None:
         os.close(null)
     _close_all_but(protected)
     global named_uid
+    keep_status()
     named_uid = os.environ.get(GUEST_UID_VARIABLE, "")  # for the uid drop at Load
     os.environ.clear()
     with contextlib.suppress(OSError):  # already a group leader: the host spawned us that way
@@ -176,13 +177,38 @@ def _set_limit(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
+_status_fd = -1  # /proc/self/status, opened at start-up (``enter``): no file opens later
+
+
 def data_in_use() -> int:
-    """The process's data segment size now (``VmData``: heap and private mappings), bytes."""
-    with open("/proc/self/status", "rb") as status:
-        for line in status:
-            if line.startswith(b"VmData:"):
-                return int(line.split()[1]) * 1024
+    """The process's data segment size now (``VmData``: heap and private mappings), bytes.
+    Read through the descriptor ``enter`` opened (a read at offset 0 regenerates it), since
+    the loader's filter opens no file; a process that never entered opens it now."""
+    if _status_fd >= 0:
+        status = os.pread(_status_fd, 8192, 0)
+    else:
+        with open("/proc/self/status", "rb") as file:
+            status = file.read()
+    for line in status.splitlines():
+        if line.startswith(b"VmData:"):
+            return int(line.split()[1]) * 1024
     raise OSError("VmData is missing from /proc/self/status")
+
+
+def keep_status() -> None:
+    """Open ``/proc/self/status`` for ``data_in_use``, while files may still be opened."""
+    global _status_fd
+    if _status_fd < 0:
+        _status_fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def forget_status() -> None:
+    """Close the ``/proc/self/status`` descriptor: once the running limits are set for
+    good, nothing reads it (a forked guest's names its template's)."""
+    global _status_fd
+    if _status_fd >= 0:
+        os.close(_status_fd)
+        _status_fd = -1
 
 
 def _hold_to(bound: int, slack: int, for_good: bool) -> int:

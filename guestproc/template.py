@@ -120,7 +120,7 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
-    holder = _hold_namespace(host)
+    holder = _hold_namespace(channel.read_fd)
     control.send(msgpack.packb(Namespace(id=0, pid=holder).wire()))
     return _fork_on_request(session, booted, control, host)
 
@@ -159,13 +159,14 @@ def _fork_on_request(
             control.send(msgpack.packb(reply))
 
 
-def _hold_namespace(host: int) -> int | None:
+def _hold_namespace(from_host: int) -> int | None:
     """The holder of the guests' PID namespace, if the template has one
     (``hardening.pid_namespace_for_children``): its first child, the namespace's init, a
     child of the host that only waits. Guests forked after it are processes 2, 3, ... of
     that namespace: they can name no process outside it (not the host, not the template,
     not another template's guests), and signals reach them as they reach any process (an
-    init ignores those it has no handler for). Its pid, or None."""
+    init ignores those it has no handler for). Its pid, or None. ``from_host``: the pipe
+    from the host, which hangs up once the host is gone."""
     if not hardening.children_have_own_pid_namespace:
         return None
     try:
@@ -175,9 +176,11 @@ def _hold_namespace(host: int) -> int | None:
     if pid == 0:
         try:
             sandbox.set_parent_death_signal()
-            # Its parent is outside its namespace (getppid() says 0): ask /proc whether
-            # the host died before the death signal was set.
-            if _parent_pid() == host:
+            # Its parent is outside its namespace (getppid() says 0): the host died before
+            # the death signal was set if its pipe has hung up (only it held the other end).
+            hung_up = select.poll()
+            hung_up.register(from_host, 0)
+            if not hung_up.poll(0):
                 os.closerange(0, 1 << 16)
                 hardening.harden_running()
                 while True:
@@ -190,14 +193,6 @@ def _hold_namespace(host: int) -> int | None:
 
 
 _own_namespace = False  # guests are forked into the holder's PID namespace
-
-
-def _parent_pid() -> int:
-    with open("/proc/self/status", "rb") as status:
-        for line in status:
-            if line.startswith(b"PPid:"):
-                return int(line.split()[1])
-    return 0
 
 
 # The maps of the frames sent at every fork, made once, before the template forks: only the
@@ -266,6 +261,7 @@ def _become_guest(
             os.setpgid(0, 0)
         control.detach()
         os.close(CONTROL_FD)
+        sandbox.forget_status()
         channel = session.channel
         read_fd, write_fd = fds
         os.dup2(read_fd, channel.read_fd)
