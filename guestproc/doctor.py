@@ -27,8 +27,10 @@ MAP_ANONYMOUS = 0x20
 MAPPED = 1024 * 1024
 
 
-def _namespaces() -> dict[str, str]:
-    return {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("net", "ipc", "mnt", "user")}
+def _namespaces(directory: int) -> dict[str, str]:
+    """Which namespaces we are in, read through ``/proc/self/ns`` opened as ``directory``
+    (the root may be empty by now)."""
+    return {kind: os.readlink(kind, dir_fd=directory) for kind in ("net", "ipc", "mnt", "user")}
 
 
 def _probe(action: Callable[[], object]) -> str:
@@ -89,12 +91,16 @@ def _write_file() -> None:
 
 
 def probe() -> dict[str, object]:
-    before = _namespaces()
+    directory = os.open("/proc/self/ns", os.O_RDONLY | os.O_DIRECTORY)
+    before = _namespaces(directory)
     sandbox.restrict()
     # The loader's hardening, step by step (``hardening.harden_loader``), to read the
     # namespaces before its filter takes readlink away.
-    steps = {"namespaces": hardening.enter_namespaces(), "uid": hardening.drop_privileges()}
-    after = _namespaces()
+    steps = {"namespaces": hardening.enter_namespaces()}
+    steps["root"] = hardening.empty_root()
+    steps["uid"] = hardening.drop_privileges()
+    after = _namespaces(directory)
+    os.close(directory)
     steps["new namespaces"] = ", ".join(k for k in before if before[k] != after[k]) or "none"
     steps["no_new_privs"] = hardening.no_new_privs()
     steps["seccomp"] = hardening.install_seccomp(hardening.LOADER)
@@ -107,6 +113,7 @@ def probe() -> dict[str, object]:
         "open to write (loading)": write_open,
         "open to read (loading)": read_open,
         "open a file to read": _probe(lambda: open("/etc/hostname", "rb").close()),
+        "see the host's files": _probe(lambda: os.stat("/etc/hostname")),
         "create a process": _probe(_fork),
         "run a program": _probe(lambda: os.execv("/bin/true", ["true"])),
         "open a socket": _probe(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),

@@ -6,6 +6,8 @@ rlimits)::
 
     namespaces   unshare: new network (no interfaces but a down loopback), IPC and mount
                  namespaces; a new user namespace too where the kernel allows it
+    root         in that mount namespace: an empty read-only tmpfs as the root, the host's
+                 filesystem detached (pivot_root)
     uid          started as root: setgroups([]), setresgid/setresuid to the uid the host
                  named (each template its own: host.uids), or nobody (65534)
     pid ns       a template: a new PID namespace for its children (its holder, its guests)
@@ -140,13 +142,16 @@ def _call(result: int, what: str) -> None:
 def enter_namespaces() -> str:
     """New network, IPC and mount namespaces (and a user namespace where that is what makes
     them possible, or is allowed besides); what was done, or why not."""
+    global _own_mount_namespace
     flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS
     if os.geteuid() != 0:
         flags |= CLONE_NEWUSER  # the only way an unprivileged process gets the others
+    before = os.readlink("/proc/self/ns/mnt")
     try:
         _call(_libc.unshare(flags), "unshare")
     except OSError as exc:
         return f"off: {exc.strerror}"
+    _own_mount_namespace = os.readlink("/proc/self/ns/mnt") != before
     return "on: " + ", ".join(
         name
         for name, bit in (
@@ -157,6 +162,48 @@ def enter_namespaces() -> str:
         )
         if flags & bit
     )
+
+
+_own_mount_namespace = False  # enter_namespaces made one: empty_root may change its mounts
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
+MNT_DETACH = 2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+def empty_root() -> str:
+    """In the mount namespace of our own (``enter_namespaces``): make the root an empty,
+    read-only tmpfs and detach the host's filesystem, so that no path names any of its
+    files (a path-based call the filters still allow, such as ``stat``, finds nothing).
+    What was done, or why not. Never touches a mount namespace we share with the host."""
+    if not _own_mount_namespace:
+        return "off: no mount namespace of our own"
+    number = _SYS_PIVOT_ROOT.get(os.uname().machine)
+    if number is None:
+        return f"off: no pivot_root system call number known for {os.uname().machine}"
+    mount = _libc.mount
+    mount.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_char_p,
+    ]
+    hidden = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    try:
+        # Nothing we do here may propagate to the host's mounts.
+        _call(mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount")
+        _call(mount(b"kindling", b"/proc", b"tmpfs", hidden, b"size=4k,mode=0555"), "mount")
+        os.chdir("/proc")
+        # pivot_root(".", "."): the new root, with the old one stacked on it, then detached.
+        _call(_libc.syscall(ctypes.c_long(number), b".", b"."), "pivot_root")
+        _call(_libc.umount2(b".", MNT_DETACH), "umount2")
+        os.chdir("/")
+        _call(mount(None, b"/", None, MS_REMOUNT | MS_RDONLY | hidden, None), "mount")
+    except OSError as exc:
+        return f"off: {exc.strerror}"
+    return "on: an empty read-only tmpfs"
 
 
 def guest_uid() -> int:
@@ -296,7 +343,9 @@ def pid_namespace_for_children() -> str:
 def harden_loader(template: bool = False) -> dict[str, str]:
     """Namespaces, uid, (a template) a PID namespace for its children, no_new_privs and the
     LOADER filter; what each step came to."""
-    steps = {"namespaces": enter_namespaces(), "uid": drop_privileges()}
+    steps = {"namespaces": enter_namespaces()}
+    steps["root"] = empty_root()
+    steps["uid"] = drop_privileges()
     if template:
         steps["pid namespace"] = pid_namespace_for_children()
     steps["no_new_privs"] = no_new_privs()

@@ -105,7 +105,7 @@ def test_no_new_privs_is_set_by_the_start_up_sandbox() -> None:
 @needs_seccomp
 def test_everything_together_blocks_every_forbidden_action() -> None:
     report = probe()
-    assert len(report["forbidden"]) == 17
+    assert len(report["forbidden"]) == 18
     assert all(v.startswith("blocked: ") for v in report["forbidden"].values()), report
     assert report["steps"]["running filter"].startswith("on: ")
     assert set(report["steps"]["new namespaces"].split(", ")) >= {"net", "ipc", "mnt"}

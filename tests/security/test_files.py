@@ -68,3 +68,12 @@ async def test_the_loader_cannot_overwrite_a_file_it_could_otherwise(open_dir: P
     )
     assert outcome.startswith("PermissionError: [Errno 1] Operation not permitted"), outcome
     assert target.read_bytes() == ORIGINAL
+
+
+async def test_the_loader_sees_none_of_the_hosts_files() -> None:
+    """Its root is an empty read-only tmpfs (its own mount namespace): a path-based call
+    the filter still allows, ``stat``, finds nothing of the host's."""
+    outcome = await load_payload(
+        "import os\nresult = [os.path.exists(p) for p in ('/etc/hostname', '/proc/1', '/usr')]"
+    )
+    assert outcome == "[False, False, False]"
