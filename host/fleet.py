@@ -26,7 +26,7 @@ from .config import GuestConfig
 from .endings import Ending
 from .guest import Guest
 from .lifecycle import Event, Listener
-from .stdio import ConsoleSink
+from .stdio import ConsoleSink, StdinSource
 from .template import Template
 from .transport import Launcher
 from .uids import GuestUids
@@ -66,13 +66,19 @@ class Fleet:
 
     # -- guests -------------------------------------------------------------------------------
 
-    async def fork(self, module: bytes, config: GuestConfig, console: ConsoleSink | None) -> Guest:
+    async def fork(
+        self,
+        module: bytes,
+        config: GuestConfig,
+        console: ConsoleSink | None,
+        stdin: StdinSource | None = None,
+    ) -> Guest:
         """A guest of ``module`` with ``config``, forked from their template (started first if
         need be), past its handshake and watched. ``GuestEnded`` if the module cannot be
         loaded or started (the template's ending), ``GuestStartError`` / ``OSError`` if no
         guest could be made."""
         template = await self._template(module, config)
-        guest = await template.fork(console=console)
+        guest = await template.fork(console=console, stdin=stdin)
         await guest.handshake()
         if guest.pid is not None:
             self._guests[guest.pid] = guest

@@ -15,17 +15,23 @@ A ``StdinSource`` answers the guest's ``StdinRequest`` frames: ``read(n)`` retur
 bytes, or ``b""`` at the end of input.
 
 - ``HostStdin`` reads the host's own fd 0, waiting for it on the event loop;
-- ``BytesStdin`` serves fixed bytes; ``NoStdin`` is at end of input from the start.
+- ``BytesStdin`` serves fixed bytes; ``NoStdin`` is at end of input from the start;
+- ``FileStdin`` reads a binary file object in a worker thread (a pipe may block);
+- ``IteratorStdin`` serves the chunks of an async iterator of bytes.
+
+``stdin_for`` turns what ``Host.launch(stdin=...)`` accepts into a source per guest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import stat
 from collections import deque
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, BinaryIO, Protocol
 
 HIGH_WATER = 1024 * 1024
 
@@ -201,6 +207,74 @@ class BytesStdin:
     async def read(self, size: int) -> bytes:
         chunk, self._data = self._data[:size], self._data[size:]
         return bytes(chunk)
+
+
+class FileStdin:
+    """A binary file object (``open(path, "rb")``, ``sys.stdin.buffer``, ``io.BytesIO``),
+    read in a worker thread so that a pipe that blocks does not block the event loop."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._eof = False
+
+    async def read(self, size: int) -> bytes:
+        if self._eof:
+            return b""
+        read = getattr(self._file, "read1", self._file.read)  # no waiting for a full size
+        data = await asyncio.to_thread(read, size)
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"stdin's file gave {type(data).__name__}, not bytes")
+        if not data:
+            self._eof = True
+        return bytes(data)
+
+
+class IteratorStdin:
+    """The chunks of an async iterator of bytes, split to the sizes the guest asks for."""
+
+    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
+        self._chunks: AsyncIterator[bytes] = aiter(chunks)
+        self._left = b""
+        self._eof = False
+
+    async def read(self, size: int) -> bytes:
+        while not self._left and not self._eof:
+            try:
+                chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                raise TypeError(f"stdin's iterator gave {type(chunk).__name__}, not bytes")
+            self._left = bytes(chunk)
+        data, self._left = self._left[:size], self._left[size:]
+        return data
+
+
+def stdin_for(stdin: Any) -> Callable[[], StdinSource]:
+    """What ``Host.launch(stdin=...)`` takes, as a maker of each guest's source: ``None``
+    (end of input at once), bytes (each guest of the sandbox, a restarted one too, reads
+    them from the start), a binary file object or an async iterator of bytes (read once:
+    a restarted guest reads on from where the last one stopped), or a ``StdinSource``.
+    ``TypeError`` for anything else."""
+    if stdin is None:
+        return NoStdin
+    if isinstance(stdin, bytes | bytearray | memoryview):
+        data = bytes(stdin)
+        return lambda: BytesStdin(data)
+    source: StdinSource
+    if inspect.iscoroutinefunction(getattr(stdin, "read", None)):
+        source = stdin
+    elif callable(getattr(stdin, "read", None)):
+        source = FileStdin(stdin)
+    elif hasattr(stdin, "__aiter__"):
+        source = IteratorStdin(stdin)
+    else:
+        raise TypeError(
+            "stdin must be bytes, a binary file, an async iterator of bytes or a StdinSource, "
+            f"not {type(stdin).__name__}"
+        )
+    return lambda: source
 
 
 class HostStdin:

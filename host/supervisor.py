@@ -35,7 +35,7 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from .lifecycle import (
     RestartPolicy,
     State,
 )
-from .stdio import ConsoleSink
+from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource, stdin_for
 from .template import Template, TemplateError
 from .transport import Launcher
 from .uids import DEFAULT_GUEST_UIDS, GuestUids
@@ -89,13 +89,19 @@ class Sandbox:
         config: GuestConfig,
         restart: Restart,
         console: ConsoleSink | None,
+        stdin: Callable[[], StdinSource] = NoStdin,
     ) -> None:
         self._fleet = fleet
         self.name = name
         self.module = module
         self.config = config
         self.restart = restart
-        self.console = console
+        # Every guest of the sandbox writes here: the caller's sink, or one kept for
+        # ``stdout`` and ``stderr``.
+        kept = CapturedConsole()
+        self._kept = kept if console is None else None
+        self.console: ConsoleSink = kept if console is None else console
+        self._stdin = stdin  # makes each guest's source (``stdio.stdin_for``)
         self.state = State.NOT_STARTED
         self.ending: Ending | None = None  # how the last guest ended
         self.guest: Guest | None = None
@@ -214,7 +220,7 @@ class Sandbox:
 
     async def _start_guest(self) -> Guest | None:
         try:
-            guest = await self._fleet.fork(self.module, self.config, self.console)
+            guest = await self._fleet.fork(self.module, self.config, self.console, self._stdin())
         except GuestEnded as exc:  # the module does not load or boot: the template's ending
             self.ending = exc.ending
             return None
@@ -242,6 +248,22 @@ class Sandbox:
         self.invocations += 1
         results = await self.guest.invoke(export, args)
         return [value.signed() for value in results]
+
+    @property
+    def stdout(self) -> bytes:
+        """What its guests have written to stdout so far, every restart's in turn, when
+        ``launch`` was given no console (``ValueError`` otherwise: it went there)."""
+        return self._captured().stdout
+
+    @property
+    def stderr(self) -> bytes:
+        """As ``stdout``, for stderr."""
+        return self._captured().stderr
+
+    def _captured(self) -> CapturedConsole:
+        if self._kept is None:
+            raise ValueError(f"{self.name}'s output went to the console given to launch")
+        return self._kept
 
     async def run(self) -> Ending:
         """Run the module as a WASI command (its ``_start``); how the program ended
@@ -428,10 +450,18 @@ class Host:
         name: str | None = None,
         restart: Restart | RestartPolicy | str = RestartPolicy.NEVER,
         console: ConsoleSink | None = None,
+        stdin: Any = None,
         wait: bool = True,
         **settings: Any,
     ) -> Sandbox:
         """Launch a sandbox for ``module`` (a path, or the module's bytes).
+
+        ``stdin``: what the program reads: bytes (each guest of the sandbox, a restarted
+        one too, reads them from the start), a binary file object or an async iterator of
+        bytes (read once, on demand: a restarted guest reads on), a ``StdinSource``, or
+        None for end of input at once (``stdio.stdin_for``). ``console``: where the output
+        goes as it comes (a ``ConsoleSink``); without one the sandbox keeps it, in
+        ``Sandbox.stdout`` and ``Sandbox.stderr``.
 
         ``settings`` are the limits and inputs by ``GuestConfig``'s field names, e.g.
         ``memory="64MiB", fuel=10**9`` (``host.configkeys`` lists and explains them); None
@@ -454,7 +484,9 @@ class Host:
         name = name or f"sandbox-{self._names}"
         if name in self._sandboxes:
             raise ValueError(f"a sandbox named {name!r} exists already")
-        sandbox = Sandbox(self._fleet, name, bytes(module), config, restart, console)
+        sandbox = Sandbox(
+            self._fleet, name, bytes(module), config, restart, console, stdin_for(stdin)
+        )
         self._sandboxes[name] = sandbox
         sandbox._launch()
         if wait:
