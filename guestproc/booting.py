@@ -29,6 +29,7 @@ linear memory and tables share the memory budget.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from protocol import messages as msg
 from protocol.limits import FRAME_ALLOWANCE
@@ -160,15 +161,9 @@ def boot(
         report_ending(replies, exc)
         raise StopServing from None
     instantiate_ms = elapsed_ms(started)
-    if message.start is StartMode.RESTORE and loaded.compiled.module.start is not None:
-        try:
-            snapshots.restore(instance, wasi, snapshot.take)
-        except SnapshotError as exc:
-            replies.end(
-                msg.LoadFailed(
-                    id=replies.request_id, stage=LoadStage.SNAPSHOT, message=clip(str(exc))
-                )
-            )
+    if not run_start and loaded.compiled.module.start is not None:
+        restore = partial(snapshots.restore, instance, wasi, snapshot.take)
+        in_stage(replies, LoadStage.SNAPSHOT, SnapshotError, restore)
     if template:
         # Every function its guests will run is compiled here, once, and shared by all
         # of them (before Ready, so running out of memory is this Boot's ending).

@@ -38,6 +38,8 @@ import struct
 
 from protocol.messages import GUEST_UID_VARIABLE
 
+from . import sandbox
+
 NOBODY = 65534
 CLONE_NEWPID = 0x20000000
 
@@ -209,8 +211,6 @@ def empty_root() -> str:
 def guest_uid() -> int:
     """The uid a guest of a root host takes: the one the host named (``GUEST_UID_VARIABLE``),
     else nobody's. Never root's."""
-    from . import sandbox  # (it imports nothing of ours)
-
     named = sandbox.named_uid or os.environ.get(GUEST_UID_VARIABLE, "")
     if named.isdigit() and 0 < int(named) < 0xFFFFFFFF:
         return int(named)

@@ -60,14 +60,6 @@ def pieces(instance: Instance, wasi: WasiEnvironment) -> Iterator[bytes]:
             memory_pieces.clear()  # the views go: memory may grow again
 
 
-def encode(instance: Instance, wasi: WasiEnvironment) -> bytes:
-    """The whole snapshot as bytes (``TooLarge`` past the limit)."""
-    data = b"".join(pieces(instance, wasi))
-    if len(data) > msg.MAX_SNAPSHOT_BYTES:
-        raise TooLarge(_too_large(len(data)))
-    return data
-
-
 def send(replies: Replies, instance: Instance, wasi: WasiEnvironment) -> None:
     """The snapshot in ``Snapshot`` frames of a full ``CODE_CHUNK`` each but the last,
     after the console output that came before it; ``TooLarge`` past the limit (the host
@@ -86,17 +78,13 @@ def send(replies: Replies, instance: Instance, wasi: WasiEnvironment) -> None:
 def _send_chunk(replies: Replies, buffer: bytearray, sent: int) -> int:
     size = min(len(buffer), msg.CODE_CHUNK)
     if sent + size > msg.MAX_SNAPSHOT_BYTES:
-        raise TooLarge(_too_large(sent + size))
+        raise TooLarge(
+            f"the start function left {sent + size} bytes of state or more (memory that is "
+            f"not zero, tables, globals), over the snapshot limit of {msg.MAX_SNAPSHOT_BYTES}"
+        )
     replies.send_during(msg.Snapshot(id=replies.request_id, data=bytes(buffer[:size])))
     del buffer[:size]
     return size
-
-
-def _too_large(size: int) -> str:
-    return (
-        f"the start function left {size} bytes of state or more (memory that is not zero, "
-        f"tables, globals), over the snapshot limit of {msg.MAX_SNAPSHOT_BYTES}"
-    )
 
 
 def restore(instance: Instance, wasi: WasiEnvironment, take: Callable[[], bytes | None]) -> None:

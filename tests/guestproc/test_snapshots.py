@@ -39,9 +39,14 @@ def _pair(text: str = CLOSES_STDIN) -> tuple[Instance, WasiEnvironment, Instance
 def test_what_the_start_function_left_travels_with_the_descriptors() -> None:
     started, ran, instance, wasi = _pair()
     assert [fd for fd, *_ in ran.descriptor_state()] == [1, 2]
-    snapshots.restore(instance, wasi, lambda: snapshots.encode(started, ran))
+    snapshots.restore(instance, wasi, lambda: encoded(started, ran))
     assert instance.invoke("g") == [9]
     assert wasi.descriptor_state() == ran.descriptor_state()
+
+
+def encoded(instance: Instance, wasi: WasiEnvironment) -> bytes:
+    """The snapshot as the guest sends it, joined."""
+    return b"".join(snapshots.pieces(instance, wasi))
 
 
 def _encoded(**changes: Any) -> bytes:
@@ -85,7 +90,7 @@ def test_a_snapshot_that_does_not_fit_is_refused_and_changes_nothing(data: bytes
 
 def test_bad_descriptors_leave_the_instance_as_it_was_and_bad_state_the_descriptors() -> None:
     started, ran, instance, wasi = _pair()
-    state = msgpack.unpackb(snapshots.encode(started, ran))
+    state = msgpack.unpackb(encoded(started, ran))
     state["instance"]["globals"] = [[0, -1]]
     with pytest.raises(SnapshotError, match="global 0"):
         snapshots.restore(instance, wasi, lambda: msgpack.packb(state))
