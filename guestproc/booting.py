@@ -125,7 +125,7 @@ def boot(
         # Metered code is a different translation: the idle-time precompiling was for the
         # unmetered one (a Load cannot know the budget that Boot will bring). Still
         # loading work, done under the loading bound.
-        loaded.compiled, cache_status = translate_metered(replies, loaded, entry.take())
+        loaded.compiled, cache_status = translate_metered(replies, loaded, entry.take(), template)
         loaded.precompiler = None
     # The running bound counts what the guest holds now: let go of what only loading
     # needed first. Then the kernel limits, for good, before the module's first

@@ -11,6 +11,10 @@
     Load, before     before_loading:            the same                   (no Load)
     the module is    hardening.harden_loader,
     decoded          sandbox.limit_loading
+    Load or Boot,    before_cache_entry:        (loads no entry: it
+    before a code    harden_running             compiles afresh)
+    cache entry is
+    unmarshalled
     Load, after      --                         template_loaded: room for
                                                 a snapshot in Boot
     Boot, before     before_running:            before_running:            (no Boot)
@@ -46,6 +50,17 @@ def before_loading(module_size: int, template: bool = False) -> None:
     a template also gets its children's PID namespace) and the loading bound."""
     hardening.harden_loader(template)  # what it could not do, kindling doctor reports
     sandbox.limit_loading(module_size)
+
+
+def before_cache_entry() -> None:
+    """A guest (never a template) about to unmarshal a code cache entry: the RUNNING filter
+    first, so that what unmarshalling constructs -- ``marshal`` is not hardened against
+    hostile bytes, and the entry came from another guest -- meets the filter the module's
+    own code will meet. Loading goes on under it (decoding, replying, compiling what the
+    entry did not bring); Boot then finds the filter installed. A template forks guests
+    for its whole life, and so keeps ``clone`` in its filter: it loads no entry
+    (``loading.load``)."""
+    hardening.harden_running()
 
 
 def template_loaded() -> None:

@@ -81,11 +81,14 @@ RUNNING = frozenset(
         "setitimer", "alarm", "nanosleep", "clock_nanosleep", "clock_gettime",
         "clock_getres", "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid",
         "getegid", "futex", "sched_yield", "getrusage", "getrlimit", "prlimit64",
-        "setrlimit", "exit", "exit_group", "restart_syscall", "getrandom", "fcntl",
+        "setrlimit", "exit", "exit_group", "restart_syscall", "getrandom", "fcntl", "pread64",
     }
 )  # fmt: skip
 """What a running guest needs: pipes, memory, signals and timers for the console, clocks,
-limits (it only lowers them), exit."""
+limits (it only lowers them), exit. ``pread64`` reads ``/proc/self/status`` (opened at
+start-up) until the running limits are set: a guest that loads a code cache entry takes
+this filter before it, at Load (``confinement``). After that it has only pipes, where
+``pread`` fails."""
 
 MAP_TYPE = 0x03  # MAP_SHARED 0x01, MAP_PRIVATE 0x02, MAP_SHARED_VALIDATE 0x03
 MAP_PRIVATE = 0x02
@@ -120,7 +123,7 @@ Every filter here applies them."""
 
 LOADER = RUNNING | frozenset(
     {
-        "ioctl", "pread64", "readv",
+        "ioctl", "readv",
         "writev", "uname", "sysinfo", "dup", "dup2", "dup3", "close_range", "sendmsg",
         "recvmsg", "sendto", "recvfrom", "getsockname", "getsockopt", "clone", "setpgid", "prctl", "seccomp", "set_tid_address",
         "set_robust_list", "rseq",
@@ -353,6 +356,13 @@ def harden_loader(template: bool = False) -> dict[str, str]:
     return steps
 
 
+_running_installed: str | None = None  # what ``harden_running`` came to, once it ran
+
+
 def harden_running() -> str:
-    """The RUNNING filter, stacked on LOADER: from now on, only what a running guest needs."""
-    return install_seccomp(RUNNING)
+    """The RUNNING filter, stacked on LOADER: from now on, only what a running guest needs.
+    Once: a guest that took it to load a code cache entry keeps it (filters only stack)."""
+    global _running_installed
+    if _running_installed is None or _running_installed.startswith("off"):
+        _running_installed = install_seccomp(RUNNING)
+    return _running_installed

@@ -4,7 +4,9 @@
 
     Load(module, cached?) ──▶ import what loading needs (text parser, codecache)
       ──▶ hardening, RLIMIT_DATA (loading)                        confinement.before_loading
-      ├── an entry in the code cache ──▶ caching.from_cache ──hit──▶ Loaded(cache=hit)
+      ├── an entry in the code cache ──▶ the RUNNING filter ──▶ caching.from_cache
+      │     (a guest; a template loads no entry)         confinement.before_cache_entry
+      │                                                 ──hit──▶ Loaded(cache=hit)
       └── decode ──▶ validate ──▶ compile ──▶ Loaded(timings, code size)
             └─────────┴────────────┴──── LoadFailed(stage), and the guest stops
             with a code cache: every function compiled, sent as an entry (caching.send_entry)
@@ -71,6 +73,12 @@ def load(replies: Replies, message: Load, template: bool = False) -> LoadedModul
     ``template``: the process is a template (its hardening differs: ``confinement``)."""
     module_bytes = message.module
     cached = message.cached
+    if template and cached:
+        # A template keeps ``clone`` and descriptor passing for its whole life, so it never
+        # takes the RUNNING filter that unmarshalling an entry needs (``confinement``): it
+        # compiles afresh, and fills the cache for the guests that may load it. (The host
+        # sends a template no entry; one that arrives anyway is not read.)
+        cached = b""
     # The hardening goes on before the first untrusted byte is read; what loading will
     # import is imported first (as nobody, the interpreter's files may be out of reach).
     # Those imports are part of decoding and of loading from the cache: timed as such.
@@ -87,6 +95,8 @@ def load(replies: Replies, message: Load, template: bool = False) -> LoadedModul
     status = "off"
     if cached is not None:
         started = time.perf_counter()
+        if cached:
+            confinement.before_cache_entry()
         compiled, status = from_cache(cached, False, lambda: decode(module_bytes, bodies=False))
         if compiled is not None:
             # Its functions have no bodies: a metered translation would decode again.
@@ -159,12 +169,16 @@ def in_stage(
 
 
 def translate_metered(
-    replies: Replies, loaded: LoadedModule, cached: bytes | None
+    replies: Replies, loaded: LoadedModule, cached: bytes | None, template: bool
 ) -> tuple[CompiledModule, str]:
-    """The module compiled with fuel metering, from the code cache if it has it; and
-    what the cache gave."""
+    """The module compiled with fuel metering, from the code cache if it has it (never in
+    a ``template``: ``load``); and what the cache gave."""
     if cached is None:
         return compile_module(loaded.compiled.module, fuel=True), "off"
+    if cached and not template:
+        confinement.before_cache_entry()
+    elif template:
+        cached = b""  # as in ``load``: a template loads no entry
     compiled, status = from_cache(cached, True, lambda: loaded.compiled.module)
     if compiled is None:
         if loaded.compiled.from_cache:

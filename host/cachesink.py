@@ -7,7 +7,9 @@ entries in from ``Code`` frames.
     Boot(..., cached=entry | b"")      ◀── read(metered), when fuel is set
     Code, Code, ... then Loaded/Ready  ──▶ keep(): join, write  ──▶ host.codecache
 
-A guest may send ``Code`` only while it works on a Load or a Boot, only when the host keeps
+A template is given no entry (it compiles afresh: it keeps ``clone`` in its seccomp filter
+for life, and a guest unmarshals an entry only under the running filter), but may still
+send one. A guest may send ``Code`` only while it works on a Load or a Boot, only when the host keeps
 a cache for it, and only before it says ``Starting`` (``host.guest``): an entry comes from a
 guest in which none of the module's code has run, so it is as trustworthy as compiling the
 module afresh. Every piece but the last is a full ``CODE_CHUNK``, and the pieces of one
@@ -26,13 +28,16 @@ from .chunked import ChunkedPayload
 class CacheSink:
     """One guest's code cache traffic, for the module with ``digest``, in ``directory``."""
 
-    def __init__(self, directory: str, digest: bytes) -> None:
+    def __init__(self, directory: str, digest: bytes, give_entries: bool = True) -> None:
         self.directory = directory
         self.digest = digest
+        self.give_entries = give_entries  # False: a template's, which loads no entry
         self._entry = ChunkedPayload("Code", MAX_ENTRY_BYTES)
 
     def entry(self, metered: bool) -> bytes:
         """The entry to send with the request: the cached one, or b"" for none."""
+        if not self.give_entries:
+            return b""
         return codecache.read(self.directory, self.digest, metered)
 
     def take(self, message: Code) -> str | None:

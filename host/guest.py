@@ -415,7 +415,11 @@ class Guest:
         return self._pipeline.next_id()
 
     def submit_load(
-        self, module: bytes, cache_dir: str | None = None, digest: bytes | None = None
+        self,
+        module: bytes,
+        cache_dir: str | None = None,
+        digest: bytes | None = None,
+        give_entries: bool = True,
     ) -> asyncio.Future[Any]:
         """Send the module now; the future gives the guest's ``LoadTimings`` once it is
         decoded, validated and compiled (``GuestEnded`` when it cannot be). The guest then
@@ -424,7 +428,9 @@ class Guest:
         ``cache_dir`` is the code cache's directory (``host.codecache.prepare``): the guest
         gets the module's entry from there if there is one, else compiles all of the module
         and sends a new entry to be kept. ``code_cache`` then says what happened.
-        ``digest``: the module's (``codecache.module_digest``), if the caller has it."""
+        ``digest``: the module's (``codecache.module_digest``), if the caller has it.
+        ``give_entries=False`` (a template, which loads no entry: ``guestproc.loading``):
+        the guest gets none, but may still fill the cache."""
         self._check_alive()
         if self._process is None or self._load_submitted:
             raise IllegalAction(f"cannot load a module into a guest that is {self.state.value}")
@@ -436,7 +442,9 @@ class Guest:
         self._module_size = len(module)
         cached = None
         if cache_dir is not None:
-            self._cache = CacheSink(cache_dir, digest or codecache.module_digest(module))
+            self._cache = CacheSink(
+                cache_dir, digest or codecache.module_digest(module), give_entries
+            )
             cached = self._cache.entry(metered=False)
         future = self._send(Load(id=self._next_id(), module=bytes(module), cached=cached))
         assert self._loop is not None

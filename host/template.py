@@ -173,7 +173,7 @@ class Template:
             deadline = self._loop.call_later(timeout, self.end_start, ending)
         try:
             await guest.handshake()
-            loaded = guest.submit_load(module, self._cache_dir, digest)
+            loaded = guest.submit_load(module, self._cache_dir, digest, give_entries=False)
             # While the template loads (another process, another core), the models of
             # what its guests will send: otherwise derived on first sight, by a guest's
             # first reply. (The handshake has imported pydantic already.)

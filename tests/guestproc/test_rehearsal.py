@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from guestproc import confinement
 from guestproc.channel import Channel
 from guestproc.rehearsal import Rehearsal
 from guestproc.running import invoke
@@ -22,10 +21,8 @@ FUEL = 10**6
 
 
 @pytest.fixture
-def booted_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Session, int, int]]:
+def booted_session(unconfined: None) -> Iterator[tuple[Session, int, int]]:
     """A session booted on exports.wasm with fuel; (it, the host's write end, read end)."""
-    for name in ("before_loading", "before_running", "before_forking", "forked"):
-        monkeypatch.setattr(confinement, name, lambda *args, **kwargs: None)
     to_guest_read, to_guest_write = os.pipe()
     from_guest_read, from_guest_write = os.pipe()
     session = Session(Channel(to_guest_read, from_guest_write), template=True)

@@ -17,9 +17,7 @@ from tests.framework.paths import fixture
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    for name in ("before_loading", "before_running", "before_forking", "forked"):
-        monkeypatch.setattr(confinement, name, lambda *args, **kwargs: None)
+def session(unconfined: None) -> Iterator[Session]:
     to_guest_read, to_guest_write = os.pipe()
     from_guest_read, from_guest_write = os.pipe()
     os.set_blocking(from_guest_write, False)

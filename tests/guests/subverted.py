@@ -12,6 +12,11 @@ A module whose bytes start with ``python:`` is the same hole one step earlier, i
 decoder: the rest runs at Load, under the loader's filter, and the Load fails with what the
 payload left in ``result`` (an engine error the guest reports, ``load_failure(decode)``).
 
+A code cache entry whose payload starts with ``python:`` is the same hole in ``marshal``: the
+rest runs where the guest unmarshals the entry, and the entry is rejected with what the
+payload left in ``result`` (the ``code_cache`` the host reports says ``rejected: payload:
+...``).
+
 A module with a start function and an export named ``python-start:SRC`` runs SRC where the
 start function runs, right after it, with ``instance`` (the engine's) in scope: the payload
 reports through the instance's own state (an exported mutable global, say), which is what
@@ -23,9 +28,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from guestproc import loading, running, session
+from guestproc import codecache, loading, running, session
 from guestproc.engine import CompiledModule, DecodeError
 from guestproc.replies import Replies
+from protocol.codeentry import EntryError, open_entry
 from protocol.messages import Invoke, Result
 
 PAYLOAD = "python:"
@@ -34,6 +40,7 @@ START_PAYLOAD = "python-start:"
 _real_invoke = running.invoke
 _real_decode = loading.decode
 _real_instantiate = CompiledModule.instantiate
+_real_unpack = codecache.unpack
 
 
 def _run(source: str, **scope: Any) -> str:
@@ -70,7 +77,15 @@ def _instantiate(self: CompiledModule, *args: Any, **kwargs: Any) -> Any:
     return instance
 
 
+def _unpack(entry: bytes, metered: bool, module: Any) -> Any:
+    payload = bytes(open_entry(entry, metered))
+    if not payload.startswith(PAYLOAD.encode()):
+        return _real_unpack(entry, metered, module)
+    raise EntryError(f"payload: {_run(payload[len(PAYLOAD) :].decode())}")
+
+
 loading.decode = _decode
+codecache.unpack = _unpack
 CompiledModule.instantiate = _instantiate  # type: ignore[method-assign]
 session.invoke = _invoke  # type: ignore[attr-defined]  # what Session.handle calls to run code
 
