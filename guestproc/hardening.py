@@ -9,7 +9,9 @@ rlimits)::
     root         in that mount namespace: an empty read-only tmpfs as the root, the host's
                  filesystem detached (pivot_root)
     uid          started as root: setgroups([]), setresgid/setresuid to the uid the host
-                 named (each template its own: host.uids), or nobody (65534)
+                 named (each template its own: host.uids), or nobody (65534); in the
+                 user namespace entered at start-up (sandbox.enter_user_namespace) and
+                 mapped by an ordinary user's host: to 1, its subordinate ids
     pid ns       a template: a new PID namespace for its children (its holder, its guests)
     no_new_privs PR_SET_NO_NEW_PRIVS (already set by ``sandbox.enter``; checked here)
     seccomp      an allowlist filter: any other system call fails with EPERM
@@ -36,7 +38,7 @@ import os
 import signal
 import struct
 
-from protocol.messages import GUEST_UID_VARIABLE
+from protocol.messages import GUEST_UID_VARIABLE, SUBORDINATE_INSIDE_ID
 
 from . import sandbox
 
@@ -49,6 +51,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_GET_NO_NEW_PRIVS = 39
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
@@ -212,8 +215,11 @@ def empty_root() -> str:
 
 
 def guest_uid() -> int:
-    """The uid a guest of a root host takes: the one the host named (``GUEST_UID_VARIABLE``),
-    else nobody's. Never root's."""
+    """The uid a guest takes as it drops root: its subordinate one, in the user namespace
+    the host mapped it into; else the one a root host named (``GUEST_UID_VARIABLE``), else
+    nobody's. Never root's."""
+    if sandbox.subordinate_ids:
+        return SUBORDINATE_INSIDE_ID
     named = sandbox.named_uid or os.environ.get(GUEST_UID_VARIABLE, "")
     if named.isdigit() and 0 < int(named) < 0xFFFFFFFF:
         return int(named)
@@ -221,10 +227,13 @@ def guest_uid() -> int:
 
 
 def drop_privileges() -> str:
-    """As root: become the guest uid (no groups, that uid and gid: ``guest_uid``) and, once
-    unprivileged, enter a user namespace of our own too. Credentials changing clears
-    PR_SET_PDEATHSIG, so it is set again."""
+    """As root (or root of the user namespace our subordinate ids are mapped into): become
+    the guest uid (no groups, that uid and gid: ``guest_uid``) and, once unprivileged,
+    enter a user namespace of our own too. Credentials changing clears PR_SET_PDEATHSIG,
+    so it is set again."""
     if os.geteuid() != 0:
+        if sandbox.subordinate_ids:
+            return f"off: the host did not map the subordinate ids {sandbox.subordinate_ids}"
         return f"on: already unprivileged (uid {os.geteuid()})"
     uid = guest_uid()
     try:
@@ -234,9 +243,20 @@ def drop_privileges() -> str:
     except OSError as exc:
         return f"off: {exc.strerror}"
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if sandbox.subordinate_ids:
+        # Changing uid made the process undumpable, and then only a process privileged in
+        # the initial namespace may read its /proc files: the host, an ordinary user who
+        # owns our user namespace, could not watch our memory (smaps_rollup) nor our PID
+        # namespace. Dumpable, it can; what else that allows, to processes of our uid, is
+        # ptrace and /proc, which the filters and the empty root deny guests anyway.
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        outside, _, gid = sandbox.subordinate_ids.partition(":")
+        described = f"uid {outside} and gid {gid} (subordinate ids)"
+    else:
+        described = f"uid {uid}"
     if _libc.unshare(CLONE_NEWUSER) == 0:
-        return f"on: uid {uid}, in a user namespace"
-    return f"on: uid {uid}"
+        return f"on: {described}, in a user namespace"
+    return f"on: {described}"
 
 
 def no_new_privs() -> str:

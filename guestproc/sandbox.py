@@ -50,7 +50,7 @@ import signal
 from typing import Any
 
 from protocol.limits import SNAPSHOT_ALLOWANCE, loading_bound, running_bound
-from protocol.messages import GUEST_UID_VARIABLE
+from protocol.messages import GUEST_UID_VARIABLE, SUBORDINATE_IDS_VARIABLE
 
 MIB = 1024 * 1024
 
@@ -66,6 +66,12 @@ named_uid = ""
 """The uid the host named for this guest (``GUEST_UID_VARIABLE``), kept from the environment
 ``enter`` empties; "" if none."""
 
+subordinate_ids = ""
+"""The subordinate uid and gid the host maps into our user namespace
+(``SUBORDINATE_IDS_VARIABLE``, ``UID:GID``); "" if none. ``enter`` made that namespace."""
+
+CLONE_NEWUSER = 0x10000000
+
 
 def enter(keep: tuple[int, ...]) -> None:
     """Apply the start-up sandbox; ``keep`` are the protocol pipes' descriptors."""
@@ -77,10 +83,13 @@ def enter(keep: tuple[int, ...]) -> None:
     if null not in protected:
         os.close(null)
     _close_all_but(protected)
-    global named_uid
+    global named_uid, subordinate_ids
     keep_status()
     named_uid = os.environ.get(GUEST_UID_VARIABLE, "")  # for the uid drop at Load
+    subordinate_ids = os.environ.get(SUBORDINATE_IDS_VARIABLE, "")
     os.environ.clear()
+    if subordinate_ids:
+        enter_user_namespace()
     with contextlib.suppress(OSError):  # already a group leader: the host spawned us that way
         os.setpgid(0, 0)
     tie_to_parent()
@@ -97,6 +106,18 @@ def tie_to_parent() -> None:
     the guest's first write, its Hello, fails and it exits then.)"""
     set_parent_death_signal()
     _prctl()(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def enter_user_namespace() -> None:
+    """A user namespace of our own, now, before the Hello: the host maps our subordinate
+    uid and gid into it (``host.idmap``) before it answers, and we take them at Load
+    (``hardening.drop_privileges``). If this fails, the ids are never taken, and the
+    probe and the doctor say so."""
+    import ctypes
+
+    global subordinate_ids
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWUSER) != 0:
+        subordinate_ids = ""
 
 
 def set_parent_death_signal() -> None:

@@ -58,6 +58,7 @@ class GuestConnection:
         self._loop = loop
         self._decoder = FrameDecoder(frame_cap)
         self._outgoing = bytearray()
+        self._corked = False  # frames are queued, not written (``cork``)
         self._reading = False
         self._writing = False
         self._broken = False
@@ -154,8 +155,19 @@ class GuestConnection:
         self._outgoing += frame
         self._flush()
 
+    def cork(self) -> None:
+        """Queue frames without writing them until ``uncork``."""
+        self._corked = True
+
+    def uncork(self) -> None:
+        """Write what was queued, and from now on as it comes."""
+        self._corked = False
+        self._flush()
+
     def _flush(self) -> None:
         fd = self._process.to_guest
+        if self._corked:
+            return
         while self._outgoing and fd >= 0:
             try:
                 written = os.write(fd, self._outgoing)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .transport import Launcher
-from .uids import DEFAULT_GUEST_UIDS
+from .uids import DEFAULT_GUEST_UIDS, SubordinateIds, find_subordinate_ids
 
 SECCOMP_ARCHES = ("x86_64",)
 
@@ -58,11 +58,7 @@ def available() -> dict[str, str]:
         "rlimits": "yes",
         "own process group": "yes",
         "namespaces": _try_unshare(root, userns),
-        "uid drop": "yes: running as root, each template's guests take a uid of their own "
-        f"({DEFAULT_GUEST_UIDS.start}-{DEFAULT_GUEST_UIDS.stop - 1})"
-        if root
-        else f"no: guests share this host's uid {os.geteuid()} (no subordinate uids are used); "
-        "namespaces and the filters keep them apart",
+        "uid drop": _uid_drop(root),
         "no_new_privs": "yes",
         "seccomp": "yes"
         if "errno" in actions and platform.machine() in SECCOMP_ARCHES
@@ -71,9 +67,31 @@ def available() -> dict[str, str]:
     }
 
 
+def _uid_drop(root: bool) -> str:
+    if root:
+        return (
+            "yes: running as root, each template's guests take a uid of their own "
+            f"({DEFAULT_GUEST_UIDS.start}-{DEFAULT_GUEST_UIDS.stop - 1})"
+        )
+    found = find_subordinate_ids()
+    if isinstance(found, SubordinateIds):
+        return (
+            "yes: each template's guests take subordinate ids of their own, mapped by "
+            f"newuidmap: {found.describe()}"
+        )
+    return (
+        f"no: guests share this host's uid {os.geteuid()} ({found}); namespaces and the "
+        "filters keep them apart"
+    )
+
+
 def in_force(launcher: Launcher | None = None) -> dict[str, Any]:
-    """Run the hardened probe process; its report (steps, forbidden actions, uid)."""
+    """Run the hardened probe process; its report (steps, forbidden actions, uid). It is
+    started on its own, with no host to map subordinate ids into it: it keeps the host's
+    uid, or drops root as a guest does."""
     base = launcher or Launcher.default()
+    if base.subordinate_ids is not None:
+        base = base.with_ids({})
     done = subprocess.run(
         [*base.with_module("guestproc.doctor").argv],
         env=dict(base.env),

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 
 from protocol.codeentry import module_digest
-from protocol.messages import GUEST_UID_VARIABLE
 
 from .config import GuestConfig
 from .endings import Ending
@@ -105,9 +103,8 @@ class Fleet:
             self._retired.append(template)  # the holder of its guests' namespace stays
         starting = self._starting.get(key)
         if starting is None:
-            launcher = self._launcher or Launcher.default()
-            if os.geteuid() == 0:  # its guests drop root to a uid of their own
-                launcher = launcher.with_env(**{GUEST_UID_VARIABLE: str(self._uids.take())})
+            # Its guests take ids of their own (host.uids).
+            launcher = (self._launcher or Launcher.default()).with_ids(self._uids.template_env())
             template = Template(
                 config, cache_dir=self.cache_dir, launcher=launcher, watchdog=self.watchdog
             )

@@ -99,6 +99,7 @@ from .gueststate import (
     WORKING_STATES,
     GuestState,
 )
+from .idmap import IdMapError, map_subordinate_ids
 from .output import OutputGate
 from .pipeline import FILLS_CACHE, FINAL_REPLIES, IDLE_STATE, WORKING_STATE, Pipeline, fail
 from .stdinserver import StdinServer
@@ -345,6 +346,9 @@ class Guest:
         if self._config is not None:
             self._arm_deadline()
         self._timers.append(loop.call_later(self._handshake_timeout, self._on_handshake_timeout))
+        if process.subordinate_ids is not None and not forked:
+            # It waits for our Hello in a user namespace of its own: its ids first.
+            connection.cork()
         hello = HostHello(id=0)
         if forked:
             # The template checked our versions already; its guests only say they are ready.
@@ -776,11 +780,24 @@ class Guest:
         # Both clocks are CLOCK_MONOTONIC: when the guest was ready, not when we looked.
         spawn_ns = max(message.ready_ns - self._process.spawned_ns, 0)
         self.timings["spawn_ms"] = round(spawn_ns / 1e6, 3)
+        if self._process.subordinate_ids is not None and not self._forked:
+            self._spawn(self._map_ids(*self._process.subordinate_ids))
         request, _ = self._pipeline.pop(time.perf_counter())
         self._transition(GuestState.READY if self._forked else GuestState.CONNECTED)
         self._begin_next()
         request.future.set_result(message)
         return None
+
+    async def _map_ids(self, uid: int, gid: int) -> None:
+        """Map its subordinate ids into its user namespace, then let our Hello and what
+        follows it through (``host.idmap``); end it if they cannot be mapped."""
+        assert self._process is not None and self._connection is not None
+        try:
+            await map_subordinate_ids(self._process.pid, uid, gid)
+        except (IdMapError, OSError) as exc:
+            self.end(Ending.stopped(f"its subordinate ids were not mapped: {exc}"))
+            return
+        self._connection.uncork()
 
     def _begin_next(self) -> None:
         """The guest moves on to the next pipelined request, if there is one."""

@@ -391,7 +391,10 @@ class Host:
     cache off; an unusable ``cache_dir`` is a ``CacheDirectoryError`` on entering.
     ``guest_uids``: the uids a host running as root gives its templates, one each, for
     their guests (``host.uids``; ``ValueError`` if the range holds root, nobody or the
-    host's uid). Closing the host stops every sandbox and template; guests never outlive
+    host's uid). ``subordinate_ids``: a host running as an ordinary user gives each template
+    a subordinate uid and gid of its own, if ``/etc/subuid`` and ``/etc/subgid`` grant it
+    some and ``newuidmap`` is installed (else, or with False, its guests share its uid).
+    Closing the host stops every sandbox and template; guests never outlive
     the host process in any case (each dies with it, ``PR_SET_PDEATHSIG``).
     """
 
@@ -402,13 +405,14 @@ class Host:
         cache_dir: str | os.PathLike[str] | None = None,
         launcher: Launcher | None = None,
         guest_uids: range = DEFAULT_GUEST_UIDS,
+        subordinate_ids: bool = True,
     ) -> None:
         if cache_dir is not None and not cache:
             raise ValueError("Host(cache=False) takes no cache_dir")
         self._cache_wanted = cache
         self._cache_dir = None if cache_dir is None else Path(cache_dir)
         self._sandboxes: dict[str, Sandbox] = {}
-        self._fleet = Fleet(None, launcher, GuestUids(guest_uids))
+        self._fleet = Fleet(None, launcher, GuestUids(guest_uids, subordinate_ids))
         self._names = 0
 
     async def __aenter__(self) -> Host:

@@ -35,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protocol.messages import GUEST_UID_VARIABLE
+from protocol.messages import GUEST_UID_VARIABLE, SUBORDINATE_IDS_VARIABLE
 
-from .uids import random_guest_uid
+from .uids import exec_guest_env
+
+GUEST_ID_VARIABLES = (GUEST_UID_VARIABLE, SUBORDINATE_IDS_VARIABLE)
 
 if TYPE_CHECKING:
     import asyncio
@@ -106,9 +108,8 @@ class Launcher:
         ):
             if root is not None and str(root) not in roots:
                 roots.append(str(root))
-        env = {"PYTHONPATH": os.pathsep.join(roots)}
-        if os.geteuid() == 0:  # the guest drops root: to a uid of its own (host.uids)
-            env[GUEST_UID_VARIABLE] = str(random_guest_uid())
+        # The guest's ids: a uid of its own, picked at random (host.uids).
+        env = {"PYTHONPATH": os.pathsep.join(roots), **exec_guest_env()}
         return cls(argv=(sys.executable, "-S", "-P", "-m", "guestproc"), env=env)
 
     def with_arguments(self, *extra: str) -> Launcher:
@@ -118,6 +119,22 @@ class Launcher:
     def with_env(self, **variables: str) -> Launcher:
         """The same command with ``variables`` added to its environment."""
         return Launcher(self.argv, {**self.env, **variables})
+
+    def with_ids(self, variables: Mapping[str, str]) -> Launcher:
+        """The same command with its guest ids named by ``variables`` alone
+        (``host.uids``: a template's; {} for none)."""
+        env = {k: v for k, v in self.env.items() if k not in GUEST_ID_VARIABLES}
+        return Launcher(self.argv, {**env, **variables})
+
+    @property
+    def subordinate_ids(self) -> tuple[int, int] | None:
+        """The subordinate uid and gid the host maps into the guest's user namespace
+        (``host.idmap``), if it names any."""
+        named = self.env.get(SUBORDINATE_IDS_VARIABLE)
+        if named is None:
+            return None
+        uid, _, gid = named.partition(":")
+        return int(uid), int(gid)
 
     def with_module(self, module: str, *extra: str) -> Launcher:
         """The same interpreter and environment running another guest-side module."""
@@ -143,6 +160,9 @@ class GuestProcess:
         self._pidfd = pidfd
         self.to_guest = to_guest
         self.from_guest = from_guest
+        # The uid and gid to map into its user namespace before its Hello is answered
+        # (``host.idmap``), if its launcher named them.
+        self.subordinate_ids: tuple[int, int] | None = None
         self.status: ExitStatus | None = None
         self._exit_waiters: list[asyncio.Future[ExitStatus]] = []
         self._watching: asyncio.AbstractEventLoop | None = None
@@ -199,7 +219,9 @@ class GuestProcess:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             pidfd = None
-        return cls(pid, pidfd, host_write, host_read)
+        process = cls(pid, pidfd, host_write, host_read)
+        process.subordinate_ids = launcher.subordinate_ids
+        return process
 
     # -- signals ----------------------------------------------------------------------------
 

@@ -119,6 +119,16 @@ GUEST_UID_VARIABLE = "KINDLING_GUEST_UID"
 process takes when it drops root: each template, with its throwaway guest and the guests it
 forks, has its own (``host.uids``). Without it, a guest becomes ``nobody``."""
 
+SUBORDINATE_IDS_VARIABLE = "KINDLING_SUBORDINATE_IDS"
+"""The environment variable in which a host running as an ordinary user, with subordinate
+ids (``/etc/subuid``, ``/etc/subgid``), names the uid and gid (``UID:GID``) a guest process
+takes: the guest enters a user namespace of its own at start-up, before its Hello, and the
+host maps that uid and gid into it (``newuidmap``, ``newgidmap``) before its own Hello."""
+
+SUBORDINATE_INSIDE_ID = 1
+"""The uid and gid, inside such a guest's user namespace, that the host maps to the
+subordinate ones it named (0 is mapped to the host's own): the guest drops to it at Load."""
+
 U32_MAX = 0xFFFFFFFF
 U64_MAX = 0xFFFFFFFFFFFFFFFF
 I64_MIN = -(1 << 63)

@@ -42,11 +42,24 @@ pytestmark = [
 
 
 def ensure_user() -> None:
+    """The test user, with 65,536 subordinate uids and gids of its own: so its host gives
+    each template ids of their own (``test_guest_ids.py``), as a user set up for rootless
+    containers would have."""
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
             check=True,
         )
+    for path, option in (
+        (Path("/etc/subuid"), "--add-subuids"),
+        (Path("/etc/subgid"), "--add-subgids"),
+    ):
+        lines = path.read_text().splitlines() if path.exists() else []
+        if any(line.startswith(f"{USER}:") for line in lines):
+            continue
+        ends = [int(start) + int(count) for _, start, count in (line.split(":") for line in lines)]
+        start = max([100_000, *ends])
+        subprocess.run(["usermod", option, f"{start}-{start + 65535}", USER], check=True)
 
 
 def test_the_attacks_fail_with_the_host_as_an_ordinary_user(tmp_path: Path) -> None:
