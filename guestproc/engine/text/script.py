@@ -397,6 +397,7 @@ class _ScriptParser(Cursor):
 
     def _v128(self, allow_patterns: bool) -> Value | V128Pattern:
         shape, count, bits = simd.read_shape(self)
+        simd.check_lane_count(self, count)
         lanes: list[int | NanPattern] = []
         lane_type = ValType.F32 if bits == 32 else ValType.F64
         for _ in range(count):

@@ -46,7 +46,7 @@ def lane_index(cursor: Cursor) -> int:
 def shuffle_lanes(cursor: Cursor) -> tuple[int, ...]:
     """``i8x16.shuffle``'s 16 lane indices ("invalid lane length" for any other count)."""
     lanes = []
-    while cursor.kinds[cursor.pos] in (NAT, INT, FLOAT):
+    while _at_literal(cursor, cursor.pos):
         if cursor.kinds[cursor.pos] != NAT:
             raise cursor.error("malformed lane index")
         lanes.append(lane_index(cursor))
@@ -55,9 +55,28 @@ def shuffle_lanes(cursor: Cursor) -> tuple[int, ...]:
     return tuple(lanes)
 
 
+def _at_literal(cursor: Cursor, index: int) -> bool:
+    """Whether token ``index`` is a number (``inf``, ``nan`` and NaN patterns included)."""
+    kind = cursor.kinds[index]
+    if kind == KEYWORD:
+        return str(cursor.values[index]).startswith(("inf", "nan"))
+    return kind in (NAT, INT, FLOAT)
+
+
+def check_lane_count(cursor: Cursor, count: int) -> None:
+    """Before a ``v128.const``'s lanes are read: exactly ``count`` literals must follow
+    ("wrong number of lane literals", which the spec reports before any literal's range)."""
+    found = 0
+    while _at_literal(cursor, cursor.pos + found):
+        found += 1
+    if found != count:
+        raise cursor.error("wrong number of lane literals")
+
+
 def v128_literal(cursor: Cursor) -> int:
     """``shape lane*`` after ``v128.const``: the value as an unsigned 128-bit int."""
     shape, count, bits = read_shape(cursor)
+    check_lane_count(cursor, count)
     return join_lanes([read_lane(cursor, shape, bits) for _ in range(count)], bits)
 
 
