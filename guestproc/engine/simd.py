@@ -199,15 +199,12 @@ def _all_ones(test: Callable[[Any, Any], bool], mask: int) -> Callable[[Any, Any
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "EQ": operator.eq,
     "NE": operator.ne,
-    "LT_S": operator.lt,
-    "LT_U": operator.lt,
-    "GT_S": operator.gt,
-    "GT_U": operator.gt,
-    "LE_S": operator.le,
-    "LE_U": operator.le,
-    "GE_S": operator.ge,
-    "GE_U": operator.ge,
+    "LT": operator.lt,
+    "GT": operator.gt,
+    "LE": operator.le,
+    "GE": operator.ge,
 }
+"""Lane comparisons by name; the integer orderings come as ``_S`` and ``_U`` variants."""
 
 
 def _clamp(low: int, high: int) -> Callable[[int], int]:
@@ -236,8 +233,9 @@ for _shape, _bits in _SHAPE_BITS.items():
     _helper(f"{_shape}_SUB_SAT_S", _lanewise(_bits, True, _saturating(operator.sub, _signed)))
     _helper(f"{_shape}_SUB_SAT_U", _lanewise(_bits, False, _saturating(operator.sub, _unsigned)))
     for _name, _test in _COMPARISONS.items():
-        _signed_compare = _name.endswith("_S")
-        _helper(f"{_shape}_{_name}", _lanewise(_bits, _signed_compare, _all_ones(_test, _mask)))
+        for _sign in ("",) if _name in ("EQ", "NE") else ("_S", "_U"):
+            _lanes_test = _all_ones(_test, _mask)
+            _helper(f"{_shape}_{_name}{_sign}", _lanewise(_bits, _sign == "_S", _lanes_test))
 
 
 def _shifts(bits: int) -> None:
@@ -406,91 +404,68 @@ def f64_join(values: Sequence[float]) -> int:
     return int.from_bytes(_F64X2.pack(*values), "little")
 
 
-_FLOAT_SHAPES: dict[str, tuple[Callable[[int], Sequence[float]], Callable[[Sequence[float]], int]]]
-_FLOAT_SHAPES = {"F32X4": (f32_lanes, f32_join), "F64X2": (f64_lanes, f64_join)}
+FloatLanes = Callable[[int], Sequence[float]]
+FloatJoin = Callable[[Sequence[float]], int]
 
 
 def _div(a: float, b: float) -> float:
     return a / b if b else fdiv_by_zero(a, b)
 
 
-def _pmin(a: float, b: float) -> bool:
-    """Whether pmin picks b: ``b < a`` (pmax: ``a < b``), NaNs never picked by the test."""
-    return b < a
+def _float_shape(shape: str, lanes: FloatLanes, join: FloatJoin, bits: int) -> None:
+    """Register the lane-wise helpers of ``shape`` (``F32X4``: results rounded to single)."""
+    rounding: Callable[[float], float] = f32_round if bits == 32 else float
+    raw, raw_join, ones = U[bits], JOIN[bits], (1 << bits) - 1
 
-
-for _shape, (_lanes_of, _join_of) in _FLOAT_SHAPES.items():
-    _single = _shape == "F32X4"
-    _round: Callable[[float], float] = f32_round if _single else float
-    _bits = 32 if _single else 64
-
-    def _float_binary(
-        fn: Callable[[float, float], float],
-        lanes: Callable[[int], Sequence[float]] = _lanes_of,
-        join: Callable[[Sequence[float]], int] = _join_of,
-        rounding: Callable[[float], float] = _round,
-    ) -> Callable[[int, int], int]:
+    def binary(fn: Callable[[float, float], float]) -> Callable[[int, int], int]:
         def op(a: int, b: int) -> int:
             return join([rounding(fn(x, y)) for x, y in zip(lanes(a), lanes(b), strict=True)])
 
         return op
 
-    def _float_unary(
-        fn: Callable[[float], float],
-        lanes: Callable[[int], Sequence[float]] = _lanes_of,
-        join: Callable[[Sequence[float]], int] = _join_of,
-        rounding: Callable[[float], float] = _round,
-    ) -> Callable[[int], int]:
+    def unary(fn: Callable[[float], float]) -> Callable[[int], int]:
         def op(a: int) -> int:
             return join([rounding(fn(x)) for x in lanes(a)])
 
         return op
 
-    def _float_compare(
-        test: Callable[[float, float], bool],
-        lanes: Callable[[int], Sequence[float]] = _lanes_of,
-        join: Join = JOIN[_bits],
-        mask: int = (1 << _bits) - 1,
-    ) -> Callable[[int, int], int]:
+    def compare(test: Callable[[Any, Any], bool]) -> Callable[[int, int], int]:
         def op(a: int, b: int) -> int:
-            return join(
-                [mask if test(x, y) else 0 for x, y in zip(lanes(a), lanes(b), strict=True)]
+            pairs = zip(lanes(a), lanes(b), strict=True)
+            return raw_join([ones if test(x, y) else 0 for x, y in pairs])
+
+        return op
+
+    def pick(second_if: Callable[[Any, Any], bool]) -> Callable[[int, int], int]:
+        """pmin/pmax: one operand's lane, its bits untouched (a NaN included)."""
+
+        def op(a: int, b: int) -> int:
+            xs, ys, bits_a, bits_b = lanes(a), lanes(b), raw(a), raw(b)
+            return raw_join(
+                [bits_b[i] if second_if(xs[i], ys[i]) else bits_a[i] for i in range(len(xs))]
             )
 
         return op
 
-    def _pick(
-        pick_b: Callable[[float, float], bool],
-        lanes: Callable[[int], Sequence[float]] = _lanes_of,
-        raw: Lanes = U[_bits],
-        join: Join = JOIN[_bits],
-    ) -> Callable[[int, int], int]:
-        """pmin/pmax: one operand's lane, bits untouched."""
+    _helper(f"{shape}_ADD", binary(operator.add))
+    _helper(f"{shape}_SUB", binary(operator.sub))
+    _helper(f"{shape}_MUL", binary(operator.mul))
+    _helper(f"{shape}_DIV", binary(_div))
+    _helper(f"{shape}_MIN", binary(fmin))
+    _helper(f"{shape}_MAX", binary(fmax))
+    _helper(f"{shape}_PMIN", pick(operator.gt))  # b < a
+    _helper(f"{shape}_PMAX", pick(operator.lt))  # a < b
+    _helper(f"{shape}_SQRT", unary(fsqrt))
+    _helper(f"{shape}_CEIL", unary(numeric.fceil))
+    _helper(f"{shape}_FLOOR", unary(numeric.ffloor))
+    _helper(f"{shape}_TRUNC", unary(numeric.ftrunc))
+    _helper(f"{shape}_NEAREST", unary(numeric.fnearest))
+    for name, test in _COMPARISONS.items():
+        _helper(f"{shape}_{name}", compare(test))
 
-        def op(a: int, b: int) -> int:
-            xs, ys = lanes(a), lanes(b)
-            bits_a, bits_b = raw(a), raw(b)
-            return join([bits_b[i] if pick_b(xs[i], ys[i]) else bits_a[i] for i in range(len(xs))])
 
-        return op
-
-    _helper(f"{_shape}_ADD", _float_binary(operator.add))
-    _helper(f"{_shape}_SUB", _float_binary(operator.sub))
-    _helper(f"{_shape}_MUL", _float_binary(operator.mul))
-    _helper(f"{_shape}_DIV", _float_binary(_div))
-    _helper(f"{_shape}_MIN", _float_binary(fmin))
-    _helper(f"{_shape}_MAX", _float_binary(fmax))
-    _helper(f"{_shape}_PMIN", _pick(_pmin))
-    _helper(f"{_shape}_PMAX", _pick(lambda a, b: a < b))
-    _helper(f"{_shape}_SQRT", _float_unary(fsqrt))
-    _helper(f"{_shape}_CEIL", _float_unary(numeric.fceil))
-    _helper(f"{_shape}_FLOOR", _float_unary(numeric.ffloor))
-    _helper(f"{_shape}_TRUNC", _float_unary(numeric.ftrunc))
-    _helper(f"{_shape}_NEAREST", _float_unary(numeric.fnearest))
-    for _name in ("EQ", "NE", "LT", "GT", "LE", "GE"):
-        _helper(
-            f"{_shape}_{_name}", _float_compare(_COMPARISONS[_name + "_S" * (_name[0] in "LG")])
-        )
+_float_shape("F32X4", f32_lanes, f32_join, 32)
+_float_shape("F64X2", f64_lanes, f64_join, 64)
 
 
 # --- conversions ----------------------------------------------------------------------------------
