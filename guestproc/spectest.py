@@ -47,6 +47,7 @@ from .engine.text import (
     AssertTrap,
     AssertUninstantiable,
     AssertUnlinkable,
+    Expected,
     Get,
     Invoke,
     ModuleCommand,
@@ -54,6 +55,7 @@ from .engine.text import (
     RefPattern,
     Register,
     ScriptModule,
+    V128Pattern,
     Value,
     parse_script,
 )
@@ -127,16 +129,37 @@ def _float_bits(valtype: ValType, value: float) -> int:
     return numeric.f32_to_bits(value) if valtype is ValType.F32 else numeric.f64_to_bits(value)
 
 
-def _matches(expected: Value | NanPattern | RefPattern, got: Any) -> bool:
+def _nan_matches(expected: NanPattern, bits: int) -> bool:
+    """Whether the float ``bits`` are a NaN of the kind ``expected`` asks for."""
+    if expected.type is ValType.F32:
+        mask = 0x7FFFFFFF if expected.canonical else 0x7FC00000
+        return bits & mask == 0x7FC00000
+    mask = 0x7FFFFFFFFFFFFFFF if expected.canonical else 0x7FF8000000000000
+    return bits & mask == 0x7FF8000000000000
+
+
+def _lanes_match(expected: V128Pattern, got: Any) -> bool:
+    if not isinstance(got, int):
+        return False
+    width = expected.bits
+    mask = (1 << width) - 1
+    for index, lane in enumerate(expected.lanes):
+        bits = (got >> (index * width)) & mask
+        if isinstance(lane, NanPattern):
+            if not _nan_matches(lane, bits):
+                return False
+        elif bits != lane:
+            return False
+    return True
+
+
+def _matches(expected: Expected, got: Any) -> bool:
     if isinstance(expected, NanPattern):
         if not isinstance(got, float) or got == got:
             return False
-        bits = _float_bits(expected.type, got)
-        if expected.type is ValType.F32:
-            mask = 0x7FFFFFFF if expected.canonical else 0x7FC00000
-            return bits & mask == 0x7FC00000
-        mask = 0x7FFFFFFFFFFFFFFF if expected.canonical else 0x7FF8000000000000
-        return bits & mask == 0x7FF8000000000000
+        return _nan_matches(expected, _float_bits(expected.type, got))
+    if isinstance(expected, V128Pattern):
+        return _lanes_match(expected, got)
     if isinstance(expected, RefPattern):
         if expected.type is ValType.FUNCREF:
             return isinstance(got, Function)

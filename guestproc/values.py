@@ -59,10 +59,20 @@ def convert_argument(valtype: ValType, value: Any, name: str) -> Any:
             raise ArgumentError(f"{name} must be a number, got {value!r}")
         number = float(value)
         return _to_f32(number) if valtype is ValType.F32 else number
+    if valtype is ValType.V128:
+        raise ArgumentError(f"{name}: {_NO_V128}")
     raise ArgumentError(f"{name}: a reference cannot be passed as an argument")
 
 
+# The protocol's numbers are msgpack ints of 64 bits at most, and ``ValueType`` has no v128.
+_NO_V128 = "a v128 cannot cross between host and guest (the protocol has no v128 values yet)"
+
+
 def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[Any]:
+    """``args`` fitted to ``func``'s parameters; ``ArgumentError`` if they do not fit, or if
+    ``func`` returns a value ``encode_result`` cannot send (a v128: refused before it runs)."""
+    if ValType.V128 in func.type.results:
+        raise ArgumentError(f"{export} returns a v128: {_NO_V128}")
     params = func.type.params
     if len(args) != len(params):
         wanted = ", ".join(p.text for p in params) or "nothing"

@@ -40,6 +40,8 @@ from .fuelplan import FuelPlan, IfCharge
 from .module import Instr, Module
 from .numeric import f32_from_bits, f64_from_bits
 from .operators import COND, LOADS, M32, M64, MAY_TRAP, RING, STORES, VALUE
+from .simd_lowering import lower as lower_simd
+from .simd_opcodes import SIMD_CODES
 from .types import FuncType, ValType
 
 MAX_WHILE_NESTING = 18  # CPython: 20 statically nested blocks
@@ -333,7 +335,7 @@ def _float_literal(value: float, defaults: dict[str, str], bits: int, double: bo
 
 def zero(valtype: ValType) -> str:
     """The literal a local of ``valtype`` starts as."""
-    if valtype in (ValType.I32, ValType.I64):
+    if valtype in (ValType.I32, ValType.I64, ValType.V128):
         return "0"
     return "0.0" if valtype.is_num else "None"
 
@@ -1344,5 +1346,6 @@ DISPATCH: dict[int, Handler] = {
     op.SELECT: FunctionCompiler._select,
     op.SELECT_T: FunctionCompiler._select,
     op.NOP: FunctionCompiler._nop,
+    **dict.fromkeys(SIMD_CODES, lower_simd),
 }
 """How each opcode is translated; anything else goes to ``FunctionCompiler._other``."""

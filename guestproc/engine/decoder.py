@@ -23,8 +23,8 @@ What a caller may rely on:
 - Instructions are decoded flat (``Instr`` list ending with the function's own ``end``),
   with immediates exactly as ``opcodes.Imm`` documents; block structure is checked only as
   far as the binary format requires (every ``else`` belongs to an ``if``, every body ends).
-- SIMD (``0xFD`` instructions) is not supported: such a module fails with "illegal opcode fd".
-  The ``v128`` value type itself decodes (it can appear in signatures).
+- SIMD (``0xFD``-prefixed) instructions and their immediates are read by
+  ``simd_opcodes.decode_immediate``; an unknown subopcode is "illegal opcode fd NN".
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from .module import (
     Module,
     SegmentMode,
 )
+from .simd_opcodes import PREFIX as SIMD_PREFIX
+from .simd_opcodes import decode_immediate as decode_simd
 from .types import ExternKind, FuncType, GlobalType, Limits, MemoryType, TableType, ValType
 
 MAGIC = b"\x00asm"
@@ -105,7 +107,8 @@ _REFTYPES: list[ValType | None] = [vt if vt is not None and vt.is_ref else None 
     _K_MEMORY_INIT,
     _K_MEMORY_COPY,
     _K_INDEX_PAIR,
-) = range(20)
+    _K_SIMD,
+) = range(21)
 
 _KIND_OF_IMM = {
     op.Imm.NONE: _K_NONE,
@@ -143,6 +146,7 @@ for _code, _imm in op.IMMEDIATES.items():
 _KINDS[op.END] = _K_END
 _KINDS[op.ELSE] = _K_ELSE
 _KINDS[0xFC] = _K_PREFIX
+_KINDS[SIMD_PREFIX] = _K_SIMD
 
 _DATA_OPS = frozenset({op.MEMORY_INIT, op.DATA_DROP})
 
@@ -312,6 +316,9 @@ def decode_expression(data: bytes, pos: int) -> tuple[list[Instr], int, bool]:
             if code in _DATA_OPS:
                 uses_data = True
             append(new(instr_cls, (code, prefixed_arg, start)))
+        elif kind == _K_SIMD:
+            code, simd_arg, pos = decode_simd(data, pos, start)
+            append(new(instr_cls, (code, simd_arg, start)))
         else:
             raise DecodeError(f"illegal opcode {code:02x}", start)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import CellType, CodeType, FunctionType
 from typing import Any
 
-from . import numeric, support
+from . import numeric, simd, support
 from . import opcodes as op
 from .compiler import FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
@@ -143,6 +143,7 @@ HELPERS: dict[str, Any] = {
     "MEMORY_INIT": support.memory_init,
     "MEMORY_COPY": support.memory_copy,
     "MEMORY_FILL": support.memory_fill,
+    **simd.HELPERS,
 }
 
 
@@ -450,6 +451,8 @@ class Instance:
                 value = numeric.f32_from_bits(instr.arg)
             elif code == op.F64_CONST:
                 value = numeric.f64_from_bits(instr.arg)
+            elif code == op.V128_CONST:
+                value = instr.arg
             elif code == op.REF_NULL:
                 value = None
             elif code == op.REF_FUNC:

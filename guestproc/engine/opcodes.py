@@ -1,7 +1,8 @@
-"""Every WebAssembly 2.0 core instruction (SIMD excepted): opcode, text name, immediate kind.
+"""Every WebAssembly 2.0 instruction: opcode, text name, immediate kind.
 
 Opcodes are ints: one-byte instructions keep their byte, ``0xFC``-prefixed ones are
-``0xFC00 | subopcode``. The decoder, the text parser, the validator and the compiler all read
+``0xFC00 | subopcode`` (SIMD's ``0xFD00 | subopcode``, registered by ``simd_opcodes``, which
+also holds their typing). The decoder, the text parser, the validator and the compiler all read
 these tables, so an instruction is spelt in exactly one place.
 
 ``NUMERIC_SIGNATURES`` gives the operand and result types of every instruction whose typing
@@ -41,6 +42,10 @@ class Imm(enum.Enum):
     MEMORY_COPY = "memory_copy"  # arg (destination memory, source memory)
     TABLE_INIT = "table_init"  # arg (elem index, table index)
     TABLE_COPY = "table_copy"  # arg (destination table, source table)
+    MEMARG_LANE = "memarg_lane"  # arg (align exponent, offset, lane index): SIMD lane memory
+    LANE = "lane"  # arg int: a SIMD lane index
+    V128 = "v128"  # arg int, canonical unsigned (0 <= v < 2**128), lane 0 in the low bits
+    SHUFFLE = "shuffle"  # arg tuple of 16 lane indices
 
 
 NAMES: dict[int, str] = {}
@@ -219,3 +224,9 @@ def _build_signatures() -> dict[int, tuple[tuple[ValType, ...], tuple[ValType, .
 
 
 NUMERIC_SIGNATURES = _build_signatures()
+
+
+V128_CONST = 0xFD0C  # the one SIMD instruction allowed in constant expressions
+
+# SIMD registers itself here, once the tables above are complete (it imports this module).
+from . import simd_opcodes as _simd_opcodes  # noqa: E402, F401

@@ -1,8 +1,8 @@
 """Run-time objects an instance is made of: memories, tables, globals and function values.
 
-Values cross this API in one canonical form: i32/i64 as unsigned Python ints
-(``0 <= v < 2**32`` / ``2**64``), f32/f64 as Python floats (an f32 is a float that is exactly
-representable in single precision), references as ``Function`` (funcref), any Python object
+Values cross this API in one canonical form: i32/i64/v128 as unsigned Python ints
+(``0 <= v < 2**32`` / ``2**64`` / ``2**128``; a v128's lane 0 in the low bits), f32/f64 as
+Python floats (an f32 is a float that is exactly representable in single precision), references as ``Function`` (funcref), any Python object
 (externref) or ``None`` (null).
 
 Compiled code raises some traps as plain Python exceptions because checking first would
@@ -265,4 +265,6 @@ def canonical(valtype: ValType, value: Value) -> Value:
         return int(value) & 0xFFFFFFFFFFFFFFFF
     if valtype in (ValType.F32, ValType.F64):
         return float(value)
+    if valtype is ValType.V128:
+        return int(value) & ((1 << 128) - 1)
     return value

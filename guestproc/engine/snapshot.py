@@ -13,7 +13,8 @@ globals are the module's. What it can change, and how each travels:
 
 - linear memory: its size in pages and its non-zero ``CHUNK``-sized pieces, by offset;
 - mutable globals (defined, not imported): integers as unsigned ints, floats as their bits
-  (NaN payloads exact), references as a function index or None;
+  (NaN payloads exact), v128s as their 16 bytes (little-endian: wire formats carry ints of
+  64 bits at most), references as a function index or None;
 - tables: their size and every element, a function index or None;
 - passive segments it dropped (``data.drop``, ``elem.drop``): their indices.
 
@@ -82,6 +83,8 @@ def capture(instance: Instance, views: bool = False) -> InstanceState:
             value = f32_to_bits(value)
         elif valtype is ValType.F64:
             value = f64_to_bits(value)
+        elif valtype is ValType.V128:
+            value = value.to_bytes(16, "little")
         elif valtype.is_ref:
             value = reference(value, f"global {index}")
         globals_.append([index, value])
@@ -188,6 +191,10 @@ def _check_globals(instance: Instance, value: object) -> Any:
                 values[index] = f64_from_bits(bits)
             else:
                 values[index] = bits
+        elif valtype is ValType.V128:
+            if type(raw) is not bytes or len(raw) != 16:
+                raise SnapshotError(f"{where} must be 16 bytes (a v128)")
+            values[index] = int.from_bytes(raw, "little")
         elif valtype is ValType.FUNCREF:
             values[index] = None if raw is None else _int(raw, where, 0, function_count - 1)
         elif valtype is ValType.EXTERNREF and raw is None:

@@ -1,4 +1,4 @@
-"""Validator: checks a decoded ``Module`` against WebAssembly 2.0's typing rules (SIMD excepted).
+"""Validator: checks a decoded ``Module`` against WebAssembly 2.0's typing rules.
 
 ::
 
@@ -25,8 +25,8 @@ declared outside functions (in an element segment, a global initialiser or an ex
 Engine limits (each reported as a ``ValidationError`` that names the limit): a function type
 has at most ``MAX_TYPE_ARITY`` parameters and as many results, and the operand stack of one
 function holds at most ``MAX_OPERAND_STACK`` values. With them, the work per instruction is
-bounded and crafted modules cannot make validation slow or large. ``v128`` is accepted as a
-value type (it can appear in signatures), but there are no SIMD instructions.
+bounded and crafted modules cannot make validation slow or large. SIMD instructions take
+their typing and immediate checks from ``simd_opcodes``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import opcodes as op
+from . import simd_opcodes as simd
 from .errors import ValidationError
 from .module import Function, Instr, Module, SegmentMode
 from .types import MAX_PAGES, ExternKind, Limits, MemoryType, TableType, ValType
@@ -106,7 +107,8 @@ _TYPE_NAMES[UNKNOWN] = "unknown"
     _DATA_DROP,
     _MEMORY_COPY,
     _MEMORY_FILL,
-) = range(43)
+    _SIMD,
+) = range(44)
 
 
 def _build_info() -> dict[int, tuple[int, int, int]]:
@@ -121,7 +123,7 @@ def _build_info() -> dict[int, tuple[int, int, int]]:
             assert first == second, op.NAMES[code]
             info[code] = (_BINARY, int(first), int(result))
     for code, imm in op.IMMEDIATES.items():
-        if imm is op.Imm.MEMARG:
+        if imm is op.Imm.MEMARG and code not in simd.SIGNATURES:
             name = op.NAMES[code]
             valtype = int(ValType[name[:3].upper()])
             category = _LOAD if ".load" in name else _STORE
@@ -172,12 +174,18 @@ def _build_info() -> dict[int, tuple[int, int, int]]:
     }
     for code, category in simple.items():
         info[code] = (category, 0, 0)
+    for code in simd.SIGNATURES:
+        info[code] = (_SIMD, 0, 0)
     missing = set(op.NAMES) - set(info)
     assert not missing, sorted(op.NAMES[c] for c in missing)
     return info
 
 
 _INFO = _build_info()
+_SIMD_TYPES = {
+    code: ([int(t) for t in params], [int(t) for t in results])
+    for code, (params, results) in simd.SIGNATURES.items()
+}
 
 # Control frame fields (a frame is a small list; ``unreachable`` changes in place).
 _KIND, _START, _END_TYPES, _HEIGHT, _UNREACHABLE_FLAG, _LABEL = range(6)
@@ -427,6 +435,8 @@ class _ModuleValidator:
                 stack.append(F32)
             elif code == op.F64_CONST:
                 stack.append(F64)
+            elif code == op.V128_CONST:
+                stack.append(V128)
             elif code == op.REF_NULL:
                 stack.append(int(arg))
             elif code == op.REF_FUNC:
@@ -799,6 +809,13 @@ class _FunctionValidator:
                         if not has_memory or memory != 0:
                             raise _Invalid(f"unknown memory {memory}")
                     pop_all(stack, height, unreachable, [I32, I32, I32])
+                elif category == _SIMD:
+                    problem = simd.check_immediate(code, arg, has_memory)
+                    if problem is not None:
+                        raise _Invalid(problem)
+                    simd_params, simd_results = _SIMD_TYPES[code]
+                    pop_all(stack, height, unreachable, simd_params)
+                    stack.extend(simd_results)
                 else:  # _MEMORY_FILL
                     if not has_memory or arg != 0:
                         raise _Invalid(f"unknown memory {arg}")

@@ -300,7 +300,7 @@ def test_too_many_locals() -> None:
         (b"\x3f\x01\x1a\x0b", "zero byte expected"),  # memory.size 1
         (b"\x41\x00\x40\x80\x00\x1a\x0b", "zero byte expected"),  # long zero
         (b"\x06\x0b", "illegal opcode 06"),
-        (b"\xfd\x00\x0b", "illegal opcode fd"),  # SIMD is not supported
+        (b"\xfd\x9a\x01\x0b", "illegal opcode fd 9a"),  # a SIMD subopcode nothing has
         (b"\xfc\x12\x0b", "illegal opcode fc 12"),
         (b"\x41\x00\x28\x20\x00\x1a\x0b", "malformed memop flags"),  # align 2**32
         (b"\x02\x60\x0b\x0b", "malformed block type"),

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import time
 from decimal import Decimal, localcontext
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,7 +64,7 @@ from guestproc.engine.text.lexer import (
     tokenize,
 )
 from guestproc.engine.types import ExternKind, FuncType, Limits, MemoryType, TableType, ValType
-from tests.framework.paths import NO_SPEC_SUITE, spec_suite_dir
+from tests.framework.paths import NO_SPEC_SUITE, no_spec_suite, spec_suite_dir
 
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
 FUNCREF, EXTERNREF = ValType.FUNCREF, ValType.EXTERNREF
@@ -928,22 +929,36 @@ def test_script_of_bare_fields_is_one_module() -> None:
     assert len(commands[0].module.load().functions) == 2
 
 
-# --- the official core test suite -----------------------------------------------------
+# --- the official test suite: core/ and simd/ ------------------------------------------------
 
 
 CORE = spec_suite_dir()
 CORE_SCRIPTS = sorted(p.name for p in CORE.glob("*.wast")) if CORE else []
 NO_SUITE = NO_SPEC_SUITE
+SUITE_FOLDERS = {folder: spec_suite_dir(folder) for folder in ("core", "simd")}
 suite_scripts = pytest.mark.parametrize(
-    "script", CORE_SCRIPTS or [pytest.param("-", marks=pytest.mark.skip(reason=NO_SUITE))]
+    "script",
+    [
+        f"{folder}/{path.name}"
+        if found is not None
+        else pytest.param(folder, marks=pytest.mark.skip(reason=no_spec_suite(folder)))
+        for folder, found in SUITE_FOLDERS.items()
+        for path in (sorted(found.glob("*.wast")) if found is not None else [Path(folder)])
+    ],
 )
+# Quoted modules of simd/ whose text has one ")" too many after a malformed shuffle lane: our
+# tokenizer reports the unbalanced parenthesis before the parser reaches the lane (a
+# DecodeError all the same), the reference interpreter the lane ("malformed lane index").
+UNBALANCED_BEFORE_LANE = {("simd/simd_lane.wast", line) for line in (604, 608, 612, 616, 620)}
 _parsed: dict[str, list[Command]] = {}
 
 
 def _commands(script: str) -> list[Command]:
     if script not in _parsed:
-        assert CORE is not None
-        _parsed[script] = parse_script((CORE / script).read_bytes())
+        folder, name = script.split("/")
+        found = SUITE_FOLDERS[folder]
+        assert found is not None
+        _parsed[script] = parse_script((found / name).read_bytes())
     return _parsed[script]
 
 
@@ -955,7 +970,7 @@ def _module_of(command: Command) -> ScriptModule | None:
 
 
 @suite_scripts
-def test_core_script_parses(script: str) -> None:
+def test_suite_script_parses(script: str) -> None:
     """Every quoted malformed module fails with the suite's message; every other text module
     (and every script) parses."""
     problems = []
@@ -967,7 +982,8 @@ def test_core_script_parses(script: str) -> None:
             try:
                 module.load()
             except DecodeError as error:
-                if not error.message.startswith(command.message):
+                known = (script, command.line) in UNBALANCED_BEFORE_LANE
+                if not error.message.startswith(command.message) and not known:
                     problems.append(
                         f"line {command.line}: {error.message!r}, expected {command.message!r}"
                     )
@@ -1052,7 +1068,7 @@ def _reference_binary(text: bytes) -> bytes | None:
 
 
 @suite_scripts
-def test_core_modules_match_the_reference_encoder(script: str) -> None:
+def test_suite_modules_match_the_reference_encoder(script: str) -> None:
     mismatches, unchecked = [], []
     for command in _commands(script):
         module = _module_of(command)

@@ -30,21 +30,31 @@ def bench_dir() -> Path | None:
     return candidate if (candidate / "expected.json").is_file() else None
 
 
-def spec_suite_dir() -> Path | None:
-    """``core/`` of the WebAssembly spec test suite, or None when it is not on this machine.
+def spec_suite_dir(folder: str = "core") -> Path | None:
+    """A folder of the WebAssembly spec test suite (``core/``, ``simd/``), or None when it is
+    not on this machine.
 
     ``$KINDLING_WASM_TESTSUITE`` (the suite's root) wins; otherwise ``shared/wasm-testsuite``
     beside the repository.
     """
     configured = os.environ.get("KINDLING_WASM_TESTSUITE")
     root = Path(configured) if configured else REPO_ROOT.parent / "shared" / "wasm-testsuite"
-    for candidate in (root / "core", root):  # the variable may name the suite or its core/
+    # The variable may name the suite or its core/ (then the other folders are its siblings).
+    candidates = (
+        (root / folder, root) if folder == "core" else (root / folder, root.parent / folder)
+    )
+    for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.wast")):
             return candidate
     return None
 
 
-NO_SPEC_SUITE = (
-    "the WebAssembly spec test suite is not on this machine "
-    "(put it at ../shared/wasm-testsuite or set KINDLING_WASM_TESTSUITE)"
-)
+def no_spec_suite(folder: str = "core") -> str:
+    """Why tests of the suite's ``folder`` skip: it is not on this machine."""
+    return (
+        f"the WebAssembly spec test suite's {folder}/ is not on this machine "
+        "(put the suite at ../shared/wasm-testsuite or set KINDLING_WASM_TESTSUITE)"
+    )
+
+
+NO_SPEC_SUITE = no_spec_suite()

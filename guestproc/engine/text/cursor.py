@@ -32,6 +32,7 @@ VALTYPES = {
     "i64": ValType.I64,
     "f32": ValType.F32,
     "f64": ValType.F64,
+    "v128": ValType.V128,
     "funcref": ValType.FUNCREF,
     "externref": ValType.EXTERNREF,
 }
@@ -45,7 +46,7 @@ _STRUCTURE_WORDS = """
     mut offset item declare then else end funcref externref func extern i32 i64 f32 f64 v128
     binary quote register invoke get assert_return assert_trap assert_exhaustion
     assert_invalid assert_malformed assert_unlinkable assert_uninstantiable script input
-    output inf nan nan:canonical nan:arithmetic
+    output inf nan nan:canonical nan:arithmetic i8x16 i16x8 i32x4 i64x2 f32x4 f64x2
 """
 STRUCTURE_KEYWORDS = frozenset(_STRUCTURE_WORDS.split())
 KNOWN_KEYWORDS = STRUCTURE_KEYWORDS | frozenset(opcodes.BY_NAME)

@@ -18,7 +18,7 @@ from typing import cast
 from .. import opcodes as op
 from ..module import Instr
 from ..types import FuncType, ValType
-from . import numbers
+from . import numbers, simd
 from .cursor import Cursor
 from .lexer import ID, KEYWORD, LPAREN, RPAREN, Tokens
 
@@ -420,6 +420,14 @@ class InstructionParser(Cursor):
             return Instr(code, self.float_literal(numbers.F64), at)
         if imm is Imm.MEMARG:
             return Instr(code, self._memarg(code), at)
+        if imm is Imm.MEMARG_LANE:
+            return Instr(code, (*self._memarg(code), simd.lane_index(self)), at)
+        if imm is Imm.LANE:
+            return Instr(code, simd.lane_index(self), at)
+        if imm is Imm.V128:
+            return Instr(code, simd.v128_literal(self), at)
+        if imm is Imm.SHUFFLE:
+            return Instr(code, simd.shuffle_lanes(self), at)
         if imm is Imm.LABEL:
             return Instr(code, self._label_index(), at)
         if imm is Imm.GLOBAL:

@@ -28,7 +28,7 @@ from ..decoder import decode_module
 from ..module import Module
 from ..numeric import f32_from_bits, f64_from_bits
 from ..types import ValType
-from . import numbers
+from . import numbers, simd
 from .cursor import Cursor
 from .lexer import EOF, KEYWORD, LPAREN, RPAREN, Tokens, tokenize
 from .parser import parse_fields
@@ -106,13 +106,22 @@ class NanPattern:
 
 
 @dataclass(frozen=True, slots=True)
+class V128Pattern:
+    """An expected ``v128.const`` with NaN patterns in some float lanes: each lane is the
+    exact bits expected or a ``NanPattern``; ``bits`` is the lane width."""
+
+    bits: int
+    lanes: tuple[int | NanPattern, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RefPattern:
     """``(ref.func)`` / ``(ref.extern)`` without an index: any non-null reference."""
 
     type: ValType
 
 
-Expected = Value | NanPattern | RefPattern
+Expected = Value | NanPattern | RefPattern | V128Pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +379,8 @@ class _ScriptParser(Cursor):
             else:
                 fmt = numbers.F32 if valtype is ValType.F32 else numbers.F64
                 result = Value(valtype, self.float_literal(fmt))
+        elif keyword == "v128.const":
+            result = self._v128(allow_patterns)
         elif keyword == "ref.null":
             result = Value(self.heaptype(), None)
         elif keyword == "ref.extern":
@@ -383,6 +394,23 @@ class _ScriptParser(Cursor):
             raise self.unexpected(self.pos - 1, expected="a constant")
         self.close()
         return result
+
+    def _v128(self, allow_patterns: bool) -> Value | V128Pattern:
+        shape, count, bits = simd.read_shape(self)
+        simd.check_lane_count(self, count)
+        lanes: list[int | NanPattern] = []
+        lane_type = ValType.F32 if bits == 32 else ValType.F64
+        for _ in range(count):
+            value = self.values[self.pos]
+            if allow_patterns and shape[0] == "f" and value in ("nan:canonical", "nan:arithmetic"):
+                self.pos += 1
+                lanes.append(NanPattern(lane_type, value == "nan:canonical"))
+            else:
+                lanes.append(simd.read_lane(self, shape, bits))
+        exact = [lane for lane in lanes if isinstance(lane, int)]
+        if len(exact) == count:
+            return Value(ValType.V128, simd.join_lanes(exact, bits))
+        return V128Pattern(bits, tuple(lanes))
 
 
 __all__ = [
@@ -405,6 +433,7 @@ __all__ = [
     "RefPattern",
     "Register",
     "ScriptModule",
+    "V128Pattern",
     "Value",
     "parse_script",
     "read_module",
