@@ -26,7 +26,7 @@ from functools import cache
 from .messages import MAX_ENTRY_BYTES
 
 MAGIC = b"KNDLCODE"
-FORMAT = 3  # 3: the payload is marshalled code objects only (2 was a pickle)
+FORMAT = 4  # 4: code reads the scratch local _w, and no LD_S8/LD_S16/LD_S32 (3: marshal only; 2: pickle)
 HEADER = struct.Struct("<8sHBQI")
 
 
