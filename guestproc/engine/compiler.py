@@ -66,6 +66,7 @@ MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
 # compiler about 3 KiB per line: 8,000 targets needed over 90 MiB to compile.
 TABLE_DISPATCH_RUNS = 8
 _NUMBERED_JUMP = re.compile(r"(_[tb]) = (\d+)(.*)")
+NARROWED = re.compile(r"\{v\} & (0x[0-9A-F]+)")  # a store's value masked to its width
 MAX_UNSETTLED = 64
 """A ``local.set`` looks for lazy operands reading the local among at most this many operands
 at the top of the stack; past that it evaluates every lazy operand at once (no real code keeps
@@ -823,7 +824,8 @@ class FunctionCompiler:
         arg = instr.arg
         value = self.stack.pop()
         self._flush_local(arg)
-        self._line(f"l{arg} = {value.expr}")
+        if value.expr != f"l{arg}":  # a local set to itself (clang leaves some) is no work
+            self._line(f"l{arg} = {value.expr}")
         if instr.op == op.LOCAL_TEE:
             self.stack.append(Operand(f"l{arg}", frozenset((arg,))))
 
@@ -855,15 +857,26 @@ class FunctionCompiler:
         value = self.stack.pop()
         address = self.stack.pop()
         address_expr = self._address(address, instr.arg)
-        self._line(STORES[instr.op].format(a=address_expr, v=value.wrapped()))
+        statement = STORES[instr.op]
+        narrowed = NARROWED.search(statement)
+        if narrowed is not None and isinstance(value.const, int):  # fold the constant's mask
+            statement = statement.replace(narrowed[0], str(value.const & int(narrowed[1], 16)))
+        self._line(statement.format(a=address_expr, v=value.wrapped()))
 
     def _call_direct(self, instr: Instr, targeted: bool, module: Module) -> None:
         self._call(f"f{instr.arg}", self.info.func_types[instr.arg])
 
     def _call_indirect(self, instr: Instr, targeted: bool, module: Module) -> None:
+        """The checks inline, the helper only when one fails (to raise the right trap): a
+        call of the helper cost about as much as the call it checks."""
         type_index, table = instr.arg
-        index = self.stack.pop()
-        callee = f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})"
+        index = self._atomic(self.stack.pop()).expr  # read three times
+        elements, sig = f"E{table}", f"SIG{type_index}"
+        found = f"(_f := {elements}[{index}] if {index} < len({elements}) else None)"
+        callee = (
+            f"(_f.call if {found} is not None and _f.sig == {sig} "
+            f"else CALL_INDIRECT({elements}, {index}, {sig}))"
+        )
         self._call(callee, module.types[type_index])
 
     def _drop(self, instr: Instr, targeted: bool, module: Module) -> None:
