@@ -79,6 +79,11 @@ SHIFT_COUNTS = {  # shift -> (its width, the count as its templates mask it)
     for name in ("shl", "shr_u", "shr_s")
 }
 SIGNED_SHIFTS = frozenset({op.BY_NAME["i32.shr_s"], op.BY_NAME["i64.shr_s"]})
+REREAD = {  # operators whose template reads an operand more than once -> which operands
+    code: reread
+    for code, template in VALUE.items()
+    if (reread := tuple(i for i in range(2) if template.count(f"{{{i}}}") > 1))
+}
 SIGNED_DIVISIONS = {  # div_s and rem_s -> (width, whether it is the remainder)
     op.BY_NAME[f"i{bits}.{name}"]: (bits, name == "rem_s")
     for bits in (32, 64)
@@ -944,9 +949,8 @@ class FunctionCompiler:
             # Unsigned division by a non-zero constant cannot trap.
             divisor = operands[1].const
             may_trap = divisor is _NOT_CONST or divisor == 0
-        for i in range(arity):  # e.g. a divisor, or a value whose sign is tested
-            if template.count(f"{{{i}}}") > 1:
-                operands[i] = self._atomic(operands[i])  # read more than once
+        for i in REREAD.get(code, ()):  # e.g. a divisor, or a value whose sign is tested
+            operands[i] = self._atomic(operands[i])  # read more than once
         count = operands[1].const if code in SHIFT_COUNTS else None
         if isinstance(count, int):  # a constant count: reduce it now
             bits, masked_count = SHIFT_COUNTS[code]
@@ -983,21 +987,24 @@ class FunctionCompiler:
         bits, raw_template = ring
         a, b = operands
         first = a.unmasked(bits)
+        a_text, b_text = a.wrapped(), b.wrapped()
         if isinstance(count, int):
             second = str(count)
             raw_template = raw_template.replace(SHIFT_COUNTS[code][1], second)
         else:
-            second = b.wrapped() if code in SHIFTS else b.unmasked(bits)
+            second = b_text if code in SHIFTS else b.unmasked(bits)
         raw = raw_template.format(first, second)
-        canonical = first == a.wrapped() and (code in SHIFTS or second == b.wrapped())
+        canonical = first == a_text and (code in SHIFTS or second == b_text)
         if canonical and code in SUMS:
-            if a.const is not _NOT_CONST and b.const is _NOT_CONST and "+" in raw_template:
+            adding = "+" in raw_template
+            if adding and a.const is not _NOT_CONST and b.const is _NOT_CONST:
                 a, b = b, a  # constant second: adding a large one becomes a subtraction
-            b_const = b.const if isinstance(b.const, int) else None
-            if "+" in raw_template:
-                expr = wrapping.add(a.wrapped(), b.wrapped(), b_const, bits)
+                a_text, b_text = b_text, a_text
+            if adding:
+                b_const = b.const if isinstance(b.const, int) else None
+                expr = wrapping.add(a_text, b_text, b_const, bits)
             else:
-                expr = wrapping.subtract(a.wrapped(), b.wrapped(), bits)
+                expr = wrapping.subtract(a_text, b_text, bits)
         elif canonical and isinstance(count, int):
             expr = wrapping.shift_left(first, count, bits)
         else:
