@@ -26,7 +26,7 @@ from functools import cache
 from .messages import MAX_ENTRY_BYTES
 
 MAGIC = b"KNDLCODE"
-FORMAT = 3  # 3: the payload is marshalled code objects only (2 was a pickle)
+FORMAT = 4  # 4: code has scratch locals _w, _f; no LD_S8/16/32 (3: marshal only; 2: pickle)
 HEADER = struct.Struct("<8sHBQI")
 
 

@@ -35,6 +35,7 @@ from types import CodeType, MappingProxyType
 from typing import NamedTuple, SupportsIndex
 
 from . import opcodes as op
+from . import wrapping
 from .errors import CompileError
 from .fuelplan import FuelPlan, IfCharge
 from .module import Instr, Module
@@ -67,11 +68,29 @@ MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
 # compiler about 3 KiB per line: 8,000 targets needed over 90 MiB to compile.
 TABLE_DISPATCH_RUNS = 8
 _NUMBERED_JUMP = re.compile(r"(_[tb]) = (\d+)(.*)")
+NARROWED = re.compile(r"\{v\} & (0x[0-9A-F]+)")  # a store's value masked to its width
 MAX_UNSETTLED = 64
 """A ``local.set`` looks for lazy operands reading the local among at most this many operands
 at the top of the stack; past that it evaluates every lazy operand at once (no real code keeps
 so many values on the stack, and a deep stack must not make each ``local.set`` costly)."""
 SHIFTS = frozenset({op.BY_NAME["i32.shl"], op.BY_NAME["i64.shl"]})  # the count enters masked
+SUMS = frozenset(op.BY_NAME[f"i{bits}.{name}"] for bits in (32, 64) for name in ("add", "sub"))
+SHIFT_COUNTS = {  # shift -> (its width, the count as its templates mask it)
+    op.BY_NAME[f"i{bits}.{name}"]: (bits, f"({{1}} & {bits - 1})")
+    for bits in (32, 64)
+    for name in ("shl", "shr_u", "shr_s")
+}
+SIGNED_SHIFTS = frozenset({op.BY_NAME["i32.shr_s"], op.BY_NAME["i64.shr_s"]})
+REREAD = {  # operators whose template reads an operand more than once -> which operands
+    code: reread
+    for code, template in VALUE.items()
+    if (reread := tuple(i for i in range(2) if template.count(f"{{{i}}}") > 1))
+}
+SIGNED_DIVISIONS = {  # div_s and rem_s -> (width, whether it is the remainder)
+    op.BY_NAME[f"i{bits}.{name}"]: (bits, name == "rem_s")
+    for bits in (32, 64)
+    for name in ("div_s", "rem_s")
+}
 
 _EMPTY: frozenset[int] = frozenset()
 _NO_ALIASES: Mapping[int, int] = MappingProxyType({})
@@ -516,6 +535,11 @@ class FunctionCompiler:
         self._line(f"{name} = {operand.expr}")
         return Operand(name)
 
+    def _atomic(self, operand: Operand) -> Operand:
+        """The operand as a name or number, evaluated into a temporary if it is neither (an
+        expression that reads it more than once then computes it once)."""
+        return operand if operand.atomic else self._evaluate(operand)
+
     def _next_sets_local(self) -> bool:
         """Whether the next instruction stores the top of the stack into a local.
 
@@ -807,7 +831,8 @@ class FunctionCompiler:
         arg = instr.arg
         value = self.stack.pop()
         self._flush_local(arg)
-        self._line(f"l{arg} = {value.expr}")
+        if value.expr != f"l{arg}":  # a local set to itself (clang leaves some) is no work
+            self._line(f"l{arg} = {value.expr}")
         if instr.op == op.LOCAL_TEE:
             self.stack.append(Operand(f"l{arg}", frozenset((arg,))))
 
@@ -839,15 +864,26 @@ class FunctionCompiler:
         value = self.stack.pop()
         address = self.stack.pop()
         address_expr = self._address(address, instr.arg)
-        self._line(STORES[instr.op].format(a=address_expr, v=value.wrapped()))
+        statement = STORES[instr.op]
+        narrowed = NARROWED.search(statement)
+        if narrowed is not None and isinstance(value.const, int):  # fold the constant's mask
+            statement = statement.replace(narrowed[0], str(value.const & int(narrowed[1], 16)))
+        self._line(statement.format(a=address_expr, v=value.wrapped()))
 
     def _call_direct(self, instr: Instr, targeted: bool, module: Module) -> None:
         self._call(f"f{instr.arg}", self.info.func_types[instr.arg])
 
     def _call_indirect(self, instr: Instr, targeted: bool, module: Module) -> None:
+        """The checks inline, the helper only when one fails (to raise the right trap): a
+        call of the helper cost about as much as the call it checks."""
         type_index, table = instr.arg
-        index = self.stack.pop()
-        callee = f"CALL_INDIRECT(E{table}, {index.expr}, SIG{type_index})"
+        index = self._atomic(self.stack.pop()).expr  # read three times
+        elements, sig = f"E{table}", f"SIG{type_index}"
+        found = f"(_f := {elements}[{index}] if {index} < len({elements}) else None)"
+        callee = (
+            f"(_f.call if {found} is not None and _f.sig == {sig} "
+            f"else CALL_INDIRECT({elements}, {index}, {sig}))"
+        )
         self._call(callee, module.types[type_index])
 
     def _drop(self, instr: Instr, targeted: bool, module: Module) -> None:
@@ -888,17 +924,22 @@ class FunctionCompiler:
             return
         a, b = operands
         if "{S0}" in template:
-            flip = 0x80000000 if op.NAMES[code].startswith("i32") else 0x8000000000000000
-            cond = template.format(S0=self._sign_flipped(a, flip), S1=self._sign_flipped(b, flip))
+            cond = self._signed_comparison(template.split()[1], a, b, code)
         else:
             cond = template.format(a.wrapped(), b.wrapped())
         self._push_cond(cond, deps)
 
-    @staticmethod
-    def _sign_flipped(operand: Operand, flip: int) -> str:
-        if isinstance(operand.const, int):
-            return str(operand.const ^ flip)
-        return f"({operand.wrapped()} ^ {flip:#x})"
+    def _signed_comparison(self, sym: str, a: Operand, b: Operand, code: int) -> str:
+        bits = 32 if op.NAMES[code].startswith("i32") else 64
+        a_const = a.const if isinstance(a.const, int) else None
+        b_const = b.const if isinstance(b.const, int) else None
+        args = (sym, a.wrapped(), b.wrapped(), a_const, b_const, bits)
+        cond = wrapping.signed_compare(*args)
+        if cond is None:  # both variables, each read twice: make them atomic (a before b)
+            a, b = self._atomic(a), self._atomic(b)
+            cond = wrapping.signed_compare(sym, a.expr, b.expr, None, None, bits)
+            assert cond is not None
+        return cond
 
     def _numeric(self, code: int) -> None:
         template = VALUE[code]
@@ -910,20 +951,70 @@ class FunctionCompiler:
             # Unsigned division by a non-zero constant cannot trap.
             divisor = operands[1].const
             may_trap = divisor is _NOT_CONST or divisor == 0
-        if arity == 2 and "if {1} else" in template and not operands[1].atomic:
-            operands[1] = self._evaluate(operands[1])  # the divisor is used twice
+        for i in REREAD.get(code, ()):  # e.g. a divisor, or a value whose sign is tested
+            operands[i] = self._atomic(operands[i])  # read more than once
+        count = operands[1].const if code in SHIFT_COUNTS else None
+        if isinstance(count, int):  # a constant count: reduce it now
+            bits, masked_count = SHIFT_COUNTS[code]
+            count &= bits - 1
+            template = template.replace(masked_count, str(count))
+            if code in SIGNED_SHIFTS:
+                a = self._atomic(operands[0])  # read up to three times
+                self._push_value(wrapping.shift_right_signed(a.expr, count, bits), deps)
+                return
+        divisor = operands[1].const if code in SIGNED_DIVISIONS else None
+        if isinstance(divisor, int) and 0 < divisor < 1 << (SIGNED_DIVISIONS[code][0] - 1):
+            bits, remainder = SIGNED_DIVISIONS[code]
+            a = self._atomic(operands[0])  # read up to four times
+            self._push_value(wrapping.divide_signed(a.expr, divisor, bits, remainder), deps)
+            return
         ring = RING.get(code)
         if ring is not None:
-            bits, raw_template = ring
-            raw = raw_template.format(operands[0].unmasked(bits), operands[1].wrapped())
-            if code not in SHIFTS:
-                raw = raw_template.format(operands[0].unmasked(bits), operands[1].unmasked(bits))
-            expr = f"({raw}) & {M32 if bits == 32 else M64}"
-            if len(expr) <= MAX_LAZY_EXPR:
-                self.stack.append(Operand(expr, deps, ring=(bits, raw)))
-                return
+            self._ring_operation(code, ring, operands, deps, count)
+            return
         expr = template.format(*(o.wrapped() for o in operands))
         self._push_value(expr, deps, may_trap)
+
+    def _ring_operation(
+        self,
+        code: int,
+        ring: tuple[int, str],
+        operands: list[Operand],
+        deps: frozenset[int],
+        count: object,
+    ) -> None:
+        """add, sub, mul, shl: the raw result stays at hand for a consumer that wraps anyway
+        (see ``Operand.ring``); the value itself is wrapped by a comparison where the operands
+        are canonical (``wrapping``), else by a mask."""
+        bits, raw_template = ring
+        a, b = operands
+        first = a.unmasked(bits)
+        a_text, b_text = a.wrapped(), b.wrapped()
+        if isinstance(count, int):
+            second = str(count)
+            raw_template = raw_template.replace(SHIFT_COUNTS[code][1], second)
+        else:
+            second = b_text if code in SHIFTS else b.unmasked(bits)
+        raw = raw_template.format(first, second)
+        canonical = first == a_text and (code in SHIFTS or second == b_text)
+        if canonical and code in SUMS:
+            adding = "+" in raw_template
+            if adding and a.const is not _NOT_CONST and b.const is _NOT_CONST:
+                a, b = b, a  # constant second: adding a large one becomes a subtraction
+                a_text, b_text = b_text, a_text
+            if adding:
+                b_const = b.const if isinstance(b.const, int) else None
+                expr = wrapping.add(a_text, b_text, b_const, bits)
+            else:
+                expr = wrapping.subtract(a_text, b_text, bits)
+        elif canonical and isinstance(count, int):
+            expr = wrapping.shift_left(first, count, bits)
+        else:
+            expr = f"({raw}) & {M32 if bits == 32 else M64}"
+        if len(expr) <= MAX_LAZY_EXPR:
+            self.stack.append(Operand(expr, deps, ring=(bits, raw)))
+        else:
+            self._push_value(expr, deps)
 
     def _call(self, callee: str, functype: FuncType) -> None:
         args = self._pop(len(functype.params))

@@ -12,6 +12,7 @@ their position in the instruction stream so traps keep Wasm's order.
 from __future__ import annotations
 
 from . import opcodes as op
+from .wrapping import SCRATCH
 
 M32 = "0xFFFFFFFF"
 M64 = "0xFFFFFFFFFFFFFFFF"
@@ -113,8 +114,10 @@ _int_ops("i64", 64)
 _float_ops("f32")
 _float_ops("f64")
 
-_S32 = "(({0} ^ 0x80000000) - 0x80000000)"
-_S64 = "(({0} ^ 0x8000000000000000) - 0x8000000000000000)"
+# The signed value of an i32/i64 ({0} read twice: the compiler passes a name or a number).
+# A comparison, not a sign flip: see ``wrapping`` for why.
+_S32 = "({0} if {0} < 0x80000000 else {0} - 0x100000000)"
+_S64 = "({0} if {0} < 0x8000000000000000 else {0} - 0x10000000000000000)"
 
 _CONVERSIONS = {
     "i32.wrap_i64": f"{{0}} & {M32}",
@@ -122,7 +125,7 @@ _CONVERSIONS = {
     "i32.trunc_f32_u": "TRUNC_I32_U({0})",
     "i32.trunc_f64_s": "TRUNC_I32_S({0})",
     "i32.trunc_f64_u": "TRUNC_I32_U({0})",
-    "i64.extend_i32_s": f"{_S32} & {M64}",
+    "i64.extend_i32_s": "{0} if {0} < 0x80000000 else {0} + 0xFFFFFFFF00000000",
     "i64.extend_i32_u": "{0}",
     "i64.trunc_f32_s": "TRUNC_I64_S({0})",
     "i64.trunc_f32_u": "TRUNC_I64_U({0})",
@@ -161,21 +164,31 @@ for _name, _template in _CONVERSIONS.items():
     if ".trunc_f" in _name:
         MAY_TRAP.add(op.BY_NAME[_name])
 
+
+def _sign_extended(load: str, width: int, bits: int) -> str:
+    """A load of ``width`` bits, sign-extended to ``bits``: the unsigned value, plus the high
+    bits only when its sign bit is set (a mask of a negative value would take CPython's slow
+    path; see ``wrapping``)."""
+    high = (1 << bits) - (1 << width)
+    w = SCRATCH
+    return f"{w} if ({w} := {load}) < {1 << (width - 1)} else {w} + {high}"
+
+
 # Loads: (struct helper, post-processing) -- helpers are ``struct.Struct(...).unpack_from``.
 LOADS: dict[int, str] = {
     op.I32_LOAD: "LD_U32(M, {a})[0]",
     op.I64_LOAD: "LD_U64(M, {a})[0]",
     op.F32_LOAD: "LD_F32(M, {a})",
     op.F64_LOAD: "LD_F64(M, {a})[0]",
-    op.I32_LOAD8_S: f"LD_S8(M, {{a}})[0] & {M32}",
+    op.I32_LOAD8_S: _sign_extended("M[{a}]", 8, 32),
     op.I32_LOAD8_U: "M[{a}]",
-    op.I32_LOAD16_S: f"LD_S16(M, {{a}})[0] & {M32}",
+    op.I32_LOAD16_S: _sign_extended("LD_U16(M, {a})[0]", 16, 32),
     op.I32_LOAD16_U: "LD_U16(M, {a})[0]",
-    op.I64_LOAD8_S: f"LD_S8(M, {{a}})[0] & {M64}",
+    op.I64_LOAD8_S: _sign_extended("M[{a}]", 8, 64),
     op.I64_LOAD8_U: "M[{a}]",
-    op.I64_LOAD16_S: f"LD_S16(M, {{a}})[0] & {M64}",
+    op.I64_LOAD16_S: _sign_extended("LD_U16(M, {a})[0]", 16, 64),
     op.I64_LOAD16_U: "LD_U16(M, {a})[0]",
-    op.I64_LOAD32_S: f"LD_S32(M, {{a}})[0] & {M64}",
+    op.I64_LOAD32_S: _sign_extended("LD_U32(M, {a})[0]", 32, 64),
     op.I64_LOAD32_U: "LD_U32(M, {a})[0]",
 }
 
