@@ -122,12 +122,13 @@ _helper("STORE", store)
 
 
 def _load_extend(bits: int, signed: bool) -> Callable[[bytearray, int], int]:
-    """``v128.loadNxM_s/u``: M lanes of N bits, each extended to 2N bits."""
+    """``v128.loadNxM_s/u``: M lanes of N bits, each extended to 2N bits (packed as wide
+    lanes of the same signedness, so a negative lane comes out in two's complement)."""
     unpack = _HALF_FORMATS[bits][1 if signed else 0].unpack_from
-    join = JOIN[bits * 2]
+    pack = _FORMATS[bits * 2][1 if signed else 0].pack
 
     def load_extend(memory: bytearray, addr: int) -> int:
-        return join(unpack(memory, addr))
+        return int.from_bytes(pack(*unpack(memory, addr)), "little")
 
     return load_extend
 
@@ -427,37 +428,34 @@ _helper("I16X8_NARROW_I32X4_S", _narrow(16, True))
 _helper("I16X8_NARROW_I32X4_U", _narrow(16, False))
 
 
-def _half(bits: int, signed: bool, high: bool) -> Lanes:
-    """The low or high half of the lanes of width ``bits``, read signed or unsigned."""
-    lanes = (S if signed else U)[bits]
-    count = 64 // bits
-
-    if high:
-
-        def upper(v: int) -> tuple[int, ...]:
-            return lanes(v)[count:]
-
-        return upper
-
-    def lower(v: int) -> tuple[int, ...]:
-        return lanes(v)[:count]
-
-    return lower
-
-
 _WIDE_SHAPES = {16: ("I16X8", "I8X16"), 32: ("I32X4", "I16X8"), 64: ("I64X2", "I32X4")}
+
+
+def _widen(bits: int, signed: bool, high: bool) -> tuple[Callable[[int], int], Callable[..., int]]:
+    """``extend`` and ``extmul`` of the low or high half of lanes of ``bits``: the half's
+    lanes read from its 8 bytes, the results packed as wide lanes of the same signedness
+    (a product of two narrow lanes fits a wide lane, so nothing needs masking)."""
+    unpack = _HALF_FORMATS[bits][1 if signed else 0].unpack_from
+    pack = _FORMATS[bits * 2][1 if signed else 0].pack
+    offset = 8 if high else 0
+
+    def extend(v: int) -> int:
+        return int.from_bytes(pack(*unpack(v.to_bytes(16, "little"), offset)), "little")
+
+    def extmul(a: int, b: int) -> int:
+        xs = unpack(a.to_bytes(16, "little"), offset)
+        ys = unpack(b.to_bytes(16, "little"), offset)
+        return int.from_bytes(pack(*map(operator.mul, xs, ys)), "little")
+
+    return extend, extmul
+
+
 for _wide, (_shape, _narrow_shape) in _WIDE_SHAPES.items():
     _source = _wide // 2
     _join = JOIN[_wide]
     for _sign in ("S", "U"):
         for _part in ("LOW", "HIGH"):
-            _lanes = _half(_source, _sign == "S", _part == "HIGH")
-
-            def _extend(v: int, lanes: Lanes = _lanes, join: Join = _join) -> int:
-                return join(lanes(v))
-
-            def _extmul(a: int, b: int, lanes: Lanes = _lanes, join: Join = _join) -> int:
-                return join([x * y for x, y in zip(lanes(a), lanes(b), strict=True)])
+            _extend, _extmul = _widen(_source, _sign == "S", _part == "HIGH")
 
             _helper(f"{_shape}_EXTEND_{_part}_{_narrow_shape}_{_sign}", _extend)
             _helper(f"{_shape}_EXTMUL_{_part}_{_narrow_shape}_{_sign}", _extmul)
