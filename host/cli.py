@@ -265,15 +265,18 @@ def bench_group() -> None:
 BENCH_ENGINE_HELP = """Time the engine on a benchmark suite against plain CPython.
 
 \b
-Without FOLDER, Kindling's own suite (benchmarks/engine); any FOLDER laid
-out like it (README.md table, wasm/, py/, expected.json -- e.g. the shared
-bench folder) can be given instead or as well. For each program, fresh
+Without FOLDER, Kindling's own suite (benchmarks/engine) and its SIMD
+kernels (benchmarks/engine/simd); any FOLDER laid out like it (README.md
+table, wasm/, py/, expected.json -- e.g. the shared bench folder) can be
+given instead or as well. For each program, fresh
 processes run our engine, the program's Python port and (when installed,
 at --size small) pywasm, alternately, --repeat times; only the run phase
 is timed and every output is checked against expected.json. The table
 shows medians: kindling s, port s, their ratio, pywasm s and how many
 times faster we are, and the geomeans. With --fuel, each program also
 runs metered (an unreachable budget) and the table adds the overhead.
+A program with a SIMD build (wasm/simd128/NAME.wasm, the same source built
+with -msimd128) runs that too: the table adds simd s and simd/scalar.
 The exit status is 0 when every program ran and printed what it should.
 """
 

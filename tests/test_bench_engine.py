@@ -6,6 +6,9 @@
   port, pywasm when installed), checks their outputs and marks a mismatch loudly.
 - The table and the JSON document carry the documented fields.
 - With the recorded toolchain, build.sh reproduces the committed modules byte for byte.
+- The SIMD kernels (benchmarks/engine/simd) come in two builds of one source, only one of
+  them with SIMD instructions; the driver runs both and reports the SIMD build's time over
+  the scalar build's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from guestproc.benchrun import BenchRunError, exported_functions, run_module
+from guestproc.engine import decode_module
+from guestproc.engine.simd_opcodes import SIMD_CODES
 from host.bench.engine import (
     SIZES,
     BenchSuiteError,
@@ -27,6 +32,7 @@ from host.bench.engine import (
     Row,
     bench_engine_command,
     default_suite,
+    default_suites,
     discover_programs,
     format_table,
     pywasm_installed,
@@ -37,6 +43,8 @@ from tests.framework.paths import bench_dir
 
 SUITE = default_suite()
 PROGRAMS = discover_programs(SUITE)
+SIMD_SUITE = SUITE / "simd"
+SIMD_PROGRAMS = discover_programs(SIMD_SUITE)
 
 ROW_FIELDS = {
     "suite",
@@ -61,6 +69,9 @@ ROW_FIELDS = {
     "port_runs",
     "pywasm_runs",
     "fuel_runs",
+    "simd_seconds",
+    "simd_ratio",
+    "simd_runs",
 }
 SUMMARY_FIELDS = {
     "geomean_kindling_over_port",
@@ -70,6 +81,8 @@ SUMMARY_FIELDS = {
     "pywasm_geomean_is_lower_bound",
     "geomean_fuel_overhead",
     "fuel_programs_in_geomean",
+    "geomean_simd_over_scalar",
+    "simd_programs_in_geomean",
     "all_ok",
 }
 
@@ -140,6 +153,86 @@ def test_benchrun_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "cannot read" in done.stderr
+
+
+def simd_instructions(module: Path) -> int:
+    """How many instructions of the module's code are SIMD instructions."""
+    decoded = decode_module(module.read_bytes())
+    return sum(instr.op in SIMD_CODES for func in decoded.functions for instr in func.body)
+
+
+def test_simd_kernels_come_in_a_scalar_and_a_simd_build_of_one_source() -> None:
+    assert default_suites() == [SUITE, SIMD_SUITE]
+    assert len(SIMD_PROGRAMS) >= 3
+    assert all(p.simd_module is None for p in PROGRAMS)
+    for program in SIMD_PROGRAMS:
+        assert (SIMD_SUITE / "c" / f"{program.name}.c").is_file()
+        assert program.simd_module == SIMD_SUITE / "wasm" / "simd128" / f"{program.name}.wasm"
+        assert simd_instructions(program.module) == 0, program.name
+        assert simd_instructions(program.simd_module) > 10, program.name
+    expected = json.loads((SIMD_SUITE / "expected.json").read_text())
+    assert set(expected) == {f"{p.name}/{size}" for p in SIMD_PROGRAMS for size in SIZES}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("program", SIMD_PROGRAMS, ids=lambda p: p.name)
+def test_both_builds_of_a_simd_kernel_print_the_ports_output(program: Program) -> None:
+    assert program.simd_module is not None
+    port = subprocess.run(
+        [sys.executable, "-m", "host.bench.engine", "--port-runner", str(program.port), "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = json.loads(port.stdout)["output"]
+    assert expected.startswith(f"{program.name}(3) ")
+    for module in (program.module, program.simd_module):
+        run = run_module(module.read_bytes(), ["3"], None, name=program.name)
+        assert (run.ending, run.output) == ("exited(0)", expected), module
+
+
+def test_a_simd_build_without_a_row_is_refused(tmp_path: Path) -> None:
+    suite = make_suite(tmp_path, "12 8 4", "[5]\n")
+    (suite / "wasm" / "simd128").mkdir()
+    (suite / "wasm" / "simd128" / "other.wasm").write_bytes(b"")
+    with pytest.raises(BenchSuiteError, match="no table row for other"):
+        discover_programs(suite)
+
+
+@pytest.mark.slow
+def test_driver_runs_the_simd_build_beside_the_scalar_build(tmp_path: Path) -> None:
+    suite = tmp_path / "simd"
+    for folder in ("wasm", "wasm/simd128", "py"):
+        (suite / folder).mkdir(parents=True)
+    for part in ("wasm/bytesearch.wasm", "wasm/simd128/bytesearch.wasm", "py/bytesearch.py"):
+        shutil.copy(SIMD_SUITE / part, suite / part)
+    (suite / "README.md").write_text(
+        "| program | small arg | large arg |\n|---|---|---|\n| bytesearch | 2 | 2 |\n"
+    )
+    output = "bytesearch(2) total 264 hash 00000efa\n"
+    (suite / "expected.json").write_text(
+        json.dumps({"bytesearch/small": output, "bytesearch/large": output})
+    )
+    (row,) = run_engine_bench([suite], "small", 2, include_pywasm=False)
+    assert row.ok, row.problems
+    assert len(row.simd_runs) == len(row.kindling_runs) == 2
+    assert row.simd_seconds is not None and row.kindling_seconds is not None
+    assert row.simd_ratio == pytest.approx(row.simd_seconds / row.kindling_seconds)
+    document = rows_to_json([row])
+    assert document["summary"]["geomean_simd_over_scalar"] == pytest.approx(row.simd_ratio)
+    assert document["summary"]["simd_programs_in_geomean"] == 1
+    table = format_table([row])
+    assert "simd s" in table.splitlines()[0] and "simd/scalar" in table.splitlines()[0]
+    assert f"{row.simd_ratio:.2f}x" in table.splitlines()[2]
+    assert "simd/scalar: that over kindling s" in table
+
+    # A SIMD build that prints something else makes the row fail, loudly.
+    (suite / "wasm" / "simd128" / "bytesearch.wasm").write_bytes(
+        (SIMD_SUITE / "wasm" / "simd128" / "bytesum.wasm").read_bytes()
+    )
+    (row,) = run_engine_bench([suite], "small", 1, include_pywasm=False)
+    assert not row.ok
+    assert any(p.startswith("MISMATCH simd: ") for p in row.problems), row.problems
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@
 For every program in the README table, at each size asked for (both by default), the module
 runs under wasmtime and the port runs under CPython (``python -m host.bench.engine
 --port-runner``, as the benchmark runs it); the two outputs must be identical, and identical
-to ``expected.json``. With ``--write``, ``expected.json`` is (re)written from the agreed
+to ``expected.json``. A program's SIMD build (``wasm/simd128/NAME.wasm``) must print the
+same under wasmtime too. With ``--write``, ``expected.json`` is (re)written from the agreed
 outputs instead of being compared (only when every program agrees). Exit status 0 when all
 agree, 1 otherwise. Ports at ``large`` take about two minutes in all.
 """
@@ -101,9 +102,13 @@ def main(argv: list[str]) -> int:
             wasmtime_seconds = time.perf_counter() - started
             ported, port_seconds = run_port(port, export, args)
             key = f"{name}/{size}"
+            simd_module = suite / "wasm" / "simd128" / f"{name}.wasm"
+            simd = run_wasmtime(simd_module, args) if simd_module.is_file() else reference
             verdict = "ok"
             if ported != reference:
                 verdict = f"PORT DIFFERS: wasmtime {reference!r}, port {ported!r}"
+            elif simd != reference:
+                verdict = f"SIMD BUILD DIFFERS: scalar {reference!r}, simd {simd!r}"
             elif not options.write and expected.get(key) != reference:
                 verdict = f"EXPECTED DIFFERS: file {expected.get(key)!r}, wasmtime {reference!r}"
             failures += verdict != "ok"

@@ -9,9 +9,12 @@ a store 218 / 444 / 471, a load 339 / 269 / 179; the int loses on float lanes an
 (2954 / 1438 / 1992 for ``f32x4.mul``), which convert to bytes and back. Bitwise work, integer
 lanes and moving values (locals, globals, calls, constants) dominate, so the int wins.
 
-Lane-wise helpers unpack the int into lanes with ``struct`` (signed or unsigned as the
-instruction reads them), compute per lane, and pack the lanes back, wrapped to the lane
-width. Float lanes keep exact bits where the spec asks for them (``abs``, ``neg``, ``pmin``,
+Integer add, sub, neg, comparisons, min/max, abs, shifts and ``all_true`` work on the
+whole int at once (SWAR: masks keep carries and borrows inside their lanes, a lane's test
+comes out in its top bit and is spread over the lane), 4-15x faster than lane by lane;
+``i32x4.mul`` and ``i64x2.mul`` cut their lanes out with shifts. Other lane-wise helpers
+unpack the int into lanes with ``struct`` (signed or unsigned as the instruction reads
+them), compute per lane, and pack the lanes back, wrapped to the lane width. Float lanes keep exact bits where the spec asks for them (``abs``, ``neg``, ``pmin``,
 ``pmax``, lane moves work on the bits; f32 lanes cross ``numeric.f32_from_bits`` and
 ``f32_to_bits``, never ``struct``'s ``f``, which would quiet signalling NaNs). Arithmetic
 on a NaN gives an arithmetic NaN, and ``min``/``max`` of a NaN the canonical one, as the
@@ -119,12 +122,13 @@ _helper("STORE", store)
 
 
 def _load_extend(bits: int, signed: bool) -> Callable[[bytearray, int], int]:
-    """``v128.loadNxM_s/u``: M lanes of N bits, each extended to 2N bits."""
+    """``v128.loadNxM_s/u``: M lanes of N bits, each extended to 2N bits (packed as wide
+    lanes of the same signedness, so a negative lane comes out in two's complement)."""
     unpack = _HALF_FORMATS[bits][1 if signed else 0].unpack_from
-    join = JOIN[bits * 2]
+    pack = _FORMATS[bits * 2][1 if signed else 0].pack
 
     def load_extend(memory: bytearray, addr: int) -> int:
-        return join(unpack(memory, addr))
+        return int.from_bytes(pack(*unpack(memory, addr)), "little")
 
     return load_extend
 
@@ -188,15 +192,6 @@ def _saturating(
     return saturated
 
 
-def _all_ones(test: Callable[[Any, Any], bool], mask: int) -> Callable[[Any, Any], int]:
-    """A comparison as a lane: all ones where it holds, zero elsewhere."""
-
-    def lane(x: Any, y: Any) -> int:
-        return mask if test(x, y) else 0
-
-    return lane
-
-
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "EQ": operator.eq,
     "NE": operator.ne,
@@ -205,7 +200,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "LE": operator.le,
     "GE": operator.ge,
 }
-"""Lane comparisons by name; the integer orderings come as ``_S`` and ``_U`` variants."""
+"""Float lane comparisons by name (integer lanes compare with ``_swar_compare``)."""
 
 
 def _clamp(low: int, high: int) -> Callable[[int], int]:
@@ -215,17 +210,133 @@ def _clamp(low: int, high: int) -> Callable[[int], int]:
     return clamp
 
 
+def _swar_compare(bits: int) -> dict[str, Callable[..., int]]:
+    """Lane comparisons and min/max on the whole int (no lane is unpacked).
+
+    A lane's test comes out in its top bit, which ``spread`` copies over the lane (a lane
+    holds 0 or 1 after the shift, so multiplying by the lane mask carries nowhere). Measured
+    on 16 i8 lanes: ``eq`` 250 ns this way, 3,900 ns lane by lane through ``struct``.
+    """
+    high = repeat(1 << (bits - 1), bits)
+    low = M128 ^ high
+    top, ones = bits - 1, (1 << bits) - 1
+    sub = _swar_sub(bits)
+
+    def spread(tops: int) -> int:
+        return (tops >> top) * ones
+
+    def nonzero(x: int) -> int:  # top bit set in each lane of x that is not zero
+        return (((x & low) + low) | x) & high
+
+    def below(a: int, b: int) -> int:  # unsigned a < b per lane, in the top bits
+        return ((~a & b) | (~(a ^ b) & sub(a, b))) & high
+
+    def eq(a: int, b: int) -> int:
+        return spread(nonzero(a ^ b) ^ high)
+
+    def ne(a: int, b: int) -> int:
+        return spread(nonzero(a ^ b))
+
+    def lt_u(a: int, b: int) -> int:
+        return spread(below(a, b))
+
+    def gt_u(a: int, b: int) -> int:
+        return spread(below(b, a))
+
+    def le_u(a: int, b: int) -> int:
+        return spread(below(b, a) ^ high)
+
+    def ge_u(a: int, b: int) -> int:
+        return spread(below(a, b) ^ high)
+
+    def lt_s(a: int, b: int) -> int:  # flipping the sign bits orders signed lanes unsigned
+        return spread(below(a ^ high, b ^ high))
+
+    def gt_s(a: int, b: int) -> int:
+        return spread(below(b ^ high, a ^ high))
+
+    def le_s(a: int, b: int) -> int:
+        return spread(below(b ^ high, a ^ high) ^ high)
+
+    def ge_s(a: int, b: int) -> int:
+        return spread(below(a ^ high, b ^ high) ^ high)
+
+    def min_u(a: int, b: int) -> int:
+        return b ^ ((a ^ b) & spread(below(a, b)))
+
+    def max_u(a: int, b: int) -> int:
+        return b ^ ((a ^ b) & spread(below(b, a)))
+
+    def min_s(a: int, b: int) -> int:
+        return b ^ ((a ^ b) & spread(below(a ^ high, b ^ high)))
+
+    def max_s(a: int, b: int) -> int:
+        return b ^ ((a ^ b) & spread(below(b ^ high, a ^ high)))
+
+    def abs_(a: int) -> int:  # negate the lanes whose sign bit is set: (a ^ m) - m
+        negative = spread(a & high)
+        return sub(a ^ negative, negative)
+
+    return {
+        "EQ": eq,
+        "NE": ne,
+        "LT_U": lt_u,
+        "GT_U": gt_u,
+        "LE_U": le_u,
+        "GE_U": ge_u,
+        "LT_S": lt_s,
+        "GT_S": gt_s,
+        "LE_S": le_s,
+        "GE_S": ge_s,
+        "MIN_U": min_u,
+        "MAX_U": max_u,
+        "MIN_S": min_s,
+        "MAX_S": max_s,
+        "ABS": abs_,
+    }
+
+
+def _mul(bits: int) -> Callable[[int, int], int]:
+    """Lane-wise wrapping multiplication. 32- and 64-bit lanes are cut out of the int with
+    shifts (four lanes: 840 ns, against 2,400 ns through ``struct`` and a list); narrower
+    lanes go through ``struct``, one ``pack`` of the products."""
+    mask = (1 << bits) - 1
+    if bits == 64:
+
+        def mul64(a: int, b: int) -> int:
+            return (a & M64) * (b & M64) & M64 | ((a >> 64) * (b >> 64) & M64) << 64
+
+        return mul64
+    if bits == 32:
+
+        def mul32(a: int, b: int) -> int:
+            return (
+                (a & 0xFFFFFFFF) * (b & 0xFFFFFFFF) & 0xFFFFFFFF
+                | ((a >> 32 & 0xFFFFFFFF) * (b >> 32 & 0xFFFFFFFF) & 0xFFFFFFFF) << 32
+                | ((a >> 64 & 0xFFFFFFFF) * (b >> 64 & 0xFFFFFFFF) & 0xFFFFFFFF) << 64
+                | ((a >> 96) * (b >> 96) & 0xFFFFFFFF) << 96
+            )
+
+        return mul32
+    unpack, pack = _FORMATS[bits][0].unpack, _FORMATS[bits][0].pack
+
+    def mul(a: int, b: int) -> int:
+        products = map(
+            operator.mul, unpack(a.to_bytes(16, "little")), unpack(b.to_bytes(16, "little"))
+        )
+        return int.from_bytes(pack(*[x & mask for x in products]), "little")
+
+    return mul
+
+
 for _shape, _bits in _SHAPE_BITS.items():
     _mask = (1 << _bits) - 1
     _helper(f"{_shape}_ADD", _swar_add(_bits))
     _helper(f"{_shape}_SUB", _swar_sub(_bits))
-    _helper(f"{_shape}_MUL", _lanewise(_bits, False, operator.mul))
+    _helper(f"{_shape}_MUL", _mul(_bits))
     _helper(f"{_shape}_NEG", functools.partial(_swar_sub(_bits), 0))
-    _helper(f"{_shape}_ABS", _unary(_bits, True, abs))
-    _helper(f"{_shape}_MIN_S", _lanewise(_bits, True, min))
-    _helper(f"{_shape}_MIN_U", _lanewise(_bits, False, min))
-    _helper(f"{_shape}_MAX_S", _lanewise(_bits, True, max))
-    _helper(f"{_shape}_MAX_U", _lanewise(_bits, False, max))
+    for _name, _swar in _swar_compare(_bits).items():
+        _helper(f"{_shape}_{_name}", _swar)
     _helper(f"{_shape}_AVGR_U", _lanewise(_bits, False, lambda x, y: (x + y + 1) >> 1))
     _signed = _clamp(-(1 << (_bits - 1)), (1 << (_bits - 1)) - 1)
     _unsigned = _clamp(0, _mask)
@@ -233,17 +344,13 @@ for _shape, _bits in _SHAPE_BITS.items():
     _helper(f"{_shape}_ADD_SAT_U", _lanewise(_bits, False, _saturating(operator.add, _unsigned)))
     _helper(f"{_shape}_SUB_SAT_S", _lanewise(_bits, True, _saturating(operator.sub, _signed)))
     _helper(f"{_shape}_SUB_SAT_U", _lanewise(_bits, False, _saturating(operator.sub, _unsigned)))
-    for _name, _test in _COMPARISONS.items():
-        for _sign in ("",) if _name in ("EQ", "NE") else ("_S", "_U"):
-            _lanes_test = _all_ones(_test, _mask)
-            _helper(f"{_shape}_{_name}{_sign}", _lanewise(_bits, _sign == "_S", _lanes_test))
 
 
 def _shifts(bits: int) -> None:
-    signed, join = S[bits], JOIN[bits]
     shape = f"I{bits}X{128 // bits}"
     width = bits - 1
     ones = (1 << bits) - 1
+    low_bits = repeat(1, bits)
     # Shifting the whole int moves bits across lanes; these masks (per count) drop them.
     kept_left = [repeat((ones << count) & ones, bits) for count in range(bits)]
     kept_right = [repeat(ones >> count, bits) for count in range(bits)]
@@ -252,9 +359,10 @@ def _shifts(bits: int) -> None:
         count &= width
         return (a << count) & kept_left[count]
 
-    def shr_s(a: int, count: int) -> int:
+    def shr_s(a: int, count: int) -> int:  # the unsigned shift, then the sign copied in
         count &= width
-        return join([x >> count for x in signed(a)])
+        signs = ((a >> width) & low_bits) * ones  # all ones in each negative lane
+        return ((a >> count) & kept_right[count]) | (signs & ~kept_right[count])
 
     def shr_u(a: int, count: int) -> int:
         count &= width
@@ -269,9 +377,11 @@ def _tests(bits: int) -> None:
     unsigned = U[bits]
     shape = f"I{bits}X{128 // bits}"
     top = bits - 1
+    high = repeat(1 << top, bits)
+    low = M128 ^ high
 
-    def all_true(a: int) -> int:
-        return 1 if all(unsigned(a)) else 0
+    def all_true(a: int) -> int:  # every lane's top bit set once a lane's low bits are carried
+        return 1 if (((a & low) + low) | a) & high == high else 0
 
     def bitmask(a: int) -> int:
         result = 0
@@ -318,37 +428,34 @@ _helper("I16X8_NARROW_I32X4_S", _narrow(16, True))
 _helper("I16X8_NARROW_I32X4_U", _narrow(16, False))
 
 
-def _half(bits: int, signed: bool, high: bool) -> Lanes:
-    """The low or high half of the lanes of width ``bits``, read signed or unsigned."""
-    lanes = (S if signed else U)[bits]
-    count = 64 // bits
-
-    if high:
-
-        def upper(v: int) -> tuple[int, ...]:
-            return lanes(v)[count:]
-
-        return upper
-
-    def lower(v: int) -> tuple[int, ...]:
-        return lanes(v)[:count]
-
-    return lower
-
-
 _WIDE_SHAPES = {16: ("I16X8", "I8X16"), 32: ("I32X4", "I16X8"), 64: ("I64X2", "I32X4")}
+
+
+def _widen(bits: int, signed: bool, high: bool) -> tuple[Callable[[int], int], Callable[..., int]]:
+    """``extend`` and ``extmul`` of the low or high half of lanes of ``bits``: the half's
+    lanes read from its 8 bytes, the results packed as wide lanes of the same signedness
+    (a product of two narrow lanes fits a wide lane, so nothing needs masking)."""
+    unpack = _HALF_FORMATS[bits][1 if signed else 0].unpack_from
+    pack = _FORMATS[bits * 2][1 if signed else 0].pack
+    offset = 8 if high else 0
+
+    def extend(v: int) -> int:
+        return int.from_bytes(pack(*unpack(v.to_bytes(16, "little"), offset)), "little")
+
+    def extmul(a: int, b: int) -> int:
+        xs = unpack(a.to_bytes(16, "little"), offset)
+        ys = unpack(b.to_bytes(16, "little"), offset)
+        return int.from_bytes(pack(*map(operator.mul, xs, ys)), "little")
+
+    return extend, extmul
+
+
 for _wide, (_shape, _narrow_shape) in _WIDE_SHAPES.items():
     _source = _wide // 2
     _join = JOIN[_wide]
     for _sign in ("S", "U"):
         for _part in ("LOW", "HIGH"):
-            _lanes = _half(_source, _sign == "S", _part == "HIGH")
-
-            def _extend(v: int, lanes: Lanes = _lanes, join: Join = _join) -> int:
-                return join(lanes(v))
-
-            def _extmul(a: int, b: int, lanes: Lanes = _lanes, join: Join = _join) -> int:
-                return join([x * y for x, y in zip(lanes(a), lanes(b), strict=True)])
+            _extend, _extmul = _widen(_source, _sign == "S", _part == "HIGH")
 
             _helper(f"{_shape}_EXTEND_{_part}_{_narrow_shape}_{_sign}", _extend)
             _helper(f"{_shape}_EXTMUL_{_part}_{_narrow_shape}_{_sign}", _extmul)
@@ -405,6 +512,39 @@ def f32_join(values: Sequence[float]) -> int:
     return int.from_bytes(array("f", values).tobytes(), "little")
 
 
+def f32_join4(x0: float, x1: float, x2: float, x3: float) -> int:
+    """``f32_join`` of four lanes given one by one: ``struct`` rounds as ``array`` does (a C
+    cast to float) and is 2x faster, but raises past the range; then ``array`` does it."""
+    try:
+        return int.from_bytes(_F32X4.pack(x0, x1, x2, x3), "little")
+    except OverflowError:
+        return f32_join((x0, x1, x2, x3))
+
+
+def _f32x4_binary(fn: Callable[[float, float], float]) -> Callable[[int, int], int]:
+    """A lane-wise f32 operation, its four lanes written out (no list, no zip): 1,400 ns
+    against 3,000 ns for the loop over lanes."""
+    unpack = _F32X4.unpack
+
+    def op(a: int, b: int) -> int:
+        a0, a1, a2, a3 = unpack(a.to_bytes(16, "little"))
+        b0, b1, b2, b3 = unpack(b.to_bytes(16, "little"))
+        return f32_join4(fn(a0, b0), fn(a1, b1), fn(a2, b2), fn(a3, b3))
+
+    return op
+
+
+def _f64x2_binary(fn: Callable[[float, float], float]) -> Callable[[int, int], int]:
+    unpack, pack = _F64X2.unpack, _F64X2.pack
+
+    def op(a: int, b: int) -> int:
+        a0, a1 = unpack(a.to_bytes(16, "little"))
+        b0, b1 = unpack(b.to_bytes(16, "little"))
+        return int.from_bytes(pack(fn(a0, b0), fn(a1, b1)), "little")
+
+    return op
+
+
 def f64_lanes(v: int) -> tuple[float, float]:
     return _F64X2.unpack(v.to_bytes(16, "little"))
 
@@ -424,12 +564,7 @@ def _div(a: float, b: float) -> float:
 def _float_shape(shape: str, lanes: FloatLanes, join: FloatJoin, bits: int) -> None:
     """Register the lane-wise helpers of ``shape`` (``join`` rounds f32 results to single)."""
     raw, raw_join, ones = U[bits], JOIN[bits], (1 << bits) - 1
-
-    def binary(fn: Callable[[float, float], float]) -> Callable[[int, int], int]:
-        def op(a: int, b: int) -> int:
-            return join([fn(x, y) for x, y in zip(lanes(a), lanes(b), strict=True)])
-
-        return op
+    binary = _f32x4_binary if bits == 32 else _f64x2_binary
 
     def unary(fn: Callable[[float], float]) -> Callable[[int], int]:
         def op(a: int) -> int:

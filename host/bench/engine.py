@@ -8,6 +8,7 @@
     Program ──▶ for each repeat, alternating fresh processes:
                   python -m guestproc.benchrun MODULE [--invoke EXPORT] ARGS   our engine
                   python -m guestproc.benchrun MODULE --fuel N ...   metered (with --fuel)
+                  python -m guestproc.benchrun wasm/simd128/NAME.wasm ...  its SIMD build
                   python -m host.bench.engine --port-runner PORT [--call F] ARGS   the port
                   python -m host.bench.engine --pywasm-runner MODULE ...          pywasm
                 each prints one JSON line: run_seconds, output
@@ -30,6 +31,12 @@ the port defines a function of the same name.
 ``load_seconds``; the port is imported before its ``main`` (or kernel function) is timed;
 pywasm instantiates before its clock starts. Every measurement is a fresh process, and the
 runners alternate within a program so machine noise hits them alike; a row shows medians.
+
+**SIMD builds.** A program may also have ``wasm/simd128/NAME.wasm``: the same source built
+with ``-msimd128`` (``benchmarks/engine/simd``). Our engine then runs it too, alternating with
+the other runners, and the row gives its time and ``simd_ratio``, the SIMD build's time over
+the scalar build's (below 1.0 the SIMD build is faster). Both builds must print the same
+expected output.
 
 **pywasm** is about 500 times slower than the port, so by default it runs only at ``small``;
 a run stopped at ``pywasm_timeout`` is reported as a lower bound (``>``), and a program whose
@@ -94,6 +101,7 @@ class Program:
     port: Path
     args: dict[str, list[str]]  # size -> arguments
     expected: dict[str, str]  # size -> exact output
+    simd_module: Path | None = None  # the same source built with -msimd128, if any
 
 
 @dataclass
@@ -108,6 +116,8 @@ class Row:
     printed exactly the expected output (and, when metered runs were asked for, those too);
     otherwise ``problems`` says what went wrong. ``fuel_overhead`` is the metered run's time
     over the unmetered one, minus one (0.1 is 10% slower); ``fuel_used`` is what it spent.
+    ``simd_seconds`` is our engine's time on the program's SIMD build and ``simd_ratio`` that
+    over ``kindling_seconds`` (the scalar build's time): below 1.0 the SIMD build is faster.
     """
 
     suite: str
@@ -126,12 +136,15 @@ class Row:
     fuel_overhead: float | None = None
     fuel_used: int | None = None
     load_seconds: float | None = None
+    simd_seconds: float | None = None
+    simd_ratio: float | None = None
     ok: bool = False
     problems: list[str] = field(default_factory=list)
     kindling_runs: list[float] = field(default_factory=list)
     port_runs: list[float] = field(default_factory=list)
     pywasm_runs: list[float] = field(default_factory=list)
     fuel_runs: list[float] = field(default_factory=list)
+    simd_runs: list[float] = field(default_factory=list)
 
 
 # -- suites ------------------------------------------------------------------------------------
@@ -140,6 +153,11 @@ class Row:
 def default_suite() -> Path:
     """Kindling's own suite, ``benchmarks/engine`` in the repository."""
     return REPO_ROOT / "benchmarks" / "engine"
+
+
+def default_suites() -> list[Path]:
+    """What ``kindling bench engine`` runs without folders: our suite and its SIMD kernels."""
+    return [default_suite(), default_suite() / "simd"]
 
 
 def _cells(line: str) -> list[str]:
@@ -213,9 +231,12 @@ def discover_programs(suite: Path) -> list[Program]:
             if key not in expected:
                 raise BenchSuiteError(f"{expected_path} has no entry {key!r}")
             outputs[size] = expected[key]
-        programs.append(Program(suite, name, module, port, args, outputs))
+        simd = suite / "wasm" / "simd128" / f"{name}.wasm"
+        simd_module = simd if simd.is_file() else None
+        programs.append(Program(suite, name, module, port, args, outputs, simd_module))
     listed = {p.name for p in programs}
-    unlisted = sorted(m.stem for m in (suite / "wasm").glob("*.wasm") if m.stem not in listed)
+    modules = [*(suite / "wasm").glob("*.wasm"), *(suite / "wasm" / "simd128").glob("*.wasm")]
+    unlisted = sorted({m.stem for m in modules if m.stem not in listed})
     if unlisted:
         raise BenchSuiteError(
             f"{suite / 'README.md'} has no table row for {', '.join(unlisted)} (in wasm/)"
@@ -290,12 +311,11 @@ def find_export(module: Path, readme_hint: str = "") -> str | None:
 
 
 def _kindling_command(
-    program: Program, export: str | None, args: list[str], fuel: int | None = None
+    module: Path, export: str | None, args: list[str], fuel: int | None = None
 ) -> list[str]:
     invoke = ["--invoke", export] if export else []
     metered = ["--fuel", str(fuel)] if fuel is not None else []
-    module = str(program.module)
-    return [sys.executable, "-m", "guestproc.benchrun", module, *invoke, *metered, *args]
+    return [sys.executable, "-m", "guestproc.benchrun", str(module), *invoke, *metered, *args]
 
 
 def _port_command(program: Program, export: str | None, args: list[str]) -> list[str]:
@@ -360,9 +380,16 @@ def _measure(
         row.problems.append(f"cannot inspect {program.module.name}: {exc}")
         return row
     loads: list[float] = []
-    runners = ("kindling", "port", "metered") if fuel else ("kindling", "port")
+    runners = ("kindling", "port", *(["metered"] if fuel else []))
+    if program.simd_module is not None:
+        runners = (*runners, "simd")
     outputs_ok = dict.fromkeys(runners, True)
-    runs = {"kindling": row.kindling_runs, "port": row.port_runs, "metered": row.fuel_runs}
+    runs = {
+        "kindling": row.kindling_runs,
+        "port": row.port_runs,
+        "metered": row.fuel_runs,
+        "simd": row.simd_runs,
+    }
     failed: set[str] = set()
     pywasm_active = pywasm
     for attempt in range(repeats):
@@ -372,9 +399,11 @@ def _measure(
                 continue
             if runner == "port":
                 command = _port_command(program, row.export, args)
+            elif runner == "simd" and program.simd_module is not None:
+                command = _kindling_command(program.simd_module, row.export, args)
             else:
                 budget = UNREACHABLE_FUEL if runner == "metered" else None
-                command = _kindling_command(program, row.export, args, budget)
+                command = _kindling_command(program.module, row.export, args, budget)
             try:
                 record = _run_json(command, RUN_TIMEOUT, runner)
             except RunFailed as exc:
@@ -410,6 +439,10 @@ def _measure(
         row.fuel_seconds = statistics.median(row.fuel_runs)
         if row.kindling_seconds:
             row.fuel_overhead = row.fuel_seconds / row.kindling_seconds - 1
+    if row.simd_runs:
+        row.simd_seconds = statistics.median(row.simd_runs)
+        if row.kindling_seconds:
+            row.simd_ratio = row.simd_seconds / row.kindling_seconds
     if row.pywasm_runs:
         row.pywasm_seconds = statistics.median(row.pywasm_runs)
         if row.kindling_seconds:
@@ -510,12 +543,16 @@ def geomean(values: Sequence[float]) -> float | None:
 def summary(rows: Sequence[Row]) -> dict[str, Any]:
     """Geomeans over the rows that count: ``ok`` rows for kindling/port; rows where pywasm
     ran for pywasm/kindling (a lower bound when any of them hit the time limit); ``ok``
-    metered rows for the fuel overhead (the geomean of metered over unmetered, minus one)."""
+    metered rows for the fuel overhead (the geomean of metered over unmetered, minus one);
+    ``ok`` rows with a SIMD build for the SIMD build's time over the scalar build's."""
     ratios = [r.ratio for r in rows if r.ok and r.ratio is not None]
     pywasm = [r for r in rows if r.pywasm_ratio is not None]
     metered = [1 + r.fuel_overhead for r in rows if r.ok and r.fuel_overhead is not None]
     slowdown = geomean(metered)
+    simd = [r.simd_ratio for r in rows if r.ok and r.simd_ratio is not None]
     return {
+        "geomean_simd_over_scalar": geomean(simd),
+        "simd_programs_in_geomean": len(simd),
         "geomean_fuel_overhead": None if slowdown is None else slowdown - 1,
         "fuel_programs_in_geomean": len(metered),
         "geomean_kindling_over_port": geomean(ratios),
@@ -554,6 +591,7 @@ def format_table(rows: Sequence[Row]) -> str:
         return "no programs\n"
     several_suites = len({r.suite for r in rows}) > 1
     metered = any(r.fuel_runs for r in rows)
+    simd = any(r.simd_runs for r in rows)
     header = [
         "program",
         "kindling s",
@@ -562,6 +600,7 @@ def format_table(rows: Sequence[Row]) -> str:
         "pywasm s",
         "pywasm/kindling",
         *(["fuel s", "fuel cost"] if metered else []),
+        *(["simd s", "simd/scalar"] if simd else []),
         "load s",
         "ok",
     ]
@@ -584,6 +623,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 pywasm_cell,
                 _times(r.pywasm_ratio, bound),
                 *([_seconds(r.fuel_seconds), _percent(r.fuel_overhead)] if metered else []),
+                *([_seconds(r.simd_seconds), _times(r.simd_ratio)] if simd else []),
                 _seconds(r.load_seconds),
                 "ok"
                 if r.ok
@@ -602,6 +642,7 @@ def format_table(rows: Sequence[Row]) -> str:
             "",
             _times(facts["geomean_pywasm_over_kindling"], facts["pywasm_geomean_is_lower_bound"]),
             *(["", _percent(facts["geomean_fuel_overhead"])] if metered else []),
+            *(["", _times(facts["geomean_simd_over_scalar"])] if simd else []),
             "",
             "",
         ]
@@ -618,6 +659,11 @@ def format_table(rows: Sequence[Row]) -> str:
         notes.append(
             "fuel s: the same code compiled metered, with a budget it never reaches; "
             "fuel cost: how much slower that is"
+        )
+    if simd:
+        notes.append(
+            "simd s: our engine on the same source built with -msimd128; simd/scalar: that "
+            "over kindling s (below 1.00x the SIMD build is faster)"
         )
     statuses = {r.pywasm_status for r in rows}
     if "skipped at large size" in statuses:
@@ -648,7 +694,7 @@ def bench_engine_command(
 ) -> int:
     """What ``kindling bench engine [FOLDER...] [--size] [--repeat N] [--json]`` does.
 
-    No folders means Kindling's own suite. Prints progress on ``err`` and the table (or the
+    No folders means Kindling's own suites (``default_suites``). Prints progress on ``err`` and the table (or the
     JSON document) on ``out``; returns the exit status: 0 when every program ran and printed
     its expected output, 1 otherwise, 2 for a malformed suite or bad arguments.
     """
@@ -661,7 +707,7 @@ def bench_engine_command(
 
     try:
         rows = run_engine_bench(
-            list(folders) or [default_suite()],
+            list(folders) or default_suites(),
             size,
             repeats,
             include_pywasm,
