@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import GuestConfig, config_from_keywords
 from .endings import Ending
@@ -60,6 +60,9 @@ from .template import Template, TemplateError
 from .transport import Launcher
 from .uids import DEFAULT_GUEST_UIDS, GuestUids
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .serve.function import Function
 
 SIGNAL_SETTLE_SECONDS = 1.0
 
@@ -410,6 +413,7 @@ class Host:
         self._sandboxes: dict[str, Sandbox] = {}
         self._fleet = Fleet(None, launcher, GuestUids(guest_uids))
         self._names = 0
+        self._functions: dict[str, Function] = {}
 
     async def __aenter__(self) -> Host:
         raise_descriptor_limit()
@@ -495,6 +499,47 @@ class Host:
                 raise GuestEnded(sandbox.ending or Ending.stopped("could not start"))
         return sandbox
 
+    async def function(
+        self,
+        name: str,
+        module: bytes | str | Path,
+        *,
+        mode: str = "command",
+        start: bool = False,
+        **settings: Any,
+    ) -> Function:
+        """Deploy a serverless function (``host.serve``): ``module`` (a path, or its bytes)
+        served in ``mode`` ``"command"`` (WAGI/CGI, a fresh guest per request) or
+        ``"export"`` (a warm pool; ``export=`` names the function). ``settings``: the
+        ``[[function]]`` keys of ``kindling serve`` (``export``, ``init``, ``route``,
+        ``concurrency``, ``queue``, ``pool``) and every limit of ``launch``. A bad value is a
+        ``ConfigError`` naming the key. ``start``: build its template now (else the first
+        invocation does, cold). ``response = await fn.invoke(body=..., headers=..., query=...)``."""
+        from .serve.function import Function
+        from .serve.spec import validate_function
+
+        if isinstance(module, str | Path):
+            module = Path(module).read_bytes()
+        if name in self._functions:
+            raise ValueError(f"a function named {name!r} exists already")
+        values = {k: v for k, v in settings.items() if v is not None}
+        spec = validate_function({"name": name, "mode": mode, **values}, "Host.function")
+        function = Function(self._fleet, spec, bytes(module))
+        self._functions[name] = function
+        if start:
+            await function.start()
+        return function
+
+    def functions(self) -> list[Function]:
+        """Every function deployed and not yet removed."""
+        return list(self._functions.values())
+
+    async def remove_function(self, name: str) -> None:
+        """Stop a function's guests and forget it."""
+        function = self._functions.pop(name, None)
+        if function is not None:
+            await function.close()
+
     def remove(self, sandbox: Sandbox) -> None:
         """Forget a sandbox in a final state (``guests()`` no longer lists it)."""
         if not sandbox.state.final:
@@ -507,6 +552,8 @@ class Host:
         to reap the guests (measured: 4-6 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
         an idle template to exit before it is killed."""
         await self._fleet.stop_watching()
+        functions, self._functions = list(self._functions.values()), {}
+        await asyncio.gather(*(f.close() for f in functions), return_exceptions=True)
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:
             sandbox.kill()
