@@ -257,6 +257,48 @@ def doctor(as_json: bool) -> int:
     return doctor_command(as_json)
 
 
+SERVE_HELP = """Serve the functions of CONFIG over HTTP.
+
+\b
+CONFIG is TOML with one [[function]] table per function: name, module
+(relative to CONFIG), route (default /NAME; served at that path and
+below), mode ("command": WAGI/CGI, a fresh guest per request; "export":
+a warm pool, JSON arrays of numbers), export, init, concurrency, queue,
+pool = { min, max, idle }, and every key of `kindling run --config`
+(memory, timeout, cpu, fuel, max_output, env, args, load_timeout).
+
+\b
+GET /metrics gives Prometheus metrics; an unknown route is a 404. One
+JSON line per invocation goes to stderr (or --log FILE). SIGHUP reloads
+CONFIG (requests in flight finish on the old version); SIGTERM drains
+requests in flight for up to --grace seconds, then stops every guest.
+A bad CONFIG exits 2 naming the key.
+"""
+
+
+@cli.command("serve", help=SERVE_HELP)
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append the invocation log here instead of stderr.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for requests in flight.",
+)
+def serve(config: Path, listen: str, log_path: Path | None, grace: float) -> int:
+    from host.serve.server import serve_command
+
+    return serve_command(config, listen, log_path, grace)
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Measure Kindling: the engine's speed, and (later) spawning."""

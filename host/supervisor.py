@@ -63,6 +63,7 @@ from .watchdog import Watchdog
 
 if TYPE_CHECKING:
     from .serve.function import Function
+    from .serve.spec import FunctionSpec
 
 SIGNAL_SETTLE_SECONDS = 1.0
 
@@ -413,7 +414,7 @@ class Host:
         self._sandboxes: dict[str, Sandbox] = {}
         self._fleet = Fleet(None, launcher, GuestUids(guest_uids))
         self._names = 0
-        self._functions: dict[str, Function] = {}
+        self._functions: list[Function] = []
 
     async def __aenter__(self) -> Host:
         raise_descriptor_limit()
@@ -515,30 +516,37 @@ class Host:
         ``concurrency``, ``queue``, ``pool``) and every limit of ``launch``. A bad value is a
         ``ConfigError`` naming the key. ``start``: build its template now (else the first
         invocation does, cold). ``response = await fn.invoke(body=..., headers=..., query=...)``."""
-        from .serve.function import Function
         from .serve.spec import validate_function
 
         if isinstance(module, str | Path):
             module = Path(module).read_bytes()
-        if name in self._functions:
+        if any(function.name == name for function in self._functions):
             raise ValueError(f"a function named {name!r} exists already")
         values = {k: v for k, v in settings.items() if v is not None}
         spec = validate_function({"name": name, "mode": mode, **values}, "Host.function")
-        function = Function(self._fleet, spec, bytes(module))
-        self._functions[name] = function
+        function = self.deploy(spec, bytes(module))
         if start:
             await function.start()
         return function
 
+    def deploy(self, spec: FunctionSpec, module: bytes) -> Function:
+        """A function from a validated spec (``kindling serve``'s way in: two versions of
+        one name may live at once while the old one drains)."""
+        from .serve.function import Function
+
+        function = Function(self._fleet, spec, module)
+        self._functions.append(function)
+        return function
+
     def functions(self) -> list[Function]:
         """Every function deployed and not yet removed."""
-        return list(self._functions.values())
+        return list(self._functions)
 
-    async def remove_function(self, name: str) -> None:
+    async def remove_function(self, function: Function) -> None:
         """Stop a function's guests and forget it."""
-        function = self._functions.pop(name, None)
-        if function is not None:
-            await function.close()
+        if function in self._functions:
+            self._functions.remove(function)
+        await function.close()
 
     def remove(self, sandbox: Sandbox) -> None:
         """Forget a sandbox in a final state (``guests()`` no longer lists it)."""
@@ -552,7 +560,7 @@ class Host:
         to reap the guests (measured: 4-6 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
         an idle template to exit before it is killed."""
         await self._fleet.stop_watching()
-        functions, self._functions = list(self._functions.values()), {}
+        functions, self._functions = self._functions, []
         await asyncio.gather(*(f.close() for f in functions), return_exceptions=True)
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:

@@ -1,26 +1,6 @@
-"""Fixtures for the serve tests: an open ``Host``, and proof that no process or descriptor
-leaked (the host tests' ``no_leaks``)."""
+"""Fixtures for the serve tests: the host tests' ``host`` (an open ``Host`` without a code
+cache) and ``no_leaks`` (automatic: no process or descriptor left behind)."""
 
-from __future__ import annotations
+from tests.host.conftest import host, no_leaks
 
-from collections.abc import AsyncIterator, Iterator
-
-import pytest
-
-from host.supervisor import Host
-from tests.framework.leaks import LeakCheck
-
-
-@pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
-    check = LeakCheck()
-    yield
-    problems = check.problems()
-    if problems:
-        pytest.fail("leaks after the test:\n  " + "\n  ".join(problems), pytrace=False)
-
-
-@pytest.fixture
-async def host() -> AsyncIterator[Host]:
-    async with Host(cache=False) as opened:
-        yield opened
+__all__ = ["host", "no_leaks"]
