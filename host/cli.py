@@ -549,6 +549,32 @@ def bench_fuel(
     )
 
 
+BENCH_SERVE_HELP = """Load the HTTP gateway of `kindling serve` over loopback.
+
+\b
+Starts `kindling serve` with examples/shout.wasm (command mode: a fresh
+guest per request) and examples/add.wasm (export mode: a warm pool), and
+a hello-world handler of the same HTTP library (aiohttp). Cold: the first
+request to each function of a new gateway (median of --cold runs). Warm:
+--concurrency clients for --duration seconds each, with this command's
+own async load generator and with `wrk -t2` when it is installed; req/s,
+p50 and p99. Targets (issue 13, wrk -t2 -c16): command >= 500 req/s,
+p99 <= 50 ms; export >= 3,000 req/s, p99 <= 20 ms. The exit status is 0
+when no request failed.
+"""
+
+
+@bench_group.command("serve", help=BENCH_SERVE_HELP)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--duration", type=click.FloatRange(1, 3600), default=10.0, show_default=True)
+@click.option("--cold", type=click.IntRange(0, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def bench_serve(concurrency: int, duration: float, cold: int, as_json: bool) -> int:
+    from host.bench.serve import bench_serve_command
+
+    return bench_serve_command(concurrency, duration, cold, as_json)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The console script: run the CLI and return its exit status.
 
