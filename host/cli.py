@@ -293,10 +293,44 @@ A bad CONFIG exits 2 naming the key.
     show_default=True,
     help="Seconds SIGTERM waits for requests in flight.",
 )
-def serve(config: Path, listen: str, log_path: Path | None, grace: float) -> int:
+@click.option(
+    "--api-socket",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Serve the control API on this Unix socket (created 0600).",
+)
+def serve(
+    config: Path, listen: str, log_path: Path | None, grace: float, api_socket: Path | None
+) -> int:
     from host.serve.server import serve_command
 
-    return serve_command(config, listen, log_path, grace)
+    return serve_command(config, listen, log_path, grace, api_socket)
+
+
+@cli.command("ps")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
+def ps(api_socket: Path, as_json: bool) -> int:
+    """List the functions and guests of a `kindling serve` (its control API)."""
+    from host.serve.client import ps_command
+
+    return ps_command(api_socket, as_json)
+
+
+@cli.command("invoke")
+@click.argument("name")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--data", default=None, help="The body: text, @FILE, or - for stdin.")
+@click.option("--header", "headers", multiple=True, metavar="K:V", help="A request header.")
+@click.option("--query", default="", help="The query string (the command's arguments).")
+def invoke(
+    name: str, api_socket: Path, data: str | None, headers: tuple[str, ...], query: str
+) -> int:
+    """Invoke function NAME of a `kindling serve` through its control API: the body on
+    stdout, the status and report on stderr; exit 0 for a 2xx status, else 1."""
+    from host.serve.client import invoke_command
+
+    return invoke_command(api_socket, name, data, headers, query)
 
 
 @cli.group("bench")

@@ -161,6 +161,11 @@ class Fleet:
     async def close_templates(self) -> None:
         """Shut every template down, then end the holders of their guests' PID namespaces
         (the guests are stopped by now: any left would end with their holder)."""
+        # Templates still starting were killed (``kill_starting``): wait for their boots to
+        # see it, or the boot tasks outlive the host, and a loop that then cancels them
+        # waits forever for an exit it no longer watches.
+        booting = [task for _, task in self._starting.values()]
+        await asyncio.gather(*booting, return_exceptions=True)
         templates = [*self._templates.values(), *self._retired]
         await asyncio.gather(*(t.close() for t in self._templates.values()))
         for template in templates:

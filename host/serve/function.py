@@ -76,12 +76,13 @@ class Function:
         self.invocations = 0
         self.endings: dict[str, int] = {}
         self._command_guests: set[Guest] = set()
+        self.paused: set[int] = set()  # pids the control API paused: the pool skips them
         self._pool: Pool | None = None
         if spec.mode is Mode.EXPORT:
             # Pool guests live across requests: the wall-clock limit is per request (here),
             # not per guest (a forked guest's deadline counts from its fork).
             pooled = self.config.model_copy(update={"timeout": None})
-            self._pool = Pool(fleet, module, pooled, spec.init, spec.pool_spec)
+            self._pool = Pool(fleet, module, pooled, spec.init, spec.pool_spec, self.paused)
         self._template_config = self._pool._config if self._pool else self.config
         self._closed = False
         self._memory: dict[int, tuple[float, int | None]] = {}  # pid -> (when, bytes)

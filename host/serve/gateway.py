@@ -31,6 +31,7 @@ from aiohttp import web
 from ..supervisor import Host
 from .function import Function
 from .metrics import CONTENT_TYPE, Metrics
+from .report import Report
 from .spec import FunctionSpec
 
 MAX_BODY = 16 * 1024 * 1024
@@ -118,6 +119,11 @@ class Gateway:
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
+    def record(self, report: Report) -> None:
+        """One invocation: its log line and its metrics."""
+        self.log.write(report.json_line() + "\n")
+        self.metrics.record(report)
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         function = self.match(request.path)
         if function is None:
@@ -134,8 +140,6 @@ class Gateway:
             server=(request.host.rsplit(":", 1)[0], port),
             remote_addr=request.remote or "",
         )
-        report = response.report
-        if report is not None:
-            self.log.write(report.json_line() + "\n")
-            self.metrics.record(report)
+        if response.report is not None:
+            self.record(response.report)
         return web.Response(status=response.status, headers=response.headers, body=response.body)

@@ -28,9 +28,16 @@ from .spec import PoolSpec
 
 class Pool:
     def __init__(
-        self, fleet: Fleet, module: bytes, config: GuestConfig, init: str | None, spec: PoolSpec
+        self,
+        fleet: Fleet,
+        module: bytes,
+        config: GuestConfig,
+        init: str | None,
+        spec: PoolSpec,
+        paused: set[int] | None = None,
     ) -> None:
         self._fleet = fleet
+        self._paused = paused if paused is not None else set()  # pids not to hand out
         self._module = module
         self._config = config
         self._init = init
@@ -57,8 +64,11 @@ class Pool:
     async def take(self) -> tuple[Guest, bool]:
         """A guest to serve one request, and whether one had to be forked for it (cold).
         The caller's concurrency limit keeps it at most ``max`` (``FunctionSpec``)."""
-        while self._idle:
-            guest, _ = self._idle.pop()
+        for index in range(len(self._idle) - 1, -1, -1):
+            guest, _ = self._idle[index]
+            if guest.pid in self._paused:
+                continue
+            del self._idle[index]
             if guest.ending is None and guest.state is GuestState.READY:
                 self._busy.add(guest)
                 return guest, False

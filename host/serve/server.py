@@ -50,6 +50,7 @@ async def serve(
     listen: tuple[str, int],
     log: TextIO,
     grace: float = DEFAULT_GRACE,
+    api_socket: Path | None = None,
 ) -> int:
     """Serve ``functions`` (read from ``config_path``, which SIGHUP reads again) until
     SIGTERM or SIGINT; the exit status (0)."""
@@ -62,6 +63,11 @@ async def serve(
         await runner.setup()
         site = web.TCPSite(runner, listen[0], listen[1], reuse_address=True)
         await site.start()
+        control = None
+        if api_socket is not None:
+            from .control import start_control
+
+            _, control = await start_control(gateway, api_socket)
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload(gateway, config_path, log))
@@ -75,6 +81,11 @@ async def serve(
             await site.stop()  # no new connections
             drained = await gateway.drain(grace)
             await runner.cleanup()
+            if control is not None:
+                await control.cleanup()
+                with contextlib.suppress(OSError):
+                    assert api_socket is not None
+                    api_socket.unlink()
             await gateway.close()
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(number)
@@ -106,7 +117,13 @@ def _note(log: TextIO, event: str, **fields: object) -> None:
         log.flush()
 
 
-def serve_command(config: Path, listen: str, log_path: Path | None, grace: float) -> int:
+def serve_command(
+    config: Path,
+    listen: str,
+    log_path: Path | None,
+    grace: float,
+    api_socket: Path | None = None,
+) -> int:
     """``kindling serve``: 2 for a bad config or option, naming the key."""
     try:
         address = parse_listen(listen)
@@ -120,7 +137,7 @@ def serve_command(config: Path, listen: str, log_path: Path | None, grace: float
         return 2
     log: TextIO = sys.stderr if log_path is None else log_path.open("a", buffering=1)
     try:
-        return asyncio.run(serve(config, functions, address, log, grace))
+        return asyncio.run(serve(config, functions, address, log, grace, api_socket))
     except OSError as exc:
         sys.stderr.write(f"kindling serve: cannot listen on {listen}: {exc.strerror}\n")
         return 1

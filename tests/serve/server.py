@@ -41,7 +41,9 @@ class Server:
             str(self.log_path),
             *self.options,
         ]
-        self.process = subprocess.Popen(command, env=kindling_environment(), stderr=subprocess.PIPE)
+        self.stderr_path = self.log_path.with_suffix(".stderr")
+        with self.stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(command, env=kindling_environment(), stderr=stderr)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.lines():
@@ -49,7 +51,7 @@ class Server:
                     self.port = int(line["address"].rsplit(":", 1)[1])
                     return self
             if self.process.poll() is not None:
-                raise RuntimeError(f"kindling serve exited: {self.process.stderr!r}")
+                raise RuntimeError(f"kindling serve exited: {self.stderr_path.read_text()}")
             time.sleep(0.05)
         raise TimeoutError("kindling serve did not listen")
 
@@ -86,6 +88,4 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             status = self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
         return status

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from host.config import ConfigError
+from host.errors import GuestEnded
 from host.serve import ENDING_HEADER
 from host.supervisor import Host
 from tests.framework.paths import fixture
@@ -184,3 +185,16 @@ async def test_bad_settings_name_the_key(host: Host) -> None:
         await host.function("e", EXPORTS, mode="export")
     with pytest.raises(ConfigError, match="memory"):
         await host.function("m", CGI, memory="lots")
+
+
+async def test_closing_the_host_while_a_template_boots_leaves_no_task_behind() -> None:
+    """A boot still in flight when the host closes is over when ``close`` returns (it used
+    to outlive the host, and ``asyncio.run`` then waited forever as it cancelled it)."""
+    async with Host(cache=False) as host:
+        fn = await host.function("cgi", CGI)
+        starting = asyncio.ensure_future(fn.start())
+        await asyncio.sleep(0.01)
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and t is not starting]
+    assert [t for t in left if "boot" in repr(t)] == []
+    with pytest.raises(GuestEnded):
+        await asyncio.wait_for(starting, 5)
