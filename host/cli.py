@@ -317,6 +317,18 @@ def ps(api_socket: Path, as_json: bool) -> int:
     return ps_command(api_socket, as_json)
 
 
+@cli.command("top")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True)
+@click.option("--frames", type=click.IntRange(1), default=None, help="Stop after N refreshes.")
+def top(api_socket: Path, interval: float, frames: int | None) -> int:
+    """A live view of a `kindling serve`: per function, requests a second, latency
+    percentiles (of its last 1,024 requests), in flight, queued, 429s, guests, memory."""
+    from host.serve.client import top_command
+
+    return top_command(api_socket, interval, frames)
+
+
 @cli.command("invoke")
 @click.argument("name")
 @click.option("--api-socket", type=click.Path(path_type=Path), required=True)

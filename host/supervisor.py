@@ -313,7 +313,7 @@ class Sandbox:
         pid = self.pid
         deadline = time.monotonic() + SIGNAL_SETTLE_SECONDS
         while pid is not None and time.monotonic() < deadline:
-            if (_proc_state(pid) in ("T", "t")) == stopped:
+            if (proc_state(pid) in ("T", "t")) == stopped:
                 return
             await asyncio.sleep(0.001)
 
@@ -588,7 +588,7 @@ def raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _proc_state(pid: int) -> str:
+def proc_state(pid: int) -> str:
     """The kernel's one-letter state of ``pid`` (R, S, T, Z...), or "" if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,68 @@ def invoke_command(
     sys.stdout.flush()
     sys.stderr.write(json.dumps({"status": result["status"], **result["report"]}) + "\n")
     return 0 if 200 <= result["status"] < 300 else 1
+
+
+def top_table(functions: list[dict[str, Any]], previous: dict[str, int], seconds: float) -> Any:
+    """One frame of ``kindling top``: a rich table, a row per function; rates from the
+    invocation counts of the frame before."""
+    from rich.table import Table
+
+    table = Table(title="kindling top", expand=True)
+    for heading in ("function", "mode", "req/s", "p50 ms", "p99 ms", "in flight", "queued"):
+        table.add_column(heading, justify="left" if heading in ("function", "mode") else "right")
+    for heading in ("429s", "guests", "memory"):
+        table.add_column(heading, justify="right")
+    for f in functions:
+        done = f["invocations"] - previous.get(f["name"], f["invocations"])
+        memory = f"{f['memory'] / 2**20:.1f} MiB" if f.get("memory") else "-"
+        table.add_row(
+            f["name"],
+            f["mode"],
+            f"{done / seconds:,.0f}" if seconds > 0 else "-",
+            _ms(f.get("p50_ms")),
+            _ms(f.get("p99_ms")),
+            str(f["in_flight"]),
+            str(f["queued"]),
+            str(f["throttled"]),
+            str(f["guests"]),
+            memory,
+        )
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def top_command(socket: Path, interval: float, frames: int | None) -> int:
+    """Refresh a table of the functions every ``interval`` seconds (``frames`` times, or
+    until Ctrl-C)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    async def run() -> int:
+        previous: dict[str, int] = {}
+        last = time.monotonic()
+        shown = 0
+        console = Console()
+        with Live(console=console, auto_refresh=False) as live:
+            while frames is None or shown < frames:
+                try:
+                    _, functions = await call(socket, "GET", "/functions")
+                except (aiohttp.ClientError, OSError) as exc:
+                    console.print(f"kindling top: cannot reach {socket}: {exc}")
+                    return 1
+                now = time.monotonic()
+                live.update(top_table(functions, previous, now - last), refresh=True)
+                previous = {f["name"]: f["invocations"] for f in functions}
+                last = now
+                shown += 1
+                if frames is None or shown < frames:
+                    await asyncio.sleep(interval)
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0

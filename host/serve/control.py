@@ -21,11 +21,13 @@ TOML (``FunctionSpec``); every error is ``{"error": "..."}`` with a 4xx status.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,11 +37,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..config import ConfigError
 from ..endings import Ending
 from ..guest import Guest
+from ..supervisor import proc_state
 from .function import Function
 from .gateway import Gateway
 from .spec import FunctionSpec, check_unique, validate_function
 
 JSON = "application/json"
+SETTLE_SECONDS = 1.0
 
 
 class GuestPatch(BaseModel):
@@ -68,6 +72,9 @@ class FunctionInfo(BaseModel):
     throttled: int
     guests: int
     warm: bool
+    p50_ms: float | None
+    p99_ms: float | None
+    memory: int | None
 
 
 class InvokeResult(BaseModel):
@@ -193,7 +200,8 @@ class Control:
             patch = GuestPatch.model_validate_json(await request.read())
         except ValidationError as exc:
             return _error(400, _first(exc))
-        if patch.state == "paused":
+        stopping = patch.state == "paused"
+        if stopping:
             guest.send_signal(signal.SIGSTOP)
             self.paused.add(pid)
             function.paused.add(pid)
@@ -201,6 +209,10 @@ class Control:
             guest.send_signal(signal.SIGCONT)
             self.paused.discard(pid)
             function.paused.discard(pid)
+        # Signals arrive asynchronously: answer once the kernel shows the new state.
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while time.monotonic() < deadline and (proc_state(pid) in ("T", "t")) != stopping:
+            await asyncio.sleep(0.001)
         return _json(self._info(pid, function, guest))
 
     async def delete_guest(self, request: web.Request) -> web.Response:
@@ -237,6 +249,9 @@ def function_info(function: Function) -> FunctionInfo:
         throttled=function.gate.throttled,
         guests=len(function.guests()),
         warm=function.warm,
+        p50_ms=function.percentile(0.5),
+        p99_ms=function.percentile(0.99),
+        memory=function.memory,
     )
 
 

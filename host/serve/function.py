@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 
@@ -49,6 +50,9 @@ from .spec import FunctionSpec, Mode
 
 _Got = TypeVar("_Got", Guest, tuple[Guest, bool])
 ENDING_HEADER = "Kindling-Ending"
+RECENT = 1024
+"""How many of its last durations a function keeps, for the percentiles ``kindling top``
+shows."""
 MEMORY_SAMPLE_SECONDS = 1.0
 """How old a pool guest's memory figure in a report may be: reading it (``smaps_rollup``)
 costs 0.1-0.4 ms, as much as serving a warm request."""
@@ -75,6 +79,8 @@ class Function:
         self.gate = Gate(spec.name, spec.limit, spec.queue)
         self.invocations = 0
         self.endings: dict[str, int] = {}
+        self.recent: deque[float] = deque(maxlen=RECENT)  # the last durations, ms
+        self.memory: int | None = None  # the last guest's own memory, bytes
         self._command_guests: set[Guest] = set()
         self.paused: set[int] = set()  # pids the control API paused: the pool skips them
         self._pool: Pool | None = None
@@ -117,6 +123,13 @@ class Function:
             await self._pool.close()
         for guest in list(self._command_guests):
             guest.end(Ending.stopped("the function was closed"))
+
+    def percentile(self, fraction: float) -> float | None:
+        """A percentile of its last ``RECENT`` durations, ms (None before any)."""
+        if not self.recent:
+            return None
+        ordered = sorted(self.recent)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
     # -- invoking --------------------------------------------------------------------------
 
@@ -169,6 +182,9 @@ class Function:
         response.report = report
         self.invocations += 1
         self.endings[report.ending] = self.endings.get(report.ending, 0) + 1
+        self.recent.append(report.duration_ms)
+        if report.memory is not None:
+            self.memory = report.memory
         return response
 
     async def _template(self, report: Report) -> Response | None:

@@ -16,6 +16,7 @@ import pytest
 
 from host.serve.client import call
 from host.serve.control import openapi_document
+from host.supervisor import proc_state
 from tests.framework.guest import kindling_command, kindling_environment
 from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT
 
@@ -114,7 +115,7 @@ async def test_guests_are_listed_paused_resumed_and_killed(server: Server) -> No
     guest = ids[0]
     status, info = await api(server, "PATCH", f"/guests/{guest}", {"state": "paused"})
     assert (status, info["state"], info["paused"]) == (200, "paused", True)
-    assert _proc_state(guest) in ("T", "t")
+    assert proc_state(guest) in ("T", "t")
     # A paused guest is not handed out: the request is served by another one.
     assert (await server.request("POST", "/add", b"[2, 2]"))[2] == b"[4]"
     status, info = await api(server, "PATCH", f"/guests/{guest}", {"state": "running"})
@@ -145,8 +146,11 @@ def test_the_cli_clients(server: Server) -> None:
         timeout=60,
     )
     assert done.returncode == 0 and b"shout" in done.stdout and b"command" in done.stdout
-
-
-def _proc_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        return handle.read().rsplit(b")", 1)[1].split()[0].decode()
+    done = subprocess.run(
+        [*kindling_command(), "top", "--api-socket", socket, "--frames", "2", "--interval", "0.2"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"kindling top" in done.stdout and b"shout" in done.stdout
