@@ -35,8 +35,16 @@ from protocol import messages as msg
 from protocol.limits import FRAME_ALLOWANCE
 from protocol.messages import Boot, Limit, LoadStage, StartMode, clip
 
-from . import confinement, snapshots
-from .engine import CompileError, EngineLimits, Instance, LimitExceeded, LinkError, Memory
+from . import confinement, engine, snapshots
+from .engine import (
+    CompileError,
+    EngineLimits,
+    Function,
+    Instance,
+    LimitExceeded,
+    LinkError,
+    Memory,
+)
 from .engine.snapshot import SnapshotError
 from .loading import LoadedModule, elapsed_ms, in_stage, translate_metered
 from .replies import PASS_THROUGH, Replies, StopServing
@@ -53,7 +61,7 @@ class BootedInstance:
     its guests' limits from them)."""
 
     # A plain class: a dataclass would cost every guest about 0.8 ms more start-up.
-    __slots__ = ("code_size", "cpu_seconds", "instance", "memory_budget", "metered")
+    __slots__ = ("code_size", "cpu_seconds", "instance", "memory_budget", "metered", "wasi")
 
     def __init__(
         self,
@@ -62,8 +70,10 @@ class BootedInstance:
         memory_budget: int,
         code_size: int,
         cpu_seconds: int | None,
+        wasi: WasiEnvironment,
     ) -> None:
         self.instance = instance
+        self.wasi = wasi  # an Invoke may bring its own arguments and environment
         self.metered = metered  # compiled with fuel: a Result says how much the instance used
         self.memory_budget = memory_budget  # Boot's linear memory budget, bytes
         self.code_size = code_size  # what the running bound allows for
@@ -91,10 +101,18 @@ def start_problem(message: Boot, loaded: LoadedModule, template: bool) -> str | 
     a start function whose work it stands for."""
     if template and message.start is not StartMode.RESTORE:
         return "a template runs no module code: its Boot must restore"
-    if message.start is not StartMode.RESTORE:
+    if message.start is None:
+        if message.init is not None:
+            return "init runs only in a Boot that snapshots or restores"
         return None if message.snapshot is None else "a snapshot only comes to restore"
-    if (loaded.compiled.module.start is None) != (message.snapshot is None):
-        return "a snapshot comes with a Boot to restore exactly when the module has a start"
+    if message.start is StartMode.SNAPSHOT:
+        return None if message.snapshot is None else "a snapshot only comes to restore"
+    left_state = loaded.compiled.module.start is not None or message.init is not None
+    if left_state != (message.snapshot is not None):
+        return (
+            "a snapshot comes with a Boot to restore exactly when the module has a start "
+            "function or an init"
+        )
     return None
 
 
@@ -160,8 +178,11 @@ def boot(
         # The start function ran and ended the program, or a segment did not fit.
         report_ending(replies, exc)
         raise StopServing from None
+    if message.init is not None and run_start:
+        _bind(wasi, instance)
+        run_init(replies, instance, message.init)
     instantiate_ms = elapsed_ms(started)
-    if not run_start and loaded.compiled.module.start is not None:
+    if not run_start and (loaded.compiled.module.start is not None or message.init is not None):
         restore = partial(snapshots.restore, instance, wasi, snapshot.take)
         in_stage(replies, LoadStage.SNAPSHOT, SnapshotError, restore)
     if template:
@@ -174,9 +195,7 @@ def boot(
         precompile_ms=round(precompiler.seconds * 1000, 3) if precompiler else 0.0,
         precompiled=precompiler.done if precompiler else 0,
     )
-    memory = instance.exports.get("memory")
-    if isinstance(memory, Memory):
-        wasi.bind(memory, instance.pay_bytes)
+    _bind(wasi, instance)
     if message.start is StartMode.SNAPSHOT:
         try:
             snapshots.send(replies, instance, wasi)
@@ -195,6 +214,30 @@ def boot(
         memory_budget=memory_budget,
         code_size=loaded.code_size,
         cpu_seconds=limits.cpu_seconds,
+        wasi=wasi,
     )
     replies.send(msg.Ready(id=replies.request_id, timings=timings, cache=cache_status))
     return booted
+
+
+def run_init(replies: Replies, instance: Instance, name: str) -> None:
+    """Call the export ``name`` (no parameters, no results): a function's initialiser, run
+    after the start function in the throwaway guest whose state the template installs.
+    ``LoadFailed(init)`` if there is no such function; its ending if it does not return."""
+    func = instance.exports.get(name)
+    if not isinstance(func, Function) or func.type.params or func.type.results:
+        text = f"init {name!r} is not an exported function taking and returning nothing"
+        replies.end(msg.LoadFailed(id=replies.request_id, stage=LoadStage.INIT, message=clip(text)))
+    try:
+        engine.invoke(func, [])
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:
+        report_ending(replies, exc)
+        raise StopServing from None
+
+
+def _bind(wasi: WasiEnvironment, instance: Instance) -> None:
+    memory = instance.exports.get("memory")
+    if isinstance(memory, Memory):
+        wasi.bind(memory, instance.pay_bytes)

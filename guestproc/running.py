@@ -46,7 +46,9 @@ def invoke(replies: Replies, booted: BootedInstance, message: Invoke) -> None:
         return
     try:
         args = convert_arguments(func, export, message.args)
-    except ArgumentError as exc:
+        if message.argv:
+            booted.wasi.set_program(message.argv, message.environ)
+    except (ArgumentError, ValueError, TypeError) as exc:
         replies.send(_refused(replies, RefusalReason.ARGUMENTS, str(exc)))
         return
     try:

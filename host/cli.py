@@ -257,6 +257,94 @@ def doctor(as_json: bool) -> int:
     return doctor_command(as_json)
 
 
+SERVE_HELP = """Serve the functions of CONFIG over HTTP.
+
+\b
+CONFIG is TOML with one [[function]] table per function: name, module
+(relative to CONFIG), route (default /NAME; served at that path and
+below), mode ("command": WAGI/CGI, a fresh guest per request; "export":
+a warm pool, JSON arrays of numbers), export, init, concurrency, queue,
+pool = { min, max, idle }, and every key of `kindling run --config`
+(memory, timeout, cpu, fuel, max_output, env, args, load_timeout).
+
+\b
+GET /metrics gives Prometheus metrics; an unknown route is a 404. One
+JSON line per invocation goes to stderr (or --log FILE). SIGHUP reloads
+CONFIG (requests in flight finish on the old version); SIGTERM drains
+requests in flight for up to --grace seconds, then stops every guest.
+A bad CONFIG exits 2 naming the key.
+"""
+
+
+@cli.command("serve", help=SERVE_HELP)
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append the invocation log here instead of stderr.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0, 3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for requests in flight.",
+)
+@click.option(
+    "--api-socket",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Serve the control API on this Unix socket (created 0600).",
+)
+def serve(
+    config: Path, listen: str, log_path: Path | None, grace: float, api_socket: Path | None
+) -> int:
+    from host.serve.server import serve_command
+
+    return serve_command(config, listen, log_path, grace, api_socket)
+
+
+@cli.command("ps")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead.")
+def ps(api_socket: Path, as_json: bool) -> int:
+    """List the functions and guests of a `kindling serve` (its control API)."""
+    from host.serve.client import ps_command
+
+    return ps_command(api_socket, as_json)
+
+
+@cli.command("top")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True)
+@click.option("--frames", type=click.IntRange(1), default=None, help="Stop after N refreshes.")
+def top(api_socket: Path, interval: float, frames: int | None) -> int:
+    """A live view of a `kindling serve`: per function, requests a second, latency
+    percentiles (of its last 1,024 requests), in flight, queued, 429s, guests, memory."""
+    from host.serve.client import top_command
+
+    return top_command(api_socket, interval, frames)
+
+
+@cli.command("invoke")
+@click.argument("name")
+@click.option("--api-socket", type=click.Path(path_type=Path), required=True)
+@click.option("--data", default=None, help="The body: text, @FILE, or - for stdin.")
+@click.option("--header", "headers", multiple=True, metavar="K:V", help="A request header.")
+@click.option("--query", default="", help="The query string (the command's arguments).")
+def invoke(
+    name: str, api_socket: Path, data: str | None, headers: tuple[str, ...], query: str
+) -> int:
+    """Invoke function NAME of a `kindling serve` through its control API: the body on
+    stdout, the status and report on stderr; exit 0 for a 2xx status, else 1."""
+    from host.serve.client import invoke_command
+
+    return invoke_command(api_socket, name, data, headers, query)
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Measure Kindling: the engine's speed, and (later) spawning."""
@@ -508,6 +596,32 @@ def bench_fuel(
         bulk=bulk,
         bulk_fuel=bulk_fuel,
     )
+
+
+BENCH_SERVE_HELP = """Load the HTTP gateway of `kindling serve` over loopback.
+
+\b
+Starts `kindling serve` with examples/shout.wasm (command mode: a fresh
+guest per request) and examples/add.wasm (export mode: a warm pool), and
+a hello-world handler of the same HTTP library (aiohttp). Cold: the first
+request to each function of a new gateway (median of --cold runs). Warm:
+--concurrency clients for --duration seconds each, with this command's
+own async load generator and with `wrk -t2` when it is installed; req/s,
+p50 and p99. Targets (issue 13, wrk -t2 -c16): command >= 500 req/s,
+p99 <= 50 ms; export >= 3,000 req/s, p99 <= 20 ms. The exit status is 0
+when no request failed.
+"""
+
+
+@bench_group.command("serve", help=BENCH_SERVE_HELP)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--duration", type=click.FloatRange(1, 3600), default=10.0, show_default=True)
+@click.option("--cold", type=click.IntRange(0, 100), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+def bench_serve(concurrency: int, duration: float, cold: int, as_json: bool) -> int:
+    from host.bench.serve import bench_serve_command
+
+    return bench_serve_command(concurrency, duration, cold, as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from .transport import Launcher
 from .uids import GuestUids
 from .watchdog import Watchdog
 
-TemplateKey = tuple[bytes, str]  # (module digest, configuration as JSON)
+TemplateKey = tuple[bytes, str, str | None]  # (module digest, configuration as JSON, init)
 
 
 class Fleet:
@@ -70,12 +70,13 @@ class Fleet:
         config: GuestConfig,
         console: ConsoleSink | None,
         stdin: StdinSource | None = None,
+        init: str | None = None,
     ) -> Guest:
         """A guest of ``module`` with ``config``, forked from their template (started first if
-        need be), past its handshake and watched. ``GuestEnded`` if the module cannot be
-        loaded or started (the template's ending), ``GuestStartError`` / ``OSError`` if no
-        guest could be made."""
-        template = await self._template(module, config)
+        need be, with ``init`` run in its throwaway guest: ``Template.boot``), past its
+        handshake and watched. ``GuestEnded`` if the module cannot be loaded or started (the
+        template's ending), ``GuestStartError`` / ``OSError`` if no guest could be made."""
+        template = await self.template(module, config, init)
         guest = await template.fork(console=console, stdin=stdin)
         await guest.handshake()
         if guest.pid is not None:
@@ -91,9 +92,18 @@ class Fleet:
 
     # -- templates ----------------------------------------------------------------------------
 
-    async def _template(self, module: bytes, config: GuestConfig) -> Template:
+    def has_template(self, module: bytes, config: GuestConfig, init: str | None = None) -> bool:
+        """Whether a template of ``module``, ``config`` and ``init`` is ready to fork now."""
+        key = (module_digest(module), config.model_dump_json(), init)
+        template = self._templates.get(key)
+        return template is not None and template.alive
+
+    async def template(
+        self, module: bytes, config: GuestConfig, init: str | None = None
+    ) -> Template:
+        """The template of ``module``, ``config`` and ``init``, started first if need be."""
         digest = module_digest(module)
-        key = (digest, config.model_dump_json())
+        key = (digest, config.model_dump_json(), init)
         template = self._templates.get(key)
         if template is not None and template.alive:
             return template
@@ -110,7 +120,7 @@ class Fleet:
             )
             # Loading and the start function are watched like a guest's run.
             self.watchdog.watch(template.guest)
-            booting = asyncio.get_running_loop().create_task(template.boot(module, digest))
+            booting = asyncio.get_running_loop().create_task(template.boot(module, digest, init))
             starting = self._starting[key] = (template, booting)
             booting.add_done_callback(lambda task: self._started(key, template, task))
         await asyncio.shield(starting[1])
@@ -148,6 +158,11 @@ class Fleet:
     async def close_templates(self) -> None:
         """Shut every template down, then end the holders of their guests' PID namespaces
         (the guests are stopped by now: any left would end with their holder)."""
+        # Templates still starting were killed (``kill_starting``): wait for their boots to
+        # see it, or the boot tasks outlive the host, and a loop that then cancels them
+        # waits forever for an exit it no longer watches.
+        booting = [task for _, task in self._starting.values()]
+        await asyncio.gather(*booting, return_exceptions=True)
         templates = [*self._templates.values(), *self._retired]
         await asyncio.gather(*(t.close() for t in self._templates.values()))
         for template in templates:

@@ -461,13 +461,15 @@ class Guest:
         program_name: str = "module.wasm",
         start: StartMode | None = None,
         snapshot: bytes | None = None,
+        init: str | None = None,
     ) -> asyncio.Future[Any]:
         """Send Boot now (after Load, possibly before it is answered): the configuration's
         limits, and the program's arguments (``program_name`` is argv[0]) and environment.
         The future gives the guest's ``BootTimings`` once it is instantiated.
 
         ``start`` and ``snapshot``: what to do about the start function (``StartMode``);
-        with ``snapshot`` mode, ``snapshot()`` gives what it left once Boot is answered."""
+        with ``snapshot`` mode, ``snapshot()`` gives what it left once Boot is answered.
+        ``init``: an export the snapshot Boot runs after the start function (``Boot.init``)."""
         self._check_alive()
         if not self._load_submitted or self._boot_submitted:
             raise IllegalAction(f"cannot boot a guest that is {self.state.value}")
@@ -480,7 +482,7 @@ class Guest:
             self._snapshot = ChunkedPayload("Snapshot", MAX_SNAPSHOT_BYTES)
         self._snapshot_sent = len(snapshot or b"")
         boot = config.boot(self._next_id(), program_name, cached)
-        return self._send(boot.replaced(start=start, snapshot=snapshot))
+        return self._send(boot.replaced(start=start, snapshot=snapshot, init=init))
 
     def snapshot(self) -> bytes:
         """What the start function left, as the guest sent it (a Boot with ``snapshot``
@@ -489,14 +491,25 @@ class Guest:
             raise IllegalAction("no snapshot: Boot did not ask for one, or is not answered")
         return self._snapshot.join()
 
-    def submit_invoke(self, export: str, args: Sequence[Number] = ()) -> asyncio.Future[Any]:
+    def submit_invoke(
+        self,
+        export: str,
+        args: Sequence[Number] = (),
+        *,
+        argv: list[bytes] | None = None,
+        environ: list[bytes] | None = None,
+    ) -> asyncio.Future[Any]:
         """Send an Invoke now (after a Boot, possibly before it is answered); the future gives
-        the results or raises as ``invoke`` does."""
+        the results or raises as ``invoke`` does. ``argv`` (not empty) and ``environ``: the
+        program's arguments and environment from now on, in place of Boot's (``Invoke``)."""
         self._check_alive()
         if not self._boot_submitted or self.state in LEAVING_STATES:
             raise IllegalAction(f"cannot invoke a guest that is {self.state.value}")
         values = [_check_number(value) for value in args]
-        return self._send(Invoke(id=self._next_id(), export=export, args=values))
+        invoke = Invoke(
+            id=self._next_id(), export=export, args=values, argv=argv or [], environ=environ or []
+        )
+        return self._send(invoke)
 
     async def boot(self, module: bytes, program_name: str = "module.wasm") -> dict[str, float]:
         """Load the module and instantiate it; the load and boot timings (milliseconds).

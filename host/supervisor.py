@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import GuestConfig, config_from_keywords
 from .endings import Ending
@@ -60,6 +60,10 @@ from .template import Template, TemplateError
 from .transport import Launcher
 from .uids import DEFAULT_GUEST_UIDS, GuestUids
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .serve.function import Function
+    from .serve.spec import FunctionSpec
 
 SIGNAL_SETTLE_SECONDS = 1.0
 
@@ -309,7 +313,7 @@ class Sandbox:
         pid = self.pid
         deadline = time.monotonic() + SIGNAL_SETTLE_SECONDS
         while pid is not None and time.monotonic() < deadline:
-            if (_proc_state(pid) in ("T", "t")) == stopped:
+            if (proc_state(pid) in ("T", "t")) == stopped:
                 return
             await asyncio.sleep(0.001)
 
@@ -414,6 +418,7 @@ class Host:
         self._sandboxes: dict[str, Sandbox] = {}
         self._fleet = Fleet(None, launcher, GuestUids(guest_uids, subordinate_ids))
         self._names = 0
+        self._functions: list[Function] = []
 
     async def __aenter__(self) -> Host:
         raise_descriptor_limit()
@@ -499,6 +504,54 @@ class Host:
                 raise GuestEnded(sandbox.ending or Ending.stopped("could not start"))
         return sandbox
 
+    async def function(
+        self,
+        name: str,
+        module: bytes | str | Path,
+        *,
+        mode: str = "command",
+        start: bool = False,
+        **settings: Any,
+    ) -> Function:
+        """Deploy a serverless function (``host.serve``): ``module`` (a path, or its bytes)
+        served in ``mode`` ``"command"`` (WAGI/CGI, a fresh guest per request) or
+        ``"export"`` (a warm pool; ``export=`` names the function). ``settings``: the
+        ``[[function]]`` keys of ``kindling serve`` (``export``, ``init``, ``route``,
+        ``concurrency``, ``queue``, ``pool``) and every limit of ``launch``. A bad value is a
+        ``ConfigError`` naming the key. ``start``: build its template now (else the first
+        invocation does, cold). ``response = await fn.invoke(body=..., headers=..., query=...)``."""
+        from .serve.spec import validate_function
+
+        if isinstance(module, str | Path):
+            module = Path(module).read_bytes()
+        if any(function.name == name for function in self._functions):
+            raise ValueError(f"a function named {name!r} exists already")
+        values = {k: v for k, v in settings.items() if v is not None}
+        spec = validate_function({"name": name, "mode": mode, **values}, "Host.function")
+        function = self.deploy(spec, bytes(module))
+        if start:
+            await function.start()
+        return function
+
+    def deploy(self, spec: FunctionSpec, module: bytes) -> Function:
+        """A function from a validated spec (``kindling serve``'s way in: two versions of
+        one name may live at once while the old one drains)."""
+        from .serve.function import Function
+
+        function = Function(self._fleet, spec, module)
+        self._functions.append(function)
+        return function
+
+    def functions(self) -> list[Function]:
+        """Every function deployed and not yet removed."""
+        return list(self._functions)
+
+    async def remove_function(self, function: Function) -> None:
+        """Stop a function's guests and forget it."""
+        if function in self._functions:
+            self._functions.remove(function)
+        await function.close()
+
     def remove(self, sandbox: Sandbox) -> None:
         """Forget a sandbox in a final state (``guests()`` no longer lists it)."""
         if not sandbox.state.final:
@@ -511,6 +564,8 @@ class Host:
         to reap the guests (measured: 4-6 s for 5,000) plus at most ``EXIT_GRACE`` (2 s) for
         an idle template to exit before it is killed."""
         await self._fleet.stop_watching()
+        functions, self._functions = self._functions, []
+        await asyncio.gather(*(f.close() for f in functions), return_exceptions=True)
         sandboxes = [s for s in self._sandboxes.values() if not s.state.final]
         for sandbox in sandboxes:
             sandbox.kill()
@@ -537,7 +592,7 @@ def raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _proc_state(pid: int) -> str:
+def proc_state(pid: int) -> str:
     """The kernel's one-letter state of ``pid`` (R, S, T, Z...), or "" if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:

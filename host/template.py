@@ -150,14 +150,18 @@ class Template:
         await template.boot(module)
         return template
 
-    async def boot(self, module: bytes, digest: bytes | None = None) -> None:
+    async def boot(
+        self, module: bytes, digest: bytes | None = None, init: str | None = None
+    ) -> None:
         """Load ``module`` in the template and start it: a start function runs in a
         throwaway guest held to the launch's limits (its fuel, CPU time and memory), and the
         template installs what it left. The launch's wall-clock ``timeout`` covers loading and
         the start function together.
 
         ``digest``: the module's, if the caller has it (the code cache files entries under
-        it). ``GuestEnded`` if the module cannot be loaded or started; the template's ending
+        it). ``init``: an export the throwaway guest runs after the start function, with
+        the same limits, whose work the template installs too (a function's initialiser).
+        ``GuestEnded`` if the module cannot be loaded or started; the template's ending
         says why (``load_failure(...)``, ``limit(wall)``, ``limit(cpu)``, ``limit(fuel)``,
         ``trapped(...)``, or ``stopped`` when the host closed meanwhile) and it is gone.
         """
@@ -182,9 +186,9 @@ class Template:
             derive_all()
             await loaded
             snapshot = None
-            if guest.module_start is not None:
-                snapshot = await self._run_start(module, digest)
-            await guest.submit_boot(start=StartMode.RESTORE, snapshot=snapshot)
+            if guest.module_start is not None or init is not None:
+                snapshot = await self._run_start(module, digest, init)
+            await guest.submit_boot(start=StartMode.RESTORE, snapshot=snapshot, init=init)
         except BaseException:
             self._broken = "it could not start the module"
             self._control.close()
@@ -196,7 +200,7 @@ class Template:
         self._ready = True
         self._loop.add_reader(self._control.fileno(), self._on_control)
 
-    async def _run_start(self, module: bytes, digest: bytes | None) -> bytes:
+    async def _run_start(self, module: bytes, digest: bytes | None, init: str | None) -> bytes:
         """Run the start function in a throwaway guest with the launch's limits (the
         template's deadline covers its time); what it left. ``GuestEnded`` with the
         throwaway's ending if the start function traps, exits or passes a limit."""
@@ -208,7 +212,7 @@ class Template:
             if self._watchdog is not None:
                 self._watchdog.watch(starter)
             starter.submit_load(module, self._cache_dir, digest)
-            await starter.submit_boot(start=StartMode.SNAPSHOT)
+            await starter.submit_boot(start=StartMode.SNAPSHOT, init=init)
             return starter.snapshot()
         finally:
             with contextlib.suppress(GuestEnded):

@@ -66,7 +66,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -113,6 +113,12 @@ MAX_RESULTS = 1000
 
 MAX_STDIN_REQUEST = 1024 * 1024
 """The most bytes one ``StdinRequest`` may ask for."""
+
+MAX_EXPORT_NAME = 1024
+"""The longest export name the host names in ``Boot.init``, in characters."""
+
+MAX_PROGRAM_STRINGS = 4096
+"""The most arguments, or environment entries, one ``Invoke`` may bring."""
 
 GUEST_UID_VARIABLE = "KINDLING_GUEST_UID"
 """The environment variable in which a host running as root names the uid (and gid) a guest
@@ -207,13 +213,19 @@ class LoadStage(enum.StrEnum):
     LINK = "link"  # an import the guest cannot provide, or does not match
     COMPILE = "compile"  # the engine cannot translate a valid function
     SNAPSHOT = "snapshot"  # a template cannot install what the start function left
+    INIT = "init"  # Boot.init names no export taking and returning nothing
     # The host's own: the module file cannot be read; the export to call does not exist.
     READ = "read"
     EXPORT = "export"
 
 
 GUEST_LOAD_STAGES = OneOf(
-    LoadStage.DECODE, LoadStage.VALIDATION, LoadStage.LINK, LoadStage.COMPILE, LoadStage.SNAPSHOT
+    LoadStage.DECODE,
+    LoadStage.VALIDATION,
+    LoadStage.LINK,
+    LoadStage.COMPILE,
+    LoadStage.SNAPSHOT,
+    LoadStage.INIT,
 )
 
 
@@ -343,7 +355,9 @@ class Boot(Message):
     (``KEY=VALUE``), and its limits. ``cached``: as in ``Load``, for the metered translation,
     when ``fuel`` is set and the host keeps a code cache. ``start`` and ``snapshot``: see
     ``StartMode``; ``snapshot`` only with ``restore``, and then exactly when the module has
-    a start function."""
+    a start function or ``init``. ``init``: an export taking and returning nothing (a
+    function's initialiser) that a ``snapshot`` Boot calls after the start function, before
+    it sends what they left; a ``restore`` Boot names it to say the snapshot holds its work."""
 
     TYPE = MessageType.BOOT
     args: list[bytes]
@@ -352,15 +366,22 @@ class Boot(Message):
     cached: Annotated[bytes, Length(0, MAX_ENTRY_BYTES)] | None = None
     start: StartMode | None = None
     snapshot: Annotated[bytes, Length(1, MAX_SNAPSHOT_BYTES)] | None = None
+    init: Annotated[str, Length(1, MAX_EXPORT_NAME)] | None = None
 
 
 @record
 class Invoke(Message):
-    """Call an export (``_start`` for a command) with numbers."""
+    """Call an export (``_start`` for a command) with numbers. ``argv`` and ``environ``, when
+    ``argv`` is not empty: the program's arguments (argv[0] first) and environment
+    (``KEY=VALUE``) from now on, in place of Boot's: a request to a function forked from a
+    template brings its own. (Lists rather than optional fields: the generated fast reader
+    of this hot message reads plain lists only.)"""
 
     TYPE = MessageType.INVOKE
     export: str
     args: list[Number]
+    argv: Annotated[list[bytes], Length(0, MAX_PROGRAM_STRINGS)] = []  # noqa: RUF012
+    environ: Annotated[list[bytes], Length(0, MAX_PROGRAM_STRINGS)] = []  # noqa: RUF012
 
 
 @record

@@ -50,6 +50,7 @@ def sources() -> list[str]:
         *FIXTURES_DIR.glob("c/*.c"),
         *FIXTURES_DIR.glob("wat/*.wat"),
         *EXAMPLES_DIR.glob("*.c"),
+        *EXAMPLES_DIR.glob("*.wat"),
     ]
     return sorted(str(p.relative_to(REPO_ROOT)) for p in found)
 

@@ -250,6 +250,14 @@ class WasiEnvironment:
         """Take the table a snapshot describes; ``ValueError`` if no guest could have made it."""
         self._fds = table_from_state(entries)
 
+    def set_program(self, args: Sequence[bytes], env: Sequence[bytes]) -> None:
+        """Replace the arguments and environment (a request to a forked guest brings its
+        own); checked as ``__init__`` checks them."""
+        args_packed = _pack_strings("args", args, need_equals=False)
+        env_packed = _pack_strings("env", env, need_equals=True)
+        self._args_blob, self._args_offsets = args_packed
+        self._env_blob, self._env_offsets = env_packed
+
     def bind(self, memory: Memory, pay_bytes: Callable[[int], object] | None = None) -> None:
         """Give the functions the instance's exported ``memory``; call after instantiation.
         A metered instance's ``pay_bytes`` makes the functions pay for the bytes they move."""

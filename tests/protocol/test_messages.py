@@ -242,7 +242,7 @@ def test_trap_kinds_are_the_engines_trap_codes() -> None:
 
 
 def test_the_guest_reports_only_its_own_load_stages() -> None:
-    guest_stages = {"decode", "validation", "link", "compile", "snapshot"}
+    guest_stages = {"decode", "validation", "link", "compile", "snapshot", "init"}
     assert {str(stage) for stage in m.GUEST_LOAD_STAGES.members} == guest_stages
     assert guest_stages < {str(stage) for stage in m.LoadStage}
 
