@@ -17,7 +17,8 @@
 
 WASI is wired to the protocol: console writes become ``Console`` frames (batched by
 ``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``
-(``Replies.read_stdin``).
+(``Replies.read_stdin``), and a preopened directory's file operations become ``FileCall``
+frames the host's file broker answers (``Replies.call_files``).
 
 Memory: the guest is held to the loading bound until the kernel limits go on, and to the
 running bound (``protocol.limits``) from then on, which counts what it holds then: it lets go
@@ -135,7 +136,12 @@ def boot(
     confinement.before_running(template, memory_budget, loaded.code_size, limits.cpu_seconds)
 
     wasi = WasiEnvironment(
-        args, env, write_console=replies.console.write, read_stdin=replies.read_stdin
+        args,
+        env,
+        write_console=replies.console.write,
+        read_stdin=replies.read_stdin,
+        preopens=[(p.name, bool(p.read_only)) for p in message.preopens or ()],
+        call_files=replies.call_files,
     )
     # The last moment a code cache entry may have been sent: the module's code runs next
     # (here, or in a guest forked from this template).

@@ -74,7 +74,7 @@ def config_options(keys: Sequence[ConfigKey] = KEYS) -> Callable[[_Command], _Co
                     key.flag,
                     key.name,
                     type=key.parse,
-                    multiple=key.repeatable,
+                    multiple=key.repeatable or key.listed,
                     metavar=key.metavar,
                     help=key.option_help,
                 )(command)
@@ -133,7 +133,10 @@ def run_command(
     overrides: dict[str, Any] = {}  # what the command line gave of the configuration
     for name, value in settings.items():  # each key of config_options(): None if not given
         key = BY_NAME[name]
-        if key.repeatable:
+        if key.listed:
+            if value:
+                overrides[name] = list(value)
+        elif key.repeatable:
             if value:
                 overrides[name] = dict(_parse_pair(item, key.flag) for item in value)
         elif value is not None:

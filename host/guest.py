@@ -6,6 +6,7 @@
       ├─ Pipeline      requests sent and not yet answered          (pipeline.py)
       ├─ OutputGate    console quota, frame rate, backpressure     (output.py)
       ├─ StdinServer   StdinRequest -> StdinData                   (stdinserver.py)
+      ├─ FileBroker    FileCall -> FileAnswer, preopened directories (filebroker.py)
       ├─ CacheSink     code cache entries out, new entries in      (cachesink.py)
       └─ exits         how it ended, from a reply or a wait status (exits.py)
       ▲  message_received / connection_broken / eof_received
@@ -61,6 +62,8 @@ from protocol.messages import (
     Code,
     Console,
     DuringRequest,
+    FileAnswer,
+    FileCall,
     GuestHello,
     GuestMessage,
     HostHello,
@@ -90,6 +93,7 @@ from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
 from .exits import classify_exit, ending_of_reply
+from .filebroker import FileBroker
 from .framebudget import FrameBudget
 from .gueststate import (
     IDLE_STATES,
@@ -168,6 +172,7 @@ class Guest:
         self._output: OutputGate | None = None
         self._frames: FrameBudget | None = None
         self._stdin_server: StdinServer | None = None
+        self._files: FileBroker | None = None  # with preopened directories, from Boot on
         self._cache: CacheSink | None = None
         # What a start function left, when Boot asked for it (``submit_boot``).
         self._snapshot: ChunkedPayload | None = None
@@ -321,6 +326,7 @@ class Guest:
                 raise IllegalAction("a forked guest needs its process and its configuration")
             self._forked = self._load_submitted = self._boot_submitted = True
             self.code_size, self._booted, self._code_started = code_size, True, True
+            self._open_broker()
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
             try:
@@ -368,6 +374,12 @@ class Guest:
         """``begin()`` and ``handshake()``: a started, connected guest."""
         self.begin(process)
         await self.handshake()
+
+    def _open_broker(self) -> None:
+        """The file broker for the configuration's preopened directories, if it has any."""
+        preopens = self.config.preopen_directories()
+        if preopens:
+            self._files = FileBroker(preopens, self._answer_file, self._still_wanted, self._spawn)
 
     def _spawn(self, coroutine: Any) -> None:
         assert self._loop is not None
@@ -480,6 +492,7 @@ class Guest:
             self._snapshot = ChunkedPayload("Snapshot", MAX_SNAPSHOT_BYTES)
         self._snapshot_sent = len(snapshot or b"")
         boot = config.boot(self._next_id(), program_name, cached)
+        self._open_broker()
         return self._send(boot.replaced(start=start, snapshot=snapshot))
 
     def snapshot(self) -> bytes:
@@ -596,6 +609,8 @@ class Guest:
                 task.cancel()
         self._connection.close()
         self._process.close()
+        if self._files is not None:
+            self._files.close()
         self._pipeline.fail_all(GuestEnded(self._decided))
         self._ended.set_result(self._decided)
 
@@ -637,6 +652,14 @@ class Guest:
             if problem is None:
                 assert self._stdin_server is not None
                 problem = self._stdin_server.request(message)
+        elif isinstance(message, FileCall):
+            problem = self._in_request(message, running_code=True)
+            if problem is None:
+                problem = (
+                    self._files.request(message)
+                    if self._files is not None
+                    else "a FileCall but the guest was given no directory"
+                )
         else:
             problem = self._on_final_reply(message)
         if isinstance(problem, str):
@@ -692,6 +715,13 @@ class Guest:
         self._frames.refund()
         self._connection.send(message)
 
+    def _answer_file(self, message: FileAnswer) -> None:
+        assert self._frames is not None and self._connection is not None
+        # Answered, like stdin: a guest has one call outstanding, so its calls cost the host
+        # at most one worker's time at once; the frame budget bounds the rest.
+        self._frames.refund()
+        self._connection.send(message)
+
     def _on_final_reply(self, message: GuestMessage) -> str | None:
         """Settle the request a final reply answers; what is wrong with it, if anything."""
         assert self._pipeline is not None and self._stdin_server is not None
@@ -707,6 +737,8 @@ class Guest:
             return problem
         if self._stdin_server.outstanding:
             return f"{message.TYPE} while its StdinRequest was unanswered"
+        if self._files is not None and self._files.outstanding:
+            return f"{message.TYPE} while its FileCall was unanswered"
         if isinstance(message, Ready) and not self._code_started:
             return "Ready without Starting before it"
         if isinstance(message, Ready) and self._snapshot is not None and self._snapshot.empty:

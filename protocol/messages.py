@@ -21,6 +21,9 @@
                               ◀───────────────────────     Console(id, stream, data) ...
                               ◀───────────────────────     StdinRequest(id, max)
     StdinData(id, data)       ───────────────────────▶     (b"" is the end of input)
+                              ◀───────────────────────     FileCall(id, op, handle, path, ...)
+    FileAnswer(id, errno, ...) ──────────────────────▶     (a preopened directory's file I/O,
+                                                           done by the host: host.filebroker)
                               ◀───────────────────────     Result(id, results) | Trapped | Exited
                                                            | LimitReached | Refused
     Shutdown(id)              ───────────────────────▶     the guest process exits with status 0
@@ -66,7 +69,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -114,6 +117,16 @@ MAX_RESULTS = 1000
 MAX_STDIN_REQUEST = 1024 * 1024
 """The most bytes one ``StdinRequest`` may ask for."""
 
+FILE_CHUNK = 64 * 1024
+"""The most file bytes one ``FileCall`` carries (a write) or one ``FileAnswer`` (a read, a
+directory listing): a larger ``fd_read``/``fd_write`` is a short one, which C stdio retries."""
+
+MAX_PATH_BYTES = 4096
+"""The longest path a ``FileCall`` may name (Linux's ``PATH_MAX``)."""
+
+MAX_PREOPENS = 64
+"""The most preopened directories a guest may be given."""
+
 GUEST_UID_VARIABLE = "KINDLING_GUEST_UID"
 """The environment variable in which a host running as root names the uid (and gid) a guest
 process takes when it drops root: each template, with its throwaway guest and the guests it
@@ -146,6 +159,7 @@ class MessageType(enum.StrEnum):
     BOOT = "Boot"
     INVOKE = "Invoke"
     STDIN_DATA = "StdinData"
+    FILE_ANSWER = "FileAnswer"
     SHUTDOWN = "Shutdown"
     # replies: guest -> host
     LOADED = "Loaded"
@@ -158,6 +172,7 @@ class MessageType(enum.StrEnum):
     REFUSED = "Refused"
     CONSOLE = "Console"
     STDIN_REQUEST = "StdinRequest"
+    FILE_CALL = "FileCall"
     CODE = "Code"
     STARTING = "Starting"
     SNAPSHOT = "Snapshot"
@@ -245,6 +260,38 @@ class ValueType(enum.StrEnum):
     EXTERNREF = "externref"
 
 
+class FileOp(enum.StrEnum):
+    """What a ``FileCall`` asks the host to do in a preopened directory. ``handle`` (and
+    ``handle2``) name a directory or file the host holds for the guest; ``numbers`` and
+    ``data`` carry the arguments, and the ``FileAnswer`` the results, as listed here."""
+
+    OPEN = "open"  # handle, path, [lookupflags, oflags, fdflags, read, write] -> [handle, filetype]
+    CLOSE = "close"  # handle
+    READ = "read"  # handle, [size] -> data
+    PREAD = "pread"  # handle, [size, offset] -> data
+    WRITE = "write"  # handle, data -> [written]
+    PWRITE = "pwrite"  # handle, data, [offset] -> [written]
+    SEEK = "seek"  # handle, [offset as u64, whence] -> [position]
+    SET_FLAGS = "set_flags"  # handle, [fdflags]
+    FILESTAT = "filestat"  # handle -> [dev, ino, filetype, nlink, size, atim, mtim, ctim]
+    SET_SIZE = "set_size"  # handle, [size]
+    SET_TIMES = "set_times"  # handle, [atim, mtim, fstflags]
+    ADVISE = "advise"  # handle, [offset, length, advice]
+    ALLOCATE = "allocate"  # handle, [offset, length]
+    SYNC = "sync"  # handle
+    DATASYNC = "datasync"  # handle
+    READDIR = "readdir"  # handle, [cookie, size] -> data: preview1 dirents from cookie on
+    PATH_FILESTAT = "path_filestat"  # handle, path, [lookupflags] -> as FILESTAT
+    PATH_SET_TIMES = "path_set_times"  # handle, path, [lookupflags, atim, mtim, fstflags]
+    MKDIR = "mkdir"  # handle, path
+    RMDIR = "rmdir"  # handle, path
+    UNLINK = "unlink"  # handle, path
+    RENAME = "rename"  # handle, path -> handle2, path2
+    LINK = "link"  # handle, path -> handle2, path2, [lookupflags]
+    SYMLINK = "symlink"  # path2 (the link's text) at handle, path
+    READLINK = "readlink"  # handle, path -> data
+
+
 class Stream(enum.IntEnum):
     """Where a ``Console`` frame's bytes go."""
 
@@ -268,6 +315,7 @@ Text = Annotated[str, Length(0, MAX_TEXT)]
 Millis = Annotated[float, Range(0.0, 1e9)]
 Count = Annotated[int, Range(0, U32_MAX)]
 Number = Annotated[int, Range(I64_MIN, U64_MAX)] | float
+Numbers = Annotated[list[Annotated[int, Range(0, U64_MAX)]], Length(0, 8)]
 
 
 @record
@@ -338,12 +386,23 @@ class BootLimits(Record):
 
 
 @record
+class Preopen(Record):
+    """A directory the guest is given (``Boot.preopens``): its WASI name (``/``, ``data``),
+    and whether the host refuses every change in it (1: read-only). Its ``FileCall``
+    handle is its index in ``Boot.preopens``."""
+
+    name: Annotated[bytes, Length(1, MAX_PATH_BYTES)]
+    read_only: Annotated[int, Range(0, 1)]
+
+
+@record
 class Boot(Message):
     """Instantiate the module: the program's arguments (argv[0] first) and environment
     (``KEY=VALUE``), and its limits. ``cached``: as in ``Load``, for the metered translation,
     when ``fuel`` is set and the host keeps a code cache. ``start`` and ``snapshot``: see
     ``StartMode``; ``snapshot`` only with ``restore``, and then exactly when the module has
-    a start function."""
+    a start function. ``preopens``: the directories it is given, as WASI fds 3, 4, ...
+    (left out: none)."""
 
     TYPE = MessageType.BOOT
     args: list[bytes]
@@ -352,6 +411,7 @@ class Boot(Message):
     cached: Annotated[bytes, Length(0, MAX_ENTRY_BYTES)] | None = None
     start: StartMode | None = None
     snapshot: Annotated[bytes, Length(1, MAX_SNAPSHOT_BYTES)] | None = None
+    preopens: Annotated[list[Preopen], Length(0, MAX_PREOPENS)] | None = None
 
 
 @record
@@ -369,6 +429,17 @@ class StdinData(Message):
 
     TYPE = MessageType.STDIN_DATA
     data: Annotated[bytes, Length(0, MAX_STDIN_REQUEST)]
+
+
+@record
+class FileAnswer(Message):
+    """Answers a ``FileCall``: ``errno`` is a WASI preview1 errno (0 for success), and
+    ``numbers`` and ``data`` the results ``FileOp`` lists."""
+
+    TYPE = MessageType.FILE_ANSWER
+    errno: Annotated[int, Range(0, 76)]
+    numbers: Numbers
+    data: Annotated[bytes, Length(0, FILE_CHUNK)] = b""
 
 
 @record
@@ -574,6 +645,21 @@ class StdinRequest(Message):
     max: Annotated[int, Range(1, MAX_STDIN_REQUEST)]
 
 
+@record
+class FileCall(Message):
+    """The running request asks the host to do ``op`` in a preopened directory
+    (``FileOp`` lists the arguments); at most one is outstanding, answered by ``FileAnswer``."""
+
+    TYPE = MessageType.FILE_CALL
+    op: FileOp
+    handle: Count = 0
+    path: Annotated[bytes, Length(0, MAX_PATH_BYTES)] = b""
+    handle2: Count = 0
+    path2: Annotated[bytes, Length(0, MAX_PATH_BYTES)] = b""
+    numbers: Numbers
+    data: Annotated[bytes, Length(0, FILE_CHUNK)] = b""
+
+
 # -- a template's control socket -----------------------------------------------------------------
 
 
@@ -615,7 +701,7 @@ class Namespace(Message):
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
 # Frames that belong to a request being served (the host counts them: ``host.framebudget``)
-DuringRequest = Console | StdinRequest | Code | Starting | Snapshot
+DuringRequest = Console | StdinRequest | FileCall | Code | Starting | Snapshot
 GuestMessage = GuestHello | GuestReply | DuringRequest
 TemplateReply = Forked | ForkFailed | Namespace
 
@@ -624,7 +710,7 @@ def _by_tag(*classes: type[Message]) -> dict[str, type[Message]]:
     return {str(cls.TYPE): cls for cls in classes}
 
 
-HOST_TO_GUEST = _by_tag(HostHello, Load, Boot, Invoke, StdinData, Shutdown)
+HOST_TO_GUEST = _by_tag(HostHello, Load, Boot, Invoke, StdinData, FileAnswer, Shutdown)
 """What the host may send a guest (and a template, before it forks: Hello, Load, Boot)."""
 GUEST_TO_HOST = _by_tag(
     GuestHello,
@@ -638,6 +724,7 @@ GUEST_TO_HOST = _by_tag(
     Refused,
     Console,
     StdinRequest,
+    FileCall,
     Code,
     Starting,
     Snapshot,

@@ -101,3 +101,99 @@ def table_from_state(entries: object) -> dict[int, ConsoleDescriptor]:
         seen.add(stream)
         table[fd] = ConsoleDescriptor(stream, rights_base, rights_inheriting, flags)
     return table
+
+
+# What a directory or a regular file can ever do (wasmtime gives the same sets).
+DIRECTORY_RIGHTS = int(
+    Rights.FD_FDSTAT_SET_FLAGS
+    | Rights.FD_SYNC
+    | Rights.FD_DATASYNC
+    | Rights.PATH_CREATE_DIRECTORY
+    | Rights.PATH_CREATE_FILE
+    | Rights.PATH_LINK_SOURCE
+    | Rights.PATH_LINK_TARGET
+    | Rights.PATH_OPEN
+    | Rights.FD_READDIR
+    | Rights.PATH_READLINK
+    | Rights.PATH_RENAME_SOURCE
+    | Rights.PATH_RENAME_TARGET
+    | Rights.PATH_FILESTAT_GET
+    | Rights.PATH_FILESTAT_SET_SIZE
+    | Rights.PATH_FILESTAT_SET_TIMES
+    | Rights.FD_FILESTAT_GET
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.PATH_SYMLINK
+    | Rights.PATH_REMOVE_DIRECTORY
+    | Rights.PATH_UNLINK_FILE
+)
+FILE_RIGHTS = int(
+    Rights.FD_DATASYNC
+    | Rights.FD_READ
+    | Rights.FD_SEEK
+    | Rights.FD_FDSTAT_SET_FLAGS
+    | Rights.FD_SYNC
+    | Rights.FD_TELL
+    | Rights.FD_WRITE
+    | Rights.FD_ADVISE
+    | Rights.FD_ALLOCATE
+    | Rights.FD_FILESTAT_GET
+    | Rights.FD_FILESTAT_SET_SIZE
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.POLL_FD_READWRITE
+)
+# What changes a directory or file: a read-only preopen, and all beneath it, never has it.
+CHANGE_RIGHTS = int(
+    Rights.FD_WRITE
+    | Rights.FD_ALLOCATE
+    | Rights.FD_FILESTAT_SET_SIZE
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.PATH_CREATE_DIRECTORY
+    | Rights.PATH_CREATE_FILE
+    | Rights.PATH_LINK_SOURCE
+    | Rights.PATH_LINK_TARGET
+    | Rights.PATH_RENAME_SOURCE
+    | Rights.PATH_RENAME_TARGET
+    | Rights.PATH_FILESTAT_SET_SIZE
+    | Rights.PATH_FILESTAT_SET_TIMES
+    | Rights.PATH_SYMLINK
+    | Rights.PATH_REMOVE_DIRECTORY
+    | Rights.PATH_UNLINK_FILE
+)
+
+
+@dataclass(slots=True)
+class FileDescriptor:
+    """A directory or file the host holds for the guest (``handle``, its file broker's
+    number for it). ``preopen``: the name a preopened directory is known by."""
+
+    handle: int
+    filetype: FileType
+    rights_base: int
+    rights_inheriting: int
+    flags: int = 0
+    preopen: bytes | None = None
+
+    @property
+    def directory(self) -> bool:
+        return self.filetype is FileType.DIRECTORY
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.rights_base & Rights.FD_READ)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.rights_base & Rights.FD_WRITE)
+
+
+def preopened_directory(handle: int, name: bytes, read_only: bool) -> FileDescriptor:
+    """A preopened directory's descriptor: every directory right and, for what is opened
+    in it, every right (without the ones that change anything, when it is read-only)."""
+    keep = ~CHANGE_RIGHTS if read_only else -1
+    return FileDescriptor(
+        handle,
+        FileType.DIRECTORY,
+        DIRECTORY_RIGHTS & keep,
+        (DIRECTORY_RIGHTS | FILE_RIGHTS) & keep,
+        preopen=name,
+    )
