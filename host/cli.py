@@ -39,6 +39,7 @@ RUN_HELP = f"""Run a WebAssembly MODULE in a new sandboxed guest process.
 The program gets ARGS (after argv[0], the MODULE path) and only the
 environment given with --env or the config file. Its stdout and stderr
 appear here as it writes them; it reads this process's stdin on demand.
+MODULE - reads the module from stdin (the program's stdin is then empty).
 With --invoke EXPORT, the exported function is called with ARGS as
 numbers and its results are printed as a list, integers signed: [-1].
 
@@ -143,6 +144,7 @@ def run_command(
             overrides[name] = value
     numbers = [_parse_number(arg) for arg in args] if invoke is not None else []
 
+    from_stdin = str(module) == "-"  # `kindling run -`: the module comes on stdin
     try:
         module_bytes = _read_module(module)
     except OSError as exc:
@@ -168,6 +170,7 @@ def run_command(
         started=started,
         code_cache=not no_cache,
         cache_dir=cache_dir,
+        guest_stdin=not from_stdin,
     )
 
 
@@ -198,9 +201,10 @@ def _parse_number(text: str) -> int | float:
 
 
 def _read_module(path: Path) -> bytes:
+    """The module's bytes, from the file, or from stdin for ``-`` (read to its end)."""
     from protocol.messages import MAX_MODULE_BYTES
 
-    with path.open("rb") as handle:
+    with path.open("rb") if str(path) != "-" else os.fdopen(0, "rb", closefd=False) as handle:
         data = handle.read(MAX_MODULE_BYTES + 1)
     if len(data) > MAX_MODULE_BYTES:
         raise OSError(0, f"the module is larger than {MAX_MODULE_BYTES} bytes")

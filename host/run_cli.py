@@ -48,9 +48,11 @@ def run_cli(
     started: float,
     code_cache: bool = True,
     cache_dir: Path | None = None,
+    guest_stdin: bool = True,
 ) -> int:
     """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``).
-    ``cache_dir``: the code cache's directory, if not the default."""
+    ``cache_dir``: the code cache's directory, if not the default. ``guest_stdin``: the
+    guest reads the host's stdin; False (the module came on it): its stdin is empty."""
     if not code_cache:
         cache = None
     elif cache_dir is None:
@@ -73,11 +75,11 @@ def run_cli(
     import signal
 
     from .guest import Guest
-    from .stdio import HostStdin, StdioConsole
+    from .stdio import HostStdin, NoStdin, StdioConsole
 
     loop = asyncio.new_event_loop()
     console = StdioConsole(loop)
-    guest = Guest(console=console, stdin=HostStdin(loop))
+    guest = Guest(console=console, stdin=HostStdin(loop) if guest_stdin else NoStdin())
     try:
         # Hello and the module go out now; the guest loads it while we validate the config.
         guest.begin(process, loop=loop)

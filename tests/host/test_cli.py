@@ -402,3 +402,12 @@ def test_the_cli_imports_only_click_and_two_leaves_at_start_up() -> None:
     )
     ours = [m for m in done.stdout.split() if m.split(".")[0] not in sys.stdlib_module_names]
     assert ours == ["host", "host.cli", "host.configkeys", "host.exitcodes"]
+
+
+def test_run_dash_reads_the_module_from_stdin_and_the_guest_reads_nothing(
+    guest_factory: Any,
+) -> None:
+    """``kindling run -``: the module comes on stdin, so the program's stdin is empty (issue
+    14.4): cat copies nothing and says it read 0 bytes."""
+    guest = guest_factory.run("-", stdin=fixture("cat").read_bytes(), report=False)
+    assert (guest.returncode, guest.stdout, guest.stderr) == (0, b"", b"cat: 0 bytes\n")
