@@ -142,6 +142,7 @@ def boot(
         read_stdin=replies.read_stdin,
         preopens=[(p.name, bool(p.read_only)) for p in message.preopens or ()],
         call_files=replies.call_files,
+        terminals=message.terminals or (),
     )
     # The last moment a code cache entry may have been sent: the module's code runs next
     # (here, or in a guest forked from this template).

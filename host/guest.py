@@ -163,6 +163,8 @@ class Guest:
         self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
         self.module_start: int | None = None  # its start function's index, from Loaded
         self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
+        # Which of the program's stdin, stdout, stderr (0, 1, 2) are terminals (Boot says so).
+        self.terminals: list[int] = []
         self._module_size = 0
         self._decided: Ending | None = None  # the first cause; the ending once reaped
         self._process: GuestProcess | None = None
@@ -493,7 +495,8 @@ class Guest:
         self._snapshot_sent = len(snapshot or b"")
         boot = config.boot(self._next_id(), program_name, cached)
         self._open_broker()
-        return self._send(boot.replaced(start=start, snapshot=snapshot))
+        terminals = sorted(set(self.terminals)) or None
+        return self._send(boot.replaced(start=start, snapshot=snapshot, terminals=terminals))
 
     def snapshot(self) -> bytes:
         """What the start function left, as the guest sent it (a Boot with ``snapshot``

@@ -80,6 +80,8 @@ def run_cli(
     loop = asyncio.new_event_loop()
     console = StdioConsole(loop)
     guest = Guest(console=console, stdin=HostStdin(loop) if guest_stdin else NoStdin())
+    # The program's isatty() tells the truth: a pipe or a file is not a terminal.
+    guest.terminals = [fd for fd in (0, 1, 2) if os.isatty(fd) and (fd or guest_stdin)]
     try:
         # Hello and the module go out now; the guest loads it while we validate the config.
         guest.begin(process, loop=loop)

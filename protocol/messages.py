@@ -412,6 +412,7 @@ class Boot(Message):
     start: StartMode | None = None
     snapshot: Annotated[bytes, Length(1, MAX_SNAPSHOT_BYTES)] | None = None
     preopens: Annotated[list[Preopen], Length(0, MAX_PREOPENS)] | None = None
+    terminals: Annotated[list[Annotated[int, Range(0, 2)]], Length(0, 3)] | None = None
 
 
 @record

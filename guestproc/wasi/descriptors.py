@@ -1,12 +1,11 @@
-"""The guest's file descriptor table: the console and nothing else.
+"""The guest's file descriptor table: the console, and the directories and files the host
+holds for it.
 
-A Kindling guest has no filesystem and no network, so the only descriptors that ever exist are
-the three console streams it starts with (0 stdin, 1 stdout, 2 stderr). The guest may close
-them, renumber them and drop rights from them; it can never open new ones.
-
-Each console descriptor is a character device that cannot seek or tell. That is exactly what
-wasi-libc's ``isatty`` tests, so stdout is line-buffered as on a terminal and an interactive
-guest's output appears line by line.
+The three console streams (0 stdin, 1 stdout, 2 stderr) cannot seek or tell; each is a
+character device when it reaches a terminal (what wasi-libc's ``isatty`` tests) and of
+unknown type otherwise, as in wasmtime. A ``FileDescriptor`` is a preopened directory, or
+what ``path_open`` opened beneath one: the host's file broker holds it under ``handle``.
+The guest may close, renumber and drop rights from any of them.
 """
 
 from __future__ import annotations

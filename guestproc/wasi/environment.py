@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from guestproc.engine.runtime import Function, Memory, host_function
@@ -51,6 +51,7 @@ from .abi import (
     Errno,
     EventType,
     FdFlags,
+    FileType,
     Rights,
     Whence,
 )
@@ -205,6 +206,7 @@ class WasiEnvironment(BrokeredFiles):
         max_sleep_ns: int = DEFAULT_MAX_SLEEP_NS,
         preopens: Sequence[tuple[bytes, bool]] = (),
         call_files: CallFiles = _no_files,
+        terminals: Collection[int] = (0, 1, 2),
     ) -> None:
         if max_sleep_ns < 0:
             raise ValueError(f"max_sleep_ns must not be negative, got {max_sleep_ns}")
@@ -225,7 +227,9 @@ class WasiEnvironment(BrokeredFiles):
         self._random_bytes = random_bytes
         self._sleep_ns = sleep_ns
         self._max_sleep_ns = max_sleep_ns
+        self._terminals = frozenset(terminals)
         self._fds: dict[int, Descriptor] = dict(standard_descriptors())
+        self._mark_terminals()
         self._call_files = call_files
         self._install_preopens(preopens)
         self._stdin_at_end = False
@@ -267,6 +271,15 @@ class WasiEnvironment(BrokeredFiles):
             if isinstance(d, FileDescriptor) and d.preopen is not None and fd not in console
         }
         self._fds = {**console, **kept}
+        self._mark_terminals()
+
+    def _mark_terminals(self) -> None:
+        """A console stream is a character device only when it reaches a terminal (what
+        wasi-libc's ``isatty`` asks); otherwise its type is unknown, as wasmtime says."""
+        for descriptor in self._fds.values():
+            if isinstance(descriptor, ConsoleDescriptor):
+                terminal = descriptor.stream.value in self._terminals
+                descriptor.filetype = FileType.CHARACTER_DEVICE if terminal else FileType.UNKNOWN
 
     def bind(self, memory: Memory, pay_bytes: Callable[[int], object] | None = None) -> None:
         """Give the functions the instance's exported ``memory``; call after instantiation.

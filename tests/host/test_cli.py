@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -411,3 +413,32 @@ def test_run_dash_reads_the_module_from_stdin_and_the_guest_reads_nothing(
     14.4): cat copies nothing and says it read 0 bytes."""
     guest = guest_factory.run("-", stdin=fixture("cat").read_bytes(), report=False)
     assert (guest.returncode, guest.stdout, guest.stderr) == (0, b"", b"cat: 0 bytes\n")
+
+
+CONSOLE_FILETYPE = Path(__file__).parent / "data" / "console_filetype.wat"
+UNKNOWN, CHARACTER_DEVICE = 0, 2
+
+
+@pytest.mark.parametrize("fd", ["0", "1", "2"])
+def test_a_console_stream_on_a_pipe_is_no_terminal(guest_factory: Any, fd: str) -> None:
+    """isatty() is false when the stream is a pipe (issue 14.4): not a character device."""
+    guest = guest_factory.run(CONSOLE_FILETYPE, [fd], report=False)
+    assert guest.returncode == UNKNOWN
+
+
+def test_a_console_stream_on_a_terminal_is_a_character_device() -> None:
+    main_end, terminal = pty.openpty()
+    try:
+        for fd, expected in (("1", CHARACTER_DEVICE), ("2", UNKNOWN)):
+            done = subprocess.run(
+                [*kindling_command(), "run", str(CONSOLE_FILETYPE), fd],
+                stdin=subprocess.DEVNULL,
+                stdout=terminal,
+                stderr=subprocess.PIPE,
+                env=kindling_environment(),
+                timeout=120,
+            )
+            assert done.returncode == expected, done.stderr
+    finally:
+        os.close(main_end)
+        os.close(terminal)
