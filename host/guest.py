@@ -61,6 +61,7 @@ from protocol.messages import (
     BootTimings,
     Code,
     Console,
+    ConsoleClosed,
     DuringRequest,
     FileAnswer,
     FileCall,
@@ -82,6 +83,7 @@ from protocol.messages import (
     StartMode,
     StdinData,
     StdinRequest,
+    Stream,
     Trapped,
 )
 from protocol.schema import to_wire
@@ -175,6 +177,7 @@ class Guest:
         self._frames: FrameBudget | None = None
         self._stdin_server: StdinServer | None = None
         self._files: FileBroker | None = None  # with preopened directories, from Boot on
+        self._told_closed: set[int] = set()  # streams the guest knows nobody reads
         self._cache: CacheSink | None = None
         # What a start function left, when Boot asked for it (``submit_boot``).
         self._snapshot: ChunkedPayload | None = None
@@ -644,6 +647,7 @@ class Guest:
             if problem is None:
                 assert self._output is not None
                 problem = self._output.write(message)
+                self._tell_closed_streams(message.id)
         elif isinstance(message, Code):
             problem = self._in_request(message) or self._take_code(message)
         elif isinstance(message, Starting):
@@ -717,6 +721,16 @@ class Guest:
         assert self._frames is not None
         self._frames.refund()
         self._connection.send(message)
+
+    def _tell_closed_streams(self, request_id: int) -> None:
+        """Tell the guest once about each stream nobody reads any more (a console sink may
+        say so with ``closed_streams``, as ``StdioConsole`` does): its next write to it
+        fails with ``EPIPE`` rather than vanish."""
+        closed: frozenset[int] = getattr(self._console, "closed_streams", frozenset())
+        assert self._connection is not None
+        for stream in sorted(closed - self._told_closed):
+            self._told_closed.add(stream)
+            self._connection.send(ConsoleClosed(id=request_id, stream=Stream(stream)))
 
     def _answer_file(self, message: FileAnswer) -> None:
         assert self._frames is not None and self._connection is not None

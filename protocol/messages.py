@@ -24,6 +24,7 @@
                               ◀───────────────────────     FileCall(id, op, handle, path, ...)
     FileAnswer(id, errno, ...) ──────────────────────▶     (a preopened directory's file I/O,
                                                            done by the host: host.filebroker)
+    ConsoleClosed(id, stream) ───────────────────────▶     (its reader went: writes fail EPIPE)
                               ◀───────────────────────     Result(id, results) | Trapped | Exited
                                                            | LimitReached | Refused
     Shutdown(id)              ───────────────────────▶     the guest process exits with status 0
@@ -160,6 +161,7 @@ class MessageType(enum.StrEnum):
     INVOKE = "Invoke"
     STDIN_DATA = "StdinData"
     FILE_ANSWER = "FileAnswer"
+    CONSOLE_CLOSED = "ConsoleClosed"
     SHUTDOWN = "Shutdown"
     # replies: guest -> host
     LOADED = "Loaded"
@@ -444,6 +446,16 @@ class FileAnswer(Message):
 
 
 @record
+class ConsoleClosed(Message):
+    """Nobody reads ``stream`` any more (the host's write to it failed, e.g. ``EPIPE``):
+    the program's later writes to it fail with preview1's ``PIPE``. Sent at any time while
+    a request runs; the guest takes note whenever it reads."""
+
+    TYPE = MessageType.CONSOLE_CLOSED
+    stream: Stream
+
+
+@record
 class Shutdown(Message):
     """The guest process exits with status 0."""
 
@@ -711,7 +723,9 @@ def _by_tag(*classes: type[Message]) -> dict[str, type[Message]]:
     return {str(cls.TYPE): cls for cls in classes}
 
 
-HOST_TO_GUEST = _by_tag(HostHello, Load, Boot, Invoke, StdinData, FileAnswer, Shutdown)
+HOST_TO_GUEST = _by_tag(
+    HostHello, Load, Boot, Invoke, StdinData, FileAnswer, ConsoleClosed, Shutdown
+)
 """What the host may send a guest (and a template, before it forks: Hello, Load, Boot)."""
 GUEST_TO_HOST = _by_tag(
     GuestHello,

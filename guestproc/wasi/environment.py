@@ -79,6 +79,7 @@ NOTCAPABLE = Errno.NOTCAPABLE.value
 NOTSOCK = Errno.NOTSOCK.value
 NOTSUP = Errno.NOTSUP.value
 NOTDIR = Errno.NOTDIR.value
+PIPE = Errno.PIPE.value
 SPIPE = Errno.SPIPE.value
 
 MAX_IO_BYTES = 1 << 20
@@ -163,7 +164,8 @@ class WasiEnvironment(BrokeredFiles):
 
     - ``write_console(stream, data)``: ``stream`` is 1 (stdout) or 2 (stderr), the stream the
       descriptor was opened on (after ``fd_renumber`` the fd number may differ). Called once
-      per ``fd_write`` with non-empty data of at most ``MAX_IO_BYTES``.
+      per ``fd_write`` with non-empty data of at most ``MAX_IO_BYTES``. If it raises
+      ``BrokenPipeError`` (nobody reads the stream any more), ``fd_write`` answers ``PIPE``.
     - ``read_stdin(n)``: return up to ``n`` (1..``MAX_IO_BYTES``) bytes, blocking until at
       least one is available; ``b""`` means end of input. After end of input, ``fd_read``
       answers 0 bytes without calling it again. Returning more than ``n`` bytes raises
@@ -399,7 +401,10 @@ class WasiEnvironment(BrokeredFiles):
         if total:
             if self._pay is not None:
                 self._pay(total)
-            self._write_console(descriptor.stream.value, b"".join(chunks))
+            try:
+                self._write_console(descriptor.stream.value, b"".join(chunks))
+            except BrokenPipeError:
+                return PIPE  # the host saw the reader go
         U32.pack_into(data, nwritten_ptr, total)
         return SUCCESS
 

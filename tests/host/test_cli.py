@@ -442,3 +442,15 @@ def test_a_console_stream_on_a_terminal_is_a_character_device() -> None:
     finally:
         os.close(main_end)
         os.close(terminal)
+
+
+def test_a_guest_writing_to_a_closed_pipe_gets_epipe(guest_factory: Any) -> None:
+    """``kindling run yes.wat | head -1`` (issue 14.4): once the host's write to stdout
+    fails, the guest is told, and its next fd_write answers PIPE (64), which it exits with;
+    before, every write seemed to succeed and it ran until its output quota."""
+    guest = guest_factory.build(Path(__file__).parent / "data" / "yes.wat", report=False)
+    guest.spawn()
+    assert guest.process.stdout.read(2) == b"y\n"
+    guest.process.stdout.close()  # the reader goes
+    guest.wait()
+    assert guest.returncode == 64, guest.stderr

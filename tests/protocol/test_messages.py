@@ -71,6 +71,7 @@ VALID_REQUESTS: list[m.Message] = [
     m.StdinData(id=2, data=b"input"),
     m.StdinData(id=2, data=b""),
     m.FileAnswer(id=2, errno=0, numbers=[5, 4]),
+    m.ConsoleClosed(id=2, stream=m.Stream.STDOUT),
     m.FileAnswer(id=2, errno=76, numbers=[], data=b""),
     m.FileAnswer(id=2, errno=0, numbers=[], data=b"\0" * m.FILE_CHUNK),
     m.Boot(
@@ -115,8 +116,16 @@ def test_every_message_type_is_declared_on_a_channel() -> None:
 
 def test_requests_are_verbs_and_replies_nouns() -> None:
     requests = set(m.HOST_TO_GUEST) - {"Hello"}
-    # StdinData and FileAnswer answer the guest's own mid-request asks.
-    assert requests == {"Load", "Boot", "Invoke", "StdinData", "FileAnswer", "Shutdown"}
+    # StdinData and FileAnswer answer the guest's own mid-request asks; ConsoleClosed tells.
+    assert requests == {
+        "Load",
+        "Boot",
+        "Invoke",
+        "StdinData",
+        "FileAnswer",
+        "ConsoleClosed",
+        "Shutdown",
+    }
     assert not requests & set(m.GUEST_TO_HOST)
 
 
