@@ -173,6 +173,10 @@ class WasiEnvironment(BrokeredFiles):
     - ``clock_ns``, ``monotonic_ns``, ``process_cputime_ns``, ``thread_cputime_ns``: the four
       preview1 clocks, in nanoseconds.
     - ``random_bytes(n)``: exactly ``n`` random bytes for ``random_get``.
+    - ``preopens``: the directories given, ``(name, read_only)`` each, as fds 3, 4, ...;
+      ``call_files``: how their file operations reach the host (``files.CallFiles``).
+    - ``terminals``: which of fds 0, 1, 2 reach a terminal (character devices, so that
+      wasi-libc's ``isatty`` is true); the others' type is unknown.
     - ``sleep_ns(ns)``: how ``poll_oneoff`` waits for a clock subscription. One call sleeps at
       most ``max_sleep_ns``; when that cap cuts a wait short, the earliest clock subscription
       is still reported as fired (an early wake-up), so the guest continues instead of hanging.
