@@ -165,7 +165,7 @@ def boot(
         raise
     except BaseException as exc:
         # The start function ran and ended the program, or a segment did not fit.
-        report_ending(replies, exc)
+        report_ending(replies, exc, loaded.compiled.module)
         raise StopServing from None
     instantiate_ms = elapsed_ms(started)
     if not run_start and loaded.compiled.module.start is not None:

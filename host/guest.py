@@ -94,7 +94,7 @@ from .chunked import ChunkedPayload
 from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
-from .exits import classify_exit, ending_of_reply
+from .exits import classify_exit, ending_of_reply, ending_of_trap
 from .filebroker import FileBroker
 from .framebudget import FrameBudget
 from .gueststate import (
@@ -805,7 +805,7 @@ class Guest:
         elif isinstance(reply, Refused):
             fail(future, InvokeRefused(reply.message, reply.reason))
         elif isinstance(reply, Trapped):
-            fail(future, GuestTrapped(Ending.trapped(reply.kind, reply.message)))
+            fail(future, GuestTrapped(ending_of_trap(reply)))
 
     def _note_cache(self, metered: bool, status: str) -> None:
         """Note what the code cache did for a Load or Boot; keep the entry the guest sent."""

@@ -124,6 +124,9 @@ def finish(ending: Ending, run_report: RunReport | None, report: bool, started: 
     lines = []
     if ending.kind is not EndingKind.EXITED:
         lines.append(f"kindling: {ending.reason()}")
+    if ending.backtrace:
+        lines.append("wasm backtrace:")
+        lines.extend(f"  {line}" for line in ending.backtrace)
     if report:
         if run_report is not None:
             fields = run_report.as_dict()
@@ -135,6 +138,8 @@ def finish(ending: Ending, run_report: RunReport | None, report: bool, started: 
                 "reason": ending.reason(),
                 "peak_memory": None,
             }
+        if ending.backtrace:
+            fields["backtrace"] = list(ending.backtrace)
         fields["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
         lines.append(json.dumps(fields, separators=(",", ":")))
     if lines:

@@ -564,13 +564,29 @@ class Result(Message):
     fuel: Annotated[int, Range(0, 1 << 63)] | None = None
 
 
+MAX_BACKTRACE = 100
+"""The most frames a ``Trapped`` backtrace carries (the innermost)."""
+
+
+@record
+class TrapFrame(Record):
+    """One Wasm function a trap went through: its index in the module's function space and
+    its name from the module's name section, if it has one (module text: the host escapes
+    it)."""
+
+    function: Count
+    name: Annotated[str, Length(0, 200)] | None = None
+
+
 @record
 class Trapped(Message):
-    """Execution trapped."""
+    """Execution trapped. ``backtrace``: the Wasm functions it went through, innermost
+    first (left out when none is known)."""
 
     TYPE = MessageType.TRAPPED
     kind: TrapKind
     message: Text
+    backtrace: Annotated[list[TrapFrame], Length(0, MAX_BACKTRACE)] | None = None
 
 
 @record
