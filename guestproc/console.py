@@ -52,14 +52,19 @@ class ConsoleWriter:
 
     def write(self, stream: int, data: bytes) -> None:
         """Queue ``data`` for ``stream`` (1 stdout, 2 stderr); may send frames right away.
-        ``BrokenPipeError`` once the host has said nobody reads ``stream`` any more."""
+        ``BrokenPipeError`` once the host has said nobody reads ``stream`` any more -- after
+        the data is queued all the same, so that the output quota still ends a program that
+        writes on regardless."""
         if self._sent_since_poll:
             # The host says a stream is closed only in answer to output: look when some
             # was sent since the last look (a select per write cost 1-4 us, about 20%).
             self._sent_since_poll = False
             self._channel.poll()
+        self._queue(stream, data)
         if stream in self._channel.closed_streams:
             raise BrokenPipeError(f"nobody reads stream {stream} any more")
+
+    def _queue(self, stream: int, data: bytes) -> None:
         self._busy = True
         try:
             if self._buffer and stream != self._stream:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -155,9 +156,13 @@ def test_exit_code_above_255() -> None:
 
 
 def test_trap_reason_is_one_line() -> None:
+    """One line of reason, then the Wasm backtrace, innermost first, named (issue 14.4)."""
     done = kindling("run", fixture("trap_div_zero"))
     assert done.returncode == 121
-    assert done.stderr == b"kindling: guest trapped: integer divide by zero\n"
+    lines = done.stderr.decode().splitlines()
+    assert lines[:2] == ["kindling: guest trapped: integer divide by zero", "wasm backtrace:"]
+    assert all(re.fullmatch(r"  \d+: wasm function \d+( \(.+\))?", line) for line in lines[2:])
+    assert lines[-1].endswith("(_start.command_export)")
     assert done.stdout == b"dividing by zero\n"
 
 
@@ -255,7 +260,7 @@ def test_config_file_unknown_key(tmp_path: Path) -> None:
     done = kindling("run", "--config", config, fixture("hello"))
     assert done.returncode == 2
     assert (
-        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, fuel, load_timeout, max_output, memory, timeout)".encode()
+        f"{config}: unknown key 'timout' (allowed keys: args, cpu, dirs, env, fuel, load_timeout, max_output, memory, ro_dirs, timeout)".encode()
         in done.stderr
     )
 
@@ -367,7 +372,7 @@ def test_the_limit_options_are_the_config_keys() -> None:
         assert (option.metavar, option.help, option.multiple) == (
             key.metavar,
             key.option_help,
-            key.repeatable,
+            key.repeatable or key.listed,
         )
         assert option.type.name == click.types.convert_type(key.parse).name
     assert ", ".join(key.name for key in KEYS) in " ".join(cli.RUN_HELP.split())
