@@ -17,7 +17,8 @@
 
 WASI is wired to the protocol: console writes become ``Console`` frames (batched by
 ``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``
-(``Replies.read_stdin``).
+(``Replies.read_stdin``), and a preopened directory's file operations become ``FileCall``
+frames the host's file broker answers (``Replies.call_files``).
 
 Memory: the guest is held to the loading bound until the kernel limits go on, and to the
 running bound (``protocol.limits``) from then on, which counts what it holds then: it lets go
@@ -153,7 +154,13 @@ def boot(
     confinement.before_running(template, memory_budget, loaded.code_size, limits.cpu_seconds)
 
     wasi = WasiEnvironment(
-        args, env, write_console=replies.console.write, read_stdin=replies.read_stdin
+        args,
+        env,
+        write_console=replies.console.write,
+        read_stdin=replies.read_stdin,
+        preopens=[(p.name, bool(p.read_only)) for p in message.preopens or ()],
+        call_files=replies.call_files,
+        terminals=message.terminals or (),
     )
     # The last moment a code cache entry may have been sent: the module's code runs next
     # (here, or in a guest forked from this template).
@@ -176,7 +183,7 @@ def boot(
         raise
     except BaseException as exc:
         # The start function ran and ended the program, or a segment did not fit.
-        report_ending(replies, exc)
+        report_ending(replies, exc, loaded.compiled.module)
         raise StopServing from None
     if message.init is not None and run_start:
         _bind(wasi, instance)

@@ -7,10 +7,19 @@ a host bug ends the guest with a clear status instead of undefined behaviour.
 
 from __future__ import annotations
 
+import select
+from collections import deque
 from typing import TypeVar
 
 from protocol.frames import encode_frame, read_frame, write_all
-from protocol.messages import GUEST_FRAME_CAP, HOST_FRAME_CAP, HOST_TO_GUEST, Message, read_message
+from protocol.messages import (
+    GUEST_FRAME_CAP,
+    HOST_FRAME_CAP,
+    HOST_TO_GUEST,
+    ConsoleClosed,
+    Message,
+    read_message,
+)
 from protocol.schema import SchemaError
 
 M = TypeVar("M", bound=Message)
@@ -35,6 +44,9 @@ class Channel:
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.busy = False
+        # Console streams nobody reads any more (``ConsoleClosed``), noted whenever it came.
+        self.closed_streams: set[int] = set()
+        self._early: deque[Message] = deque()  # read by ``poll`` before they were wanted
 
     def send(self, message: Message) -> None:
         self.send_encoded(encode_frame(message.wire(), GUEST_FRAME_CAP))
@@ -49,8 +61,29 @@ class Channel:
             self.busy = False
 
     def receive(self) -> Message:
-        """The next message; ``HostGone`` at end of stream, ``HostProtocolError`` if it is
-        unreadable or not a message the host may send."""
+        """The next message (a ``ConsoleClosed`` is noted, not returned); ``HostGone`` at end
+        of stream, ``HostProtocolError`` if it is unreadable or not a message the host may
+        send."""
+        if self._early:
+            return self._early.popleft()
+        message = self._read()
+        while isinstance(message, ConsoleClosed):
+            self.closed_streams.add(message.stream.value)
+            message = self._read()
+        return message
+
+    def poll(self) -> None:
+        """Take note of a ``ConsoleClosed`` the host sent, without waiting for one: a frame
+        already there is read now (any other message is kept for ``receive``)."""
+        if not select.select([self.read_fd], [], [], 0)[0]:
+            return
+        message = self._read()
+        if isinstance(message, ConsoleClosed):
+            self.closed_streams.add(message.stream.value)
+        else:
+            self._early.append(message)
+
+    def _read(self) -> Message:
         try:
             value = read_frame(self.read_fd, HOST_FRAME_CAP)
         except EOFError:

@@ -139,7 +139,7 @@ def compile_stages(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     module = in_stage(replies, LoadStage.DECODE, DecodeError, lambda: decode(module_bytes))
-    module.customs.clear()  # custom sections count for nothing once loaded
+    keep_only_names(module)
     timings["decode_ms"] = elapsed_ms(started)
     started = time.perf_counter()
     in_stage(replies, LoadStage.VALIDATION, ValidationError, lambda: validate_module(module))
@@ -206,8 +206,23 @@ def decode(module_bytes: bytes, bodies: bool = True) -> Module:
         if not bodies:
             module.functions = [replace(f, body=[]) for f in module.functions]
     if not bodies:
-        module.customs.clear()  # as compile_stages leaves a module it compiles
+        keep_only_names(module)  # as compile_stages leaves a module it compiles
     return module
+
+
+MAX_NAME_SECTION = 256 * 1024
+"""The largest name section a guest keeps (for a trap's backtrace, ``guestproc.backtrace``);
+a larger one, or any other custom section, is dropped once the module is decoded: they count
+against the guest's memory and mean nothing to running it."""
+
+
+def keep_only_names(module: Module) -> None:
+    """Drop every custom section but a name section of at most ``MAX_NAME_SECTION`` bytes."""
+    module.customs[:] = [
+        (name, payload)
+        for name, payload in module.customs
+        if name == "name" and len(payload) <= MAX_NAME_SECTION
+    ][:1]
 
 
 def _parse_text(module_bytes: bytes) -> Module:

@@ -7,6 +7,7 @@
       during the request    ──▶ Console              (ConsoleWriter, batched)
                             ──▶ Code                 (Replies.send_during: a cache entry)
                             ──▶ StdinRequest ◀── StdinData   (Replies.read_stdin, for WASI)
+                            ──▶ FileCall ◀── FileAnswer      (Replies.call_files, for WASI)
       its reply             ──▶ Replies.send(reply)  the console is flushed first
                                 Replies.end(reply)   ... and the guest stops serving
 
@@ -86,3 +87,32 @@ class Replies:
         if reply.id != self.request_id or len(reply.data) > size:
             raise HostProtocolError("StdinData does not answer the StdinRequest")
         return reply.data
+
+    def call_files(
+        self,
+        op: str,
+        handle: int,
+        path: bytes,
+        handle2: int,
+        path2: bytes,
+        numbers: list[int],
+        data: bytes,
+    ) -> tuple[int, list[int], bytes]:
+        """WASI's ``call_files``: one ``FileCall`` to the host's file broker, and its answer
+        (errno, numbers, data)."""
+        self.channel.send(
+            msg.FileCall(
+                id=self.request_id,
+                op=msg.FileOp(op),
+                handle=handle,
+                path=path,
+                handle2=handle2,
+                path2=path2,
+                numbers=[n & msg.U64_MAX for n in numbers],
+                data=data,
+            )
+        )
+        reply = self.channel.expect(msg.FileAnswer)
+        if reply.id != self.request_id:
+            raise HostProtocolError("FileAnswer does not answer the FileCall")
+        return reply.errno, reply.numbers, reply.data

@@ -26,7 +26,8 @@ from protocol import messages as msg
 from protocol.messages import Invoke, Limit, LoadStage, RefusalReason, TrapKind, clip
 
 from . import engine
-from .engine import CompileError, Function, Instance, Trap, TrapCode
+from .backtrace import backtrace
+from .engine import CompileError, Function, Instance, Module, Trap, TrapCode
 from .replies import PASS_THROUGH, Replies, StopServing
 from .values import ArgumentError, convert_arguments, encode_result
 from .wasi import WasiExit
@@ -56,7 +57,7 @@ def invoke(replies: Replies, booted: BootedInstance, message: Invoke) -> None:
     except PASS_THROUGH:
         raise
     except BaseException as exc:
-        if not report_ending(replies, exc):
+        if not report_ending(replies, exc, instance.compiled.module):
             raise StopServing from None
         return
     results = [encode_result(t, v) for t, v in zip(func.type.results, raw, strict=True)]
@@ -81,8 +82,9 @@ def _refused(replies: Replies, reason: RefusalReason, text: str) -> msg.Refused:
     return msg.Refused(id=replies.request_id, reason=reason, message=clip(text))
 
 
-def report_ending(replies: Replies, exc: BaseException) -> bool:
-    """Report how running Wasm code ended with ``exc``; whether the guest can go on."""
+def report_ending(replies: Replies, exc: BaseException, module: Module | None = None) -> bool:
+    """Report how running Wasm code ended with ``exc``; whether the guest can go on.
+    ``module``: what names the functions of a trap's backtrace."""
     rid = replies.request_id
     if isinstance(exc, WasiExit):
         replies.send(msg.Exited(id=rid, code=exc.code & 0xFFFFFFFF))
@@ -94,7 +96,9 @@ def report_ending(replies: Replies, exc: BaseException) -> bool:
         if exc.code is TrapCode.HOST_MEMORY_EXHAUSTED:
             replies.send(msg.LimitReached(id=rid, resource=Limit.MEMORY, message=clip(str(exc))))
             return False
-        replies.send(msg.Trapped(id=rid, kind=TrapKind(exc.code.kind), message=clip(str(exc))))
+        frames = backtrace(exc, module) or None
+        kind = TrapKind(exc.code.kind)
+        replies.send(msg.Trapped(id=rid, kind=kind, message=clip(str(exc)), backtrace=frames))
         return True
     if isinstance(exc, CompileError):
         # Functions are translated on first call, so this can surface while running.

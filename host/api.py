@@ -66,6 +66,8 @@ class RunReport:
             "status": self.ending.status,
             "reason": self.ending.reason(),
         }
+        if self.ending.backtrace:
+            report["backtrace"] = list(self.ending.backtrace)
         for key in TIMING_KEYS:
             if key in self.timings:
                 report[key] = self.timings[key]

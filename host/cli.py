@@ -39,6 +39,7 @@ RUN_HELP = f"""Run a WebAssembly MODULE in a new sandboxed guest process.
 The program gets ARGS (after argv[0], the MODULE path) and only the
 environment given with --env or the config file. Its stdout and stderr
 appear here as it writes them; it reads this process's stdin on demand.
+MODULE - reads the module from stdin (the program's stdin is then empty).
 With --invoke EXPORT, the exported function is called with ARGS as
 numbers and its results are printed as a list, integers signed: [-1].
 
@@ -74,7 +75,7 @@ def config_options(keys: Sequence[ConfigKey] = KEYS) -> Callable[[_Command], _Co
                     key.flag,
                     key.name,
                     type=key.parse,
-                    multiple=key.repeatable,
+                    multiple=key.repeatable or key.listed,
                     metavar=key.metavar,
                     help=key.option_help,
                 )(command)
@@ -133,13 +134,17 @@ def run_command(
     overrides: dict[str, Any] = {}  # what the command line gave of the configuration
     for name, value in settings.items():  # each key of config_options(): None if not given
         key = BY_NAME[name]
-        if key.repeatable:
+        if key.listed:
+            if value:
+                overrides[name] = list(value)
+        elif key.repeatable:
             if value:
                 overrides[name] = dict(_parse_pair(item, key.flag) for item in value)
         elif value is not None:
             overrides[name] = value
     numbers = [_parse_number(arg) for arg in args] if invoke is not None else []
 
+    from_stdin = str(module) == "-"  # `kindling run -`: the module comes on stdin
     try:
         module_bytes = _read_module(module)
     except OSError as exc:
@@ -165,6 +170,7 @@ def run_command(
         started=started,
         code_cache=not no_cache,
         cache_dir=cache_dir,
+        guest_stdin=not from_stdin,
     )
 
 
@@ -195,9 +201,10 @@ def _parse_number(text: str) -> int | float:
 
 
 def _read_module(path: Path) -> bytes:
+    """The module's bytes, from the file, or from stdin for ``-`` (read to its end)."""
     from protocol.messages import MAX_MODULE_BYTES
 
-    with path.open("rb") as handle:
+    with path.open("rb") if str(path) != "-" else os.fdopen(0, "rb", closefd=False) as handle:
         data = handle.read(MAX_MODULE_BYTES + 1)
     if len(data) > MAX_MODULE_BYTES:
         raise OSError(0, f"the module is larger than {MAX_MODULE_BYTES} bytes")

@@ -18,6 +18,7 @@ imports this module (it needs pydantic); the ``Boot`` message it fills is declar
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -25,9 +26,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from protocol.messages import DEFAULT_LOAD_TIMEOUT, Boot, BootLimits
+from protocol.messages import DEFAULT_LOAD_TIMEOUT, MAX_PREOPENS, Boot, BootLimits, Preopen
 
 from .configkeys import BY_NAME, check_fields, toml_keys
+from .filebroker import PreopenDirectory
 
 __doc__ = (__doc__ or "").replace(
     "{toml_keys}", "\n".join("    " + line if line else "" for line in toml_keys().splitlines())
@@ -76,6 +78,17 @@ def parse_size(value: object) -> int:
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
+def parse_directory(spec: str, read_only: bool) -> PreopenDirectory:
+    """``HOST[::GUEST]``: a host directory (which must exist) and the name the guest sees it
+    by (``HOST`` as written, if not given); ``ValueError`` naming what is wrong."""
+    host, _, guest = spec.partition("::")
+    if not host:
+        raise ValueError(f"{spec!r} names no host directory: use HOST or HOST::GUEST")
+    if not os.path.isdir(host):
+        raise ValueError(f"{host!r} is not a directory")
+    return PreopenDirectory(os.path.realpath(host), guest or host, read_only)
+
+
 def _no_nul(text: str, what: str) -> str:
     if "\0" in text:
         raise ValueError(f"{what} must not contain a NUL character")
@@ -110,6 +123,12 @@ class GuestConfig(BaseModel):
     )
     args: list[str] = Field(default_factory=list, description=BY_NAME["args"].help)
     env: dict[str, str] = Field(default_factory=dict, description=BY_NAME["env"].help)
+    dirs: Annotated[list[str], Field(max_length=MAX_PREOPENS)] = Field(
+        default_factory=list, description=BY_NAME["dirs"].help
+    )
+    ro_dirs: Annotated[list[str], Field(max_length=MAX_PREOPENS)] = Field(
+        default_factory=list, description=BY_NAME["ro_dirs"].help
+    )
 
     @field_validator("args")
     @classmethod
@@ -127,6 +146,20 @@ class GuestConfig(BaseModel):
             _no_nul(key, f"environment variable name {key!r}")
             _no_nul(value, f"the value of environment variable {key}")
         return env
+
+    @field_validator("dirs", "ro_dirs")
+    @classmethod
+    def _check_dirs(cls, dirs: list[str]) -> list[str]:
+        for index, spec in enumerate(dirs):
+            parse_directory(_no_nul(spec, f"directory {index}"), read_only=False)
+        return dirs
+
+    def preopen_directories(self) -> list[PreopenDirectory]:
+        """The directories the guest is given, in WASI fd order (3, 4, ...): ``dirs``
+        then ``ro_dirs``."""
+        return [parse_directory(spec, read_only=False) for spec in self.dirs] + [
+            parse_directory(spec, read_only=True) for spec in self.ro_dirs
+        ]
 
     def env_entries(self) -> list[bytes]:
         """The environment as WASI wants it: ``KEY=VALUE`` byte strings, UTF-8."""
@@ -147,6 +180,11 @@ class GuestConfig(BaseModel):
                 fuel=self.fuel,
             ),
             cached=cached,
+            preopens=[
+                Preopen(name=os.fsencode(d.name), read_only=int(d.read_only))
+                for d in self.preopen_directories()
+            ]
+            or None,
         )
 
 

@@ -46,11 +46,17 @@ class ConfigKey(NamedTuple):
     repeatable: bool = False
     """A table, given one ``KEY=VALUE`` per option; the command line's entries are laid over
     the config file's."""
+    listed: bool = False
+    """A list, given one item per option; the command line's list replaces the file's."""
+    option_name: str = ""
+    """The option's name where it is not the key's: ``dir`` for ``dirs``, as wasmtime has it."""
 
     @property
     def flag(self) -> str:
         """``--max-output``; ``ARGS`` for the key without an option."""
-        return "--" + self.name.replace("_", "-") if self.option else self.metavar
+        if not self.option:
+            return self.metavar
+        return "--" + (self.option_name or self.name.replace("_", "-"))
 
     @property
     def option_help(self) -> str:
@@ -120,6 +126,26 @@ KEYS: tuple[ConfigKey, ...] = (
         example='{ GREETING = "hello" }',
         default=None,
         repeatable=True,
+    ),
+    ConfigKey(
+        "dirs",
+        "A host directory the guest may read and change, HOST or HOST::GUEST (seen as GUEST; "
+        "repeatable). Paths cannot leave it: '..', absolute paths and symlinks out fail.",
+        metavar="HOST[::GUEST]",
+        example='["/tmp::/scratch"]',
+        default=None,
+        listed=True,
+        option_name="dir",
+    ),
+    ConfigKey(
+        "ro_dirs",
+        "A host directory the guest may only read, HOST or HOST::GUEST (repeatable): every "
+        "change in it fails with EROFS.",
+        metavar="HOST[::GUEST]",
+        example='["."]',
+        default=None,
+        listed=True,
+        option_name="ro-dir",
     ),
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.messages import Limit as Limit  # the vocabulary is the protocol's; re-exported
 
@@ -57,11 +57,14 @@ def _signal_name(number: int) -> str:
 @dataclass(frozen=True)
 class Ending:
     """How one guest ended. ``detail`` is the exit code, trap kind, limit, load stage or
-    signal number (None for ``protocol_error`` and ``stopped``); ``message`` explains it."""
+    signal number (None for ``protocol_error`` and ``stopped``); ``message`` explains it.
+    ``backtrace``: for a trap, the Wasm functions it went through, innermost first, one
+    line each (``wasm function 12 (name)``; names escaped at the host's gate)."""
 
     kind: EndingKind
     detail: int | str | None = None
     message: str = ""
+    backtrace: tuple[str, ...] = field(default=(), compare=False)
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -74,8 +77,8 @@ class Ending:
         return cls(EndingKind.LOAD_FAILURE, stage, message)
 
     @classmethod
-    def trapped(cls, kind: str, message: str) -> Ending:
-        return cls(EndingKind.TRAPPED, kind, message)
+    def trapped(cls, kind: str, message: str, backtrace: tuple[str, ...] = ()) -> Ending:
+        return cls(EndingKind.TRAPPED, kind, message, backtrace)
 
     @classmethod
     def limit(cls, which: Limit, message: str) -> Ending:

@@ -41,8 +41,17 @@ def ending_of_reply(reply: GuestMessage, request: type[Message]) -> Ending | Non
     if isinstance(reply, Trapped) and (
         request is not Invoke or reply.kind is TrapKind.INTERNAL_ERROR
     ):
-        return Ending.trapped(reply.kind, reply.message)
+        return ending_of_trap(reply)
     return None
+
+
+def ending_of_trap(reply: Trapped) -> Ending:
+    """``trapped(kind)``, with the backtrace the guest sent as lines, innermost first."""
+    lines = tuple(
+        f"{number}: wasm function {frame.function}" + (f" ({frame.name})" if frame.name else "")
+        for number, frame in enumerate(reply.backtrace or ())
+    )
+    return Ending.trapped(reply.kind, reply.message, lines)
 
 
 def classify_exit(status: ExitStatus, cpu_limit: int | None) -> Ending:

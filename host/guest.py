@@ -6,6 +6,7 @@
       ├─ Pipeline      requests sent and not yet answered          (pipeline.py)
       ├─ OutputGate    console quota, frame rate, backpressure     (output.py)
       ├─ StdinServer   StdinRequest -> StdinData                   (stdinserver.py)
+      ├─ FileBroker    FileCall -> FileAnswer, preopened directories (filebroker.py)
       ├─ CacheSink     code cache entries out, new entries in      (cachesink.py)
       └─ exits         how it ended, from a reply or a wait status (exits.py)
       ▲  message_received / connection_broken / eof_received
@@ -60,7 +61,10 @@ from protocol.messages import (
     BootTimings,
     Code,
     Console,
+    ConsoleClosed,
     DuringRequest,
+    FileAnswer,
+    FileCall,
     GuestHello,
     GuestMessage,
     HostHello,
@@ -79,6 +83,7 @@ from protocol.messages import (
     StartMode,
     StdinData,
     StdinRequest,
+    Stream,
     Trapped,
 )
 from protocol.schema import to_wire
@@ -89,7 +94,8 @@ from .chunked import ChunkedPayload
 from .connection import GuestConnection
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
-from .exits import classify_exit, ending_of_reply
+from .exits import classify_exit, ending_of_reply, ending_of_trap
+from .filebroker import FileBroker
 from .framebudget import FrameBudget
 from .gueststate import (
     IDLE_STATES,
@@ -159,6 +165,8 @@ class Guest:
         self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
         self.module_start: int | None = None  # its start function's index, from Loaded
         self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
+        # Which of the program's stdin, stdout, stderr (0, 1, 2) are terminals (Boot says so).
+        self.terminals: list[int] = []
         self._module_size = 0
         self._decided: Ending | None = None  # the first cause; the ending once reaped
         self._process: GuestProcess | None = None
@@ -168,6 +176,8 @@ class Guest:
         self._output: OutputGate | None = None
         self._frames: FrameBudget | None = None
         self._stdin_server: StdinServer | None = None
+        self._files: FileBroker | None = None  # with preopened directories, from Boot on
+        self._told_closed: set[int] = set()  # streams the guest knows nobody reads
         self._cache: CacheSink | None = None
         # What a start function left, when Boot asked for it (``submit_boot``).
         self._snapshot: ChunkedPayload | None = None
@@ -321,6 +331,7 @@ class Guest:
                 raise IllegalAction("a forked guest needs its process and its configuration")
             self._forked = self._load_submitted = self._boot_submitted = True
             self.code_size, self._booted, self._code_started = code_size, True, True
+            self._open_broker()
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
             try:
@@ -368,6 +379,12 @@ class Guest:
         """``begin()`` and ``handshake()``: a started, connected guest."""
         self.begin(process)
         await self.handshake()
+
+    def _open_broker(self) -> None:
+        """The file broker for the configuration's preopened directories, if it has any."""
+        preopens = self.config.preopen_directories()
+        if preopens:
+            self._files = FileBroker(preopens, self._answer_file, self._still_wanted, self._spawn)
 
     def _spawn(self, coroutine: Any) -> None:
         assert self._loop is not None
@@ -482,7 +499,11 @@ class Guest:
             self._snapshot = ChunkedPayload("Snapshot", MAX_SNAPSHOT_BYTES)
         self._snapshot_sent = len(snapshot or b"")
         boot = config.boot(self._next_id(), program_name, cached)
-        return self._send(boot.replaced(start=start, snapshot=snapshot, init=init))
+        self._open_broker()
+        terminals = sorted(set(self.terminals)) or None
+        return self._send(
+            boot.replaced(start=start, snapshot=snapshot, init=init, terminals=terminals)
+        )
 
     def snapshot(self) -> bytes:
         """What the start function left, as the guest sent it (a Boot with ``snapshot``
@@ -609,6 +630,8 @@ class Guest:
                 task.cancel()
         self._connection.close()
         self._process.close()
+        if self._files is not None:
+            self._files.close()
         self._pipeline.fail_all(GuestEnded(self._decided))
         self._ended.set_result(self._decided)
 
@@ -639,6 +662,7 @@ class Guest:
             if problem is None:
                 assert self._output is not None
                 problem = self._output.write(message)
+                self._tell_closed_streams(message.id)
         elif isinstance(message, Code):
             problem = self._in_request(message) or self._take_code(message)
         elif isinstance(message, Starting):
@@ -650,6 +674,14 @@ class Guest:
             if problem is None:
                 assert self._stdin_server is not None
                 problem = self._stdin_server.request(message)
+        elif isinstance(message, FileCall):
+            problem = self._in_request(message, running_code=True)
+            if problem is None:
+                problem = (
+                    self._files.request(message)
+                    if self._files is not None
+                    else "a FileCall but the guest was given no directory"
+                )
         else:
             problem = self._on_final_reply(message)
         if isinstance(problem, str):
@@ -705,6 +737,23 @@ class Guest:
         self._frames.refund()
         self._connection.send(message)
 
+    def _tell_closed_streams(self, request_id: int) -> None:
+        """Tell the guest once about each stream nobody reads any more (a console sink may
+        say so with ``closed_streams``, as ``StdioConsole`` does): its next write to it
+        fails with ``EPIPE`` rather than vanish."""
+        closed: frozenset[int] = getattr(self._console, "closed_streams", frozenset())
+        assert self._connection is not None
+        for stream in sorted(closed - self._told_closed):
+            self._told_closed.add(stream)
+            self._connection.send(ConsoleClosed(id=request_id, stream=Stream(stream)))
+
+    def _answer_file(self, message: FileAnswer) -> None:
+        assert self._frames is not None and self._connection is not None
+        # Answered, like stdin: a guest has one call outstanding, so its calls cost the host
+        # at most one worker's time at once; the frame budget bounds the rest.
+        self._frames.refund()
+        self._connection.send(message)
+
     def _on_final_reply(self, message: GuestMessage) -> str | None:
         """Settle the request a final reply answers; what is wrong with it, if anything."""
         assert self._pipeline is not None and self._stdin_server is not None
@@ -720,6 +769,8 @@ class Guest:
             return problem
         if self._stdin_server.outstanding:
             return f"{message.TYPE} while its StdinRequest was unanswered"
+        if self._files is not None and self._files.outstanding:
+            return f"{message.TYPE} while its FileCall was unanswered"
         if isinstance(message, Ready) and not self._code_started:
             return "Ready without Starting before it"
         if isinstance(message, Ready) and self._snapshot is not None and self._snapshot.empty:
@@ -769,7 +820,7 @@ class Guest:
         elif isinstance(reply, Refused):
             fail(future, InvokeRefused(reply.message, reply.reason))
         elif isinstance(reply, Trapped):
-            fail(future, GuestTrapped(Ending.trapped(reply.kind, reply.message)))
+            fail(future, GuestTrapped(ending_of_trap(reply)))
 
     def _note_cache(self, metered: bool, status: str) -> None:
         """Note what the code cache did for a Load or Boot; keep the entry the guest sent."""

@@ -48,9 +48,11 @@ def run_cli(
     started: float,
     code_cache: bool = True,
     cache_dir: Path | None = None,
+    guest_stdin: bool = True,
 ) -> int:
     """Run the guest; return ``kindling run``'s exit status (``host.exitcodes``).
-    ``cache_dir``: the code cache's directory, if not the default."""
+    ``cache_dir``: the code cache's directory, if not the default. ``guest_stdin``: the
+    guest reads the host's stdin; False (the module came on it): its stdin is empty."""
     if not code_cache:
         cache = None
     elif cache_dir is None:
@@ -73,11 +75,13 @@ def run_cli(
     import signal
 
     from .guest import Guest
-    from .stdio import HostStdin, StdioConsole
+    from .stdio import HostStdin, NoStdin, StdioConsole
 
     loop = asyncio.new_event_loop()
     console = StdioConsole(loop)
-    guest = Guest(console=console, stdin=HostStdin(loop))
+    guest = Guest(console=console, stdin=HostStdin(loop) if guest_stdin else NoStdin())
+    # The program's isatty() tells the truth: a pipe or a file is not a terminal.
+    guest.terminals = [fd for fd in (0, 1, 2) if os.isatty(fd) and (fd or guest_stdin)]
     try:
         # Hello and the module go out now; the guest loads it while we validate the config.
         guest.begin(process, loop=loop)
@@ -120,6 +124,9 @@ def finish(ending: Ending, run_report: RunReport | None, report: bool, started: 
     lines = []
     if ending.kind is not EndingKind.EXITED:
         lines.append(f"kindling: {ending.reason()}")
+    if ending.backtrace:
+        lines.append("wasm backtrace:")
+        lines.extend(f"  {line}" for line in ending.backtrace)
     if report:
         if run_report is not None:
             fields = run_report.as_dict()
@@ -131,6 +138,8 @@ def finish(ending: Ending, run_report: RunReport | None, report: bool, started: 
                 "reason": ending.reason(),
                 "peak_memory": None,
             }
+        if ending.backtrace:
+            fields["backtrace"] = list(ending.backtrace)
         fields["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
         lines.append(json.dumps(fields, separators=(",", ":")))
     if lines:

@@ -115,6 +115,11 @@ class StdioConsole:
         return self._queued >= HIGH_WATER
 
     @property
+    def closed_streams(self) -> frozenset[int]:
+        """The streams (1, 2) nobody reads any more: a write to them failed (``EPIPE``)."""
+        return frozenset(stream for stream, fd in self._fds.items() if fd in self._closed)
+
+    @property
     def pending(self) -> int:
         return self._queued
 

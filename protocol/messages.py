@@ -21,6 +21,10 @@
                               ◀───────────────────────     Console(id, stream, data) ...
                               ◀───────────────────────     StdinRequest(id, max)
     StdinData(id, data)       ───────────────────────▶     (b"" is the end of input)
+                              ◀───────────────────────     FileCall(id, op, handle, path, ...)
+    FileAnswer(id, errno, ...) ──────────────────────▶     (a preopened directory's file I/O,
+                                                           done by the host: host.filebroker)
+    ConsoleClosed(id, stream) ───────────────────────▶     (its reader went: writes fail EPIPE)
                               ◀───────────────────────     Result(id, results) | Trapped | Exited
                                                            | LimitReached | Refused
     Shutdown(id)              ───────────────────────▶     the guest process exits with status 0
@@ -66,7 +70,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5  # 5: Boot.init and Invoke argv/environ (serve), files and terminals (WASI)
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -120,6 +124,16 @@ MAX_EXPORT_NAME = 1024
 MAX_PROGRAM_STRINGS = 4096
 """The most arguments, or environment entries, one ``Invoke`` may bring."""
 
+FILE_CHUNK = 64 * 1024
+"""The most file bytes one ``FileCall`` carries (a write) or one ``FileAnswer`` (a read, a
+directory listing): a larger ``fd_read``/``fd_write`` is a short one, which C stdio retries."""
+
+MAX_PATH_BYTES = 4096
+"""The longest path a ``FileCall`` may name (Linux's ``PATH_MAX``)."""
+
+MAX_PREOPENS = 64
+"""The most preopened directories a guest may be given."""
+
 GUEST_UID_VARIABLE = "KINDLING_GUEST_UID"
 """The environment variable in which a host running as root names the uid (and gid) a guest
 process takes when it drops root: each template, with its throwaway guest and the guests it
@@ -152,6 +166,8 @@ class MessageType(enum.StrEnum):
     BOOT = "Boot"
     INVOKE = "Invoke"
     STDIN_DATA = "StdinData"
+    FILE_ANSWER = "FileAnswer"
+    CONSOLE_CLOSED = "ConsoleClosed"
     SHUTDOWN = "Shutdown"
     # replies: guest -> host
     LOADED = "Loaded"
@@ -164,6 +180,7 @@ class MessageType(enum.StrEnum):
     REFUSED = "Refused"
     CONSOLE = "Console"
     STDIN_REQUEST = "StdinRequest"
+    FILE_CALL = "FileCall"
     CODE = "Code"
     STARTING = "Starting"
     SNAPSHOT = "Snapshot"
@@ -257,6 +274,38 @@ class ValueType(enum.StrEnum):
     EXTERNREF = "externref"
 
 
+class FileOp(enum.StrEnum):
+    """What a ``FileCall`` asks the host to do in a preopened directory. ``handle`` (and
+    ``handle2``) name a directory or file the host holds for the guest; ``numbers`` and
+    ``data`` carry the arguments, and the ``FileAnswer`` the results, as listed here."""
+
+    OPEN = "open"  # handle, path, [lookupflags, oflags, fdflags, read, write] -> [handle, filetype]
+    CLOSE = "close"  # handle
+    READ = "read"  # handle, [size] -> data
+    PREAD = "pread"  # handle, [size, offset] -> data
+    WRITE = "write"  # handle, data -> [written]
+    PWRITE = "pwrite"  # handle, data, [offset] -> [written]
+    SEEK = "seek"  # handle, [offset as u64, whence] -> [position]
+    SET_FLAGS = "set_flags"  # handle, [fdflags]
+    FILESTAT = "filestat"  # handle -> [dev, ino, filetype, nlink, size, atim, mtim, ctim]
+    SET_SIZE = "set_size"  # handle, [size]
+    SET_TIMES = "set_times"  # handle, [atim, mtim, fstflags]
+    ADVISE = "advise"  # handle, [offset, length, advice]
+    ALLOCATE = "allocate"  # handle, [offset, length]
+    SYNC = "sync"  # handle
+    DATASYNC = "datasync"  # handle
+    READDIR = "readdir"  # handle, [cookie, size] -> data: preview1 dirents from cookie on
+    PATH_FILESTAT = "path_filestat"  # handle, path, [lookupflags] -> as FILESTAT
+    PATH_SET_TIMES = "path_set_times"  # handle, path, [lookupflags, atim, mtim, fstflags]
+    MKDIR = "mkdir"  # handle, path
+    RMDIR = "rmdir"  # handle, path
+    UNLINK = "unlink"  # handle, path
+    RENAME = "rename"  # handle, path -> handle2, path2
+    LINK = "link"  # handle, path -> handle2, path2, [lookupflags]
+    SYMLINK = "symlink"  # path2 (the link's text) at handle, path
+    READLINK = "readlink"  # handle, path -> data
+
+
 class Stream(enum.IntEnum):
     """Where a ``Console`` frame's bytes go."""
 
@@ -280,6 +329,7 @@ Text = Annotated[str, Length(0, MAX_TEXT)]
 Millis = Annotated[float, Range(0.0, 1e9)]
 Count = Annotated[int, Range(0, U32_MAX)]
 Number = Annotated[int, Range(I64_MIN, U64_MAX)] | float
+Numbers = Annotated[list[Annotated[int, Range(0, U64_MAX)]], Length(0, 8)]
 
 
 @record
@@ -350,6 +400,16 @@ class BootLimits(Record):
 
 
 @record
+class Preopen(Record):
+    """A directory the guest is given (``Boot.preopens``): its WASI name (``/``, ``data``),
+    and whether the host refuses every change in it (1: read-only). Its ``FileCall``
+    handle is its index in ``Boot.preopens``."""
+
+    name: Annotated[bytes, Length(1, MAX_PATH_BYTES)]
+    read_only: Annotated[int, Range(0, 1)]
+
+
+@record
 class Boot(Message):
     """Instantiate the module: the program's arguments (argv[0] first) and environment
     (``KEY=VALUE``), and its limits. ``cached``: as in ``Load``, for the metered translation,
@@ -357,7 +417,9 @@ class Boot(Message):
     ``StartMode``; ``snapshot`` only with ``restore``, and then exactly when the module has
     a start function or ``init``. ``init``: an export taking and returning nothing (a
     function's initialiser) that a ``snapshot`` Boot calls after the start function, before
-    it sends what they left; a ``restore`` Boot names it to say the snapshot holds its work."""
+    it sends what they left; a ``restore`` Boot names it to say the snapshot holds its work.
+    ``preopens``: the directories it is given, as WASI fds 3, 4, ... (left out: none).
+    ``terminals``: which of its console streams are terminals (left out: none)."""
 
     TYPE = MessageType.BOOT
     args: list[bytes]
@@ -367,6 +429,9 @@ class Boot(Message):
     start: StartMode | None = None
     snapshot: Annotated[bytes, Length(1, MAX_SNAPSHOT_BYTES)] | None = None
     init: Annotated[str, Length(1, MAX_EXPORT_NAME)] | None = None
+
+    preopens: Annotated[list[Preopen], Length(0, MAX_PREOPENS)] | None = None
+    terminals: Annotated[list[Annotated[int, Range(0, 2)]], Length(0, 3)] | None = None
 
 
 @record
@@ -390,6 +455,27 @@ class StdinData(Message):
 
     TYPE = MessageType.STDIN_DATA
     data: Annotated[bytes, Length(0, MAX_STDIN_REQUEST)]
+
+
+@record
+class FileAnswer(Message):
+    """Answers a ``FileCall``: ``errno`` is a WASI preview1 errno (0 for success), and
+    ``numbers`` and ``data`` the results ``FileOp`` lists."""
+
+    TYPE = MessageType.FILE_ANSWER
+    errno: Annotated[int, Range(0, 76)]
+    numbers: Numbers
+    data: Annotated[bytes, Length(0, FILE_CHUNK)] = b""
+
+
+@record
+class ConsoleClosed(Message):
+    """Nobody reads ``stream`` any more (the host's write to it failed, e.g. ``EPIPE``):
+    the program's later writes to it fail with preview1's ``PIPE``. Sent at any time while
+    a request runs; the guest takes note whenever it reads."""
+
+    TYPE = MessageType.CONSOLE_CLOSED
+    stream: Stream
 
 
 @record
@@ -501,13 +587,29 @@ class Result(Message):
     fuel: Annotated[int, Range(0, 1 << 63)] | None = None
 
 
+MAX_BACKTRACE = 100
+"""The most frames a ``Trapped`` backtrace carries (the innermost)."""
+
+
+@record
+class TrapFrame(Record):
+    """One Wasm function a trap went through: its index in the module's function space and
+    its name from the module's name section, if it has one (module text: the host escapes
+    it)."""
+
+    function: Count
+    name: Annotated[str, Length(0, 200)] | None = None
+
+
 @record
 class Trapped(Message):
-    """Execution trapped."""
+    """Execution trapped. ``backtrace``: the Wasm functions it went through, innermost
+    first (left out when none is known)."""
 
     TYPE = MessageType.TRAPPED
     kind: TrapKind
     message: Text
+    backtrace: Annotated[list[TrapFrame], Length(0, MAX_BACKTRACE)] | None = None
 
 
 @record
@@ -595,6 +697,21 @@ class StdinRequest(Message):
     max: Annotated[int, Range(1, MAX_STDIN_REQUEST)]
 
 
+@record
+class FileCall(Message):
+    """The running request asks the host to do ``op`` in a preopened directory
+    (``FileOp`` lists the arguments); at most one is outstanding, answered by ``FileAnswer``."""
+
+    TYPE = MessageType.FILE_CALL
+    op: FileOp
+    handle: Count = 0
+    path: Annotated[bytes, Length(0, MAX_PATH_BYTES)] = b""
+    handle2: Count = 0
+    path2: Annotated[bytes, Length(0, MAX_PATH_BYTES)] = b""
+    numbers: Numbers
+    data: Annotated[bytes, Length(0, FILE_CHUNK)] = b""
+
+
 # -- a template's control socket -----------------------------------------------------------------
 
 
@@ -636,7 +753,7 @@ class Namespace(Message):
 
 GuestReply = Loaded | Ready | Result | Trapped | Exited | LimitReached | LoadFailed | Refused
 # Frames that belong to a request being served (the host counts them: ``host.framebudget``)
-DuringRequest = Console | StdinRequest | Code | Starting | Snapshot
+DuringRequest = Console | StdinRequest | FileCall | Code | Starting | Snapshot
 GuestMessage = GuestHello | GuestReply | DuringRequest
 TemplateReply = Forked | ForkFailed | Namespace
 
@@ -645,7 +762,9 @@ def _by_tag(*classes: type[Message]) -> dict[str, type[Message]]:
     return {str(cls.TYPE): cls for cls in classes}
 
 
-HOST_TO_GUEST = _by_tag(HostHello, Load, Boot, Invoke, StdinData, Shutdown)
+HOST_TO_GUEST = _by_tag(
+    HostHello, Load, Boot, Invoke, StdinData, FileAnswer, ConsoleClosed, Shutdown
+)
 """What the host may send a guest (and a template, before it forks: Hello, Load, Boot)."""
 GUEST_TO_HOST = _by_tag(
     GuestHello,
@@ -659,6 +778,7 @@ GUEST_TO_HOST = _by_tag(
     Refused,
     Console,
     StdinRequest,
+    FileCall,
     Code,
     Starting,
     Snapshot,

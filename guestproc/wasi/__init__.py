@@ -27,10 +27,12 @@ This package imports only the standard library and the engine (never pydantic, n
 frame protocol): the console and stdin reach the outside only through the callables given
 at construction.
 
-The sandbox it models has the console and nothing else: descriptors 0, 1 and 2 are character
-devices (so wasi-libc's ``isatty`` is true and stdout is line-buffered), there are no
-preopened directories (``fd_prestat_get`` answers ``BADF``, which ends wasi-libc's preopen
-scan), no files and no sockets. Every preview1 function exists with its exact core type, so
+The sandbox it models has the console, the directories it was given, and nothing else:
+descriptors 0, 1 and 2 are the console (character devices when they reach a terminal, so
+wasi-libc's ``isatty`` tells the truth), 3 and up the preopened directories, whose files the
+host opens and reads for the guest (``files``, through the ``call_files`` callable; after
+the last preopen ``fd_prestat_get`` answers ``BADF``, which ends wasi-libc's preopen scan).
+There are no sockets. Every preview1 function exists with its exact core type, so
 any program built with ``clang --target=wasm32-wasi`` links; what each answers is documented
 in ``environment``.
 """

@@ -175,6 +175,17 @@ class FdFlags(enum.IntFlag):
     SYNC = 1 << 4
 
 
+class OFlags(enum.IntFlag):
+    """``path_open``'s open flags (witx ``oflags``, u16)."""
+
+    CREAT = 1 << 0
+    DIRECTORY = 1 << 1
+    EXCL = 1 << 2
+    TRUNC = 1 << 3
+
+
+LOOKUP_SYMLINK_FOLLOW = 1 << 0  # witx ``lookupflags``
+ALL_OFLAGS = (1 << 4) - 1
 ALL_FDFLAGS = (1 << 5) - 1
 ALL_FSTFLAGS = (1 << 4) - 1  # atim, atim_now, mtim, mtim_now
 FSTFLAGS_ATIM = 1 << 0
@@ -192,6 +203,8 @@ U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 FDSTAT = struct.Struct("<BxHxxxxQQ")  # filetype, flags, rights_base, rights_inheriting
 FILESTAT = struct.Struct("<QQB7xQQQQQ")  # dev, ino, filetype, nlink, size, atim, mtim, ctim
+PRESTAT = struct.Struct("<B3xI")  # tag (0: a directory), the directory name's length
+DIRENT_SIZE = 24  # d_next u64, d_ino u64, d_namlen u32, d_type u8, padding
 # subscription: userdata, tag, then the union at offset 16. For clock: id, timeout, precision,
 # flags; for fd_read/fd_write the fd sits where the clock id is.
 SUBSCRIPTION = struct.Struct("<QB7xI4xQQH6x")

@@ -1,12 +1,11 @@
-"""The guest's file descriptor table: the console and nothing else.
+"""The guest's file descriptor table: the console, and the directories and files the host
+holds for it.
 
-A Kindling guest has no filesystem and no network, so the only descriptors that ever exist are
-the three console streams it starts with (0 stdin, 1 stdout, 2 stderr). The guest may close
-them, renumber them and drop rights from them; it can never open new ones.
-
-Each console descriptor is a character device that cannot seek or tell. That is exactly what
-wasi-libc's ``isatty`` tests, so stdout is line-buffered as on a terminal and an interactive
-guest's output appears line by line.
+The three console streams (0 stdin, 1 stdout, 2 stderr) cannot seek or tell; each is a
+character device when it reaches a terminal (what wasi-libc's ``isatty`` tests) and of
+unknown type otherwise, as in wasmtime. A ``FileDescriptor`` is a preopened directory, or
+what ``path_open`` opened beneath one: the host's file broker holds it under ``handle``.
+The guest may close, renumber and drop rights from any of them.
 """
 
 from __future__ import annotations
@@ -101,3 +100,99 @@ def table_from_state(entries: object) -> dict[int, ConsoleDescriptor]:
         seen.add(stream)
         table[fd] = ConsoleDescriptor(stream, rights_base, rights_inheriting, flags)
     return table
+
+
+# What a directory or a regular file can ever do (wasmtime gives the same sets).
+DIRECTORY_RIGHTS = int(
+    Rights.FD_FDSTAT_SET_FLAGS
+    | Rights.FD_SYNC
+    | Rights.FD_DATASYNC
+    | Rights.PATH_CREATE_DIRECTORY
+    | Rights.PATH_CREATE_FILE
+    | Rights.PATH_LINK_SOURCE
+    | Rights.PATH_LINK_TARGET
+    | Rights.PATH_OPEN
+    | Rights.FD_READDIR
+    | Rights.PATH_READLINK
+    | Rights.PATH_RENAME_SOURCE
+    | Rights.PATH_RENAME_TARGET
+    | Rights.PATH_FILESTAT_GET
+    | Rights.PATH_FILESTAT_SET_SIZE
+    | Rights.PATH_FILESTAT_SET_TIMES
+    | Rights.FD_FILESTAT_GET
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.PATH_SYMLINK
+    | Rights.PATH_REMOVE_DIRECTORY
+    | Rights.PATH_UNLINK_FILE
+)
+FILE_RIGHTS = int(
+    Rights.FD_DATASYNC
+    | Rights.FD_READ
+    | Rights.FD_SEEK
+    | Rights.FD_FDSTAT_SET_FLAGS
+    | Rights.FD_SYNC
+    | Rights.FD_TELL
+    | Rights.FD_WRITE
+    | Rights.FD_ADVISE
+    | Rights.FD_ALLOCATE
+    | Rights.FD_FILESTAT_GET
+    | Rights.FD_FILESTAT_SET_SIZE
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.POLL_FD_READWRITE
+)
+# What changes a directory or file: a read-only preopen, and all beneath it, never has it.
+CHANGE_RIGHTS = int(
+    Rights.FD_WRITE
+    | Rights.FD_ALLOCATE
+    | Rights.FD_FILESTAT_SET_SIZE
+    | Rights.FD_FILESTAT_SET_TIMES
+    | Rights.PATH_CREATE_DIRECTORY
+    | Rights.PATH_CREATE_FILE
+    | Rights.PATH_LINK_SOURCE
+    | Rights.PATH_LINK_TARGET
+    | Rights.PATH_RENAME_SOURCE
+    | Rights.PATH_RENAME_TARGET
+    | Rights.PATH_FILESTAT_SET_SIZE
+    | Rights.PATH_FILESTAT_SET_TIMES
+    | Rights.PATH_SYMLINK
+    | Rights.PATH_REMOVE_DIRECTORY
+    | Rights.PATH_UNLINK_FILE
+)
+
+
+@dataclass(slots=True)
+class FileDescriptor:
+    """A directory or file the host holds for the guest (``handle``, its file broker's
+    number for it). ``preopen``: the name a preopened directory is known by."""
+
+    handle: int
+    filetype: FileType
+    rights_base: int
+    rights_inheriting: int
+    flags: int = 0
+    preopen: bytes | None = None
+
+    @property
+    def directory(self) -> bool:
+        return self.filetype is FileType.DIRECTORY
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.rights_base & Rights.FD_READ)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.rights_base & Rights.FD_WRITE)
+
+
+def preopened_directory(handle: int, name: bytes, read_only: bool) -> FileDescriptor:
+    """A preopened directory's descriptor: every directory right and, for what is opened
+    in it, every right (without the ones that change anything, when it is read-only)."""
+    keep = ~CHANGE_RIGHTS if read_only else -1
+    return FileDescriptor(
+        handle,
+        FileType.DIRECTORY,
+        DIRECTORY_RIGHTS & keep,
+        (DIRECTORY_RIGHTS | FILE_RIGHTS) & keep,
+        preopen=name,
+    )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
 from guestproc.engine.runtime import Function, Memory, host_function
@@ -51,15 +51,18 @@ from .abi import (
     Errno,
     EventType,
     FdFlags,
+    FileType,
     Rights,
     Whence,
 )
 from .descriptors import (
     ConsoleDescriptor,
+    FileDescriptor,
     standard_descriptors,
     table_from_state,
     table_state,
 )
+from .files import BrokeredFiles, CallFiles, Descriptor, FileOp, _no_files, scatter
 
 WriteConsole = Callable[[int, bytes], None]
 ReadStdin = Callable[[int], bytes]
@@ -75,6 +78,8 @@ INVAL = Errno.INVAL.value
 NOTCAPABLE = Errno.NOTCAPABLE.value
 NOTSOCK = Errno.NOTSOCK.value
 NOTSUP = Errno.NOTSUP.value
+NOTDIR = Errno.NOTDIR.value
+PIPE = Errno.PIPE.value
 SPIPE = Errno.SPIPE.value
 
 MAX_IO_BYTES = 1 << 20
@@ -150,7 +155,7 @@ def _pack_strings(kind: str, items: Sequence[bytes], need_equals: bool) -> tuple
     return blob, offsets
 
 
-class WasiEnvironment:
+class WasiEnvironment(BrokeredFiles):
     """WASI preview1 for one guest: arguments, environment, console, clocks, randomness.
 
     ``args`` and ``env`` are byte strings without NUL (``env`` entries ``KEY=VALUE``); a bad
@@ -159,7 +164,8 @@ class WasiEnvironment:
 
     - ``write_console(stream, data)``: ``stream`` is 1 (stdout) or 2 (stderr), the stream the
       descriptor was opened on (after ``fd_renumber`` the fd number may differ). Called once
-      per ``fd_write`` with non-empty data of at most ``MAX_IO_BYTES``.
+      per ``fd_write`` with non-empty data of at most ``MAX_IO_BYTES``. If it raises
+      ``BrokenPipeError`` (nobody reads the stream any more), ``fd_write`` answers ``PIPE``.
     - ``read_stdin(n)``: return up to ``n`` (1..``MAX_IO_BYTES``) bytes, blocking until at
       least one is available; ``b""`` means end of input. After end of input, ``fd_read``
       answers 0 bytes without calling it again. Returning more than ``n`` bytes raises
@@ -167,6 +173,10 @@ class WasiEnvironment:
     - ``clock_ns``, ``monotonic_ns``, ``process_cputime_ns``, ``thread_cputime_ns``: the four
       preview1 clocks, in nanoseconds.
     - ``random_bytes(n)``: exactly ``n`` random bytes for ``random_get``.
+    - ``preopens``: the directories given, ``(name, read_only)`` each, as fds 3, 4, ...;
+      ``call_files``: how their file operations reach the host (``files.CallFiles``).
+    - ``terminals``: which of fds 0, 1, 2 reach a terminal (character devices, so that
+      wasi-libc's ``isatty`` is true); the others' type is unknown.
     - ``sleep_ns(ns)``: how ``poll_oneoff`` waits for a clock subscription. One call sleeps at
       most ``max_sleep_ns``; when that cap cuts a wait short, the earliest clock subscription
       is still reported as fired (an early wake-up), so the guest continues instead of hanging.
@@ -200,6 +210,9 @@ class WasiEnvironment:
         random_bytes: RandomBytes = os.urandom,
         sleep_ns: SleepNs = _sleep_ns,
         max_sleep_ns: int = DEFAULT_MAX_SLEEP_NS,
+        preopens: Sequence[tuple[bytes, bool]] = (),
+        call_files: CallFiles = _no_files,
+        terminals: Collection[int] = (0, 1, 2),
     ) -> None:
         if max_sleep_ns < 0:
             raise ValueError(f"max_sleep_ns must not be negative, got {max_sleep_ns}")
@@ -220,7 +233,11 @@ class WasiEnvironment:
         self._random_bytes = random_bytes
         self._sleep_ns = sleep_ns
         self._max_sleep_ns = max_sleep_ns
-        self._fds: dict[int, ConsoleDescriptor] = standard_descriptors()
+        self._terminals = frozenset(terminals)
+        self._fds: dict[int, Descriptor] = dict(standard_descriptors())
+        self._mark_terminals()
+        self._call_files = call_files
+        self._install_preopens(preopens)
         self._stdin_at_end = False
         self._memory: Memory | None = None
         self._data = bytearray()  # the guest's linear memory once bound; empty until then
@@ -243,12 +260,32 @@ class WasiEnvironment:
         return dict(self._imports)
 
     def descriptor_state(self) -> list[list[int]]:
-        """The descriptor table as plain data (``descriptors.table_state``), for a snapshot."""
-        return table_state(self._fds)
+        """The console descriptors as plain data (``descriptors.table_state``), for a
+        snapshot. Files a start function left open are not part of it (their host side
+        belongs to the throwaway guest that ran it); preopens come from Boot anyway."""
+        return table_state(
+            {fd: d for fd, d in self._fds.items() if isinstance(d, ConsoleDescriptor)}
+        )
 
     def install_descriptors(self, entries: object) -> None:
-        """Take the table a snapshot describes; ``ValueError`` if no guest could have made it."""
-        self._fds = table_from_state(entries)
+        """Take the console descriptors a snapshot describes, keeping the preopens;
+        ``ValueError`` if no guest could have made them."""
+        console = table_from_state(entries)
+        kept = {
+            fd: d
+            for fd, d in self._fds.items()
+            if isinstance(d, FileDescriptor) and d.preopen is not None and fd not in console
+        }
+        self._fds = {**console, **kept}
+        self._mark_terminals()
+
+    def _mark_terminals(self) -> None:
+        """A console stream is a character device only when it reaches a terminal (what
+        wasi-libc's ``isatty`` asks); otherwise its type is unknown, as wasmtime says."""
+        for descriptor in self._fds.values():
+            if isinstance(descriptor, ConsoleDescriptor):
+                terminal = descriptor.stream.value in self._terminals
+                descriptor.filetype = FileType.CHARACTER_DEVICE if terminal else FileType.UNKNOWN
 
     def set_program(self, args: Sequence[bytes], env: Sequence[bytes]) -> None:
         """Replace the arguments and environment (a request to a forked guest brings its
@@ -348,22 +385,27 @@ class WasiEnvironment:
     # -- descriptors: the console ---------------------------------------------------------
 
     def fd_write(self, fd: int, iovs_ptr: int, iovs_len: int, nwritten_ptr: int) -> int:
+        return self._write(fd, iovs_ptr, iovs_len, None, nwritten_ptr)
+
+    def _write(
+        self, fd: int, iovs_ptr: int, iovs_len: int, offset: int | None, nwritten_ptr: int
+    ) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self._file_io(descriptor, True, iovs_ptr, iovs_len, offset, nwritten_ptr)
         if descriptor is None or not descriptor.writable:
             return BADF
+        if offset is not None:
+            return SPIPE
         if not descriptor.rights_base & _RIGHT_FD_WRITE:
             return NOTCAPABLE
         data = self._data
-        size = len(data)
-        if iovs_ptr + _CIOVEC_SIZE * iovs_len > size or nwritten_ptr + 4 > size:
+        iovecs = self._iovecs(iovs_ptr, iovs_len, nwritten_ptr)
+        if iovecs is None:
             return FAULT
-        if self._pay is not None:
-            self._pay(ENTRY_COST * iovs_len)
         chunks = []
         total = 0
-        for buf, buf_len in CIOVEC.iter_unpack(data[iovs_ptr : iovs_ptr + _CIOVEC_SIZE * iovs_len]):
-            if buf + buf_len > size:
-                return FAULT
+        for buf, buf_len in iovecs:
             take = min(buf_len, MAX_IO_BYTES - total)
             if take:
                 chunks.append(data[buf : buf + take])
@@ -371,29 +413,63 @@ class WasiEnvironment:
         if total:
             if self._pay is not None:
                 self._pay(total)
-            self._write_console(descriptor.stream.value, b"".join(chunks))
+            try:
+                self._write_console(descriptor.stream.value, b"".join(chunks))
+            except BrokenPipeError:
+                return PIPE  # the host saw the reader go
         U32.pack_into(data, nwritten_ptr, total)
         return SUCCESS
 
+    def _iovecs(
+        self, iovs_ptr: int, iovs_len: int, result_ptr: int
+    ) -> list[tuple[int, int]] | None:
+        """The iovec array, every buffer in bounds (paid for with fuel); None: FAULT."""
+        data = self._data
+        size = len(data)
+        if iovs_ptr + _CIOVEC_SIZE * iovs_len > size or result_ptr + 4 > size:
+            return None
+        if self._pay is not None:
+            self._pay(ENTRY_COST * iovs_len)
+        iovecs = list(CIOVEC.iter_unpack(data[iovs_ptr : iovs_ptr + _CIOVEC_SIZE * iovs_len]))
+        if any(buf + buf_len > size for buf, buf_len in iovecs):
+            return None
+        return iovecs
+
+    def _file_io(
+        self,
+        d: FileDescriptor,
+        writing: bool,
+        iovs_ptr: int,
+        iovs_len: int,
+        offset: int | None,
+        result_ptr: int,
+    ) -> int:
+        """fd_read/fd_write/fd_pread/fd_pwrite on a file: the bytes moved at ``result_ptr``."""
+        iovecs = self._iovecs(iovs_ptr, iovs_len, result_ptr)
+        if iovecs is None:
+            return FAULT
+        if writing:
+            chunks = [self._data[buf : buf + length] for buf, length in iovecs if length]
+            errno, count = self.file_write(d, chunks, offset)
+        else:
+            errno, count = self.file_read(d, iovecs, offset)
+        if errno == SUCCESS:
+            U32.pack_into(self._data, result_ptr, count)
+        return errno
+
     def fd_read(self, fd: int, iovs_ptr: int, iovs_len: int, nread_ptr: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self._file_io(descriptor, False, iovs_ptr, iovs_len, None, nread_ptr)
         if descriptor is None or not descriptor.readable:
             return BADF
         if not descriptor.rights_base & _RIGHT_FD_READ:
             return NOTCAPABLE
         data = self._data
-        size = len(data)
-        if iovs_ptr + _CIOVEC_SIZE * iovs_len > size or nread_ptr + 4 > size:
+        iovecs = self._iovecs(iovs_ptr, iovs_len, nread_ptr)
+        if iovecs is None:
             return FAULT
-        if self._pay is not None:
-            self._pay(ENTRY_COST * iovs_len)
-        iovecs = list(CIOVEC.iter_unpack(data[iovs_ptr : iovs_ptr + _CIOVEC_SIZE * iovs_len]))
-        wanted = 0
-        for buf, buf_len in iovecs:
-            if buf + buf_len > size:
-                return FAULT
-            wanted += buf_len
-        wanted = min(wanted, MAX_IO_BYTES)
+        wanted = min(sum(buf_len for _, buf_len in iovecs), MAX_IO_BYTES)
         payload = b""
         if wanted and not self._stdin_at_end:
             payload = self._read_stdin(wanted)
@@ -402,17 +478,14 @@ class WasiEnvironment:
             self._stdin_at_end = not payload
             if self._pay is not None:
                 self._pay(len(payload))
-        position = 0
-        for buf, buf_len in iovecs:
-            if position == len(payload):
-                break
-            count = min(buf_len, len(payload) - position)
-            data[buf : buf + count] = payload[position : position + count]
-            position += count
+        scatter(data, iovecs, payload)
         U32.pack_into(data, nread_ptr, len(payload))
         return SUCCESS
 
     def fd_close(self, fd: int) -> int:
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_close(fd, descriptor)
         if self._fds.pop(fd, None) is None:
             return BADF
         return SUCCESS
@@ -421,11 +494,16 @@ class WasiEnvironment:
         if fd not in self._fds or to not in self._fds:
             return BADF
         if fd != to:
+            replaced = self._fds[to]
+            if isinstance(replaced, FileDescriptor):
+                self.file_close(to, replaced)  # the host lets go of what `to` held
             self._fds[to] = self._fds.pop(fd)
         return SUCCESS
 
     def fd_fdstat_get(self, fd: int, result_ptr: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_fdstat(descriptor, result_ptr)
         if descriptor is None:
             return BADF
         if not self._fits(result_ptr, FDSTAT.size):
@@ -442,6 +520,8 @@ class WasiEnvironment:
 
     def fd_fdstat_set_flags(self, fd: int, flags: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_set_flags(descriptor, flags)
         if descriptor is None:
             return BADF
         if not descriptor.rights_base & _RIGHT_SET_FLAGS:
@@ -471,6 +551,8 @@ class WasiEnvironment:
 
     def fd_filestat_get(self, fd: int, result_ptr: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_filestat(descriptor, result_ptr)
         if descriptor is None:
             return BADF
         if not descriptor.rights_base & _RIGHT_FILESTAT_GET:
@@ -482,128 +564,74 @@ class WasiEnvironment:
         return SUCCESS
 
     def fd_seek(self, fd: int, offset: int, whence: int, result_ptr: int) -> int:
-        if fd not in self._fds:
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_seek(descriptor, offset, whence, result_ptr)
+        if descriptor is None:
             return BADF
         if whence > Whence.END:
             return INVAL
         return SPIPE
 
     def fd_tell(self, fd: int, result_ptr: int) -> int:
-        return BADF if fd not in self._fds else SPIPE
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_seek(descriptor, 0, Whence.CUR, result_ptr)
+        return BADF if descriptor is None else SPIPE
 
     def fd_pread(self, fd: int, iovs_ptr: int, iovs_len: int, offset: int, result_ptr: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            if not descriptor.rights_base & Rights.FD_SEEK and not descriptor.directory:
+                return NOTCAPABLE
+            return self._file_io(descriptor, False, iovs_ptr, iovs_len, offset, result_ptr)
         return BADF if descriptor is None or not descriptor.readable else SPIPE
 
     def fd_pwrite(self, fd: int, iovs_ptr: int, iovs_len: int, offset: int, result_ptr: int) -> int:
         descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            if not descriptor.rights_base & Rights.FD_SEEK and not descriptor.directory:
+                return NOTCAPABLE
+            return self._file_io(descriptor, True, iovs_ptr, iovs_len, offset, result_ptr)
         return BADF if descriptor is None or not descriptor.writable else SPIPE
 
-    def fd_prestat_get(self, fd: int, result_ptr: int) -> int:
-        return BADF  # no preopened directories: wasi-libc's preopen scan stops at fd 3
-
-    def fd_prestat_dir_name(self, fd: int, path_ptr: int, path_len: int) -> int:
-        return BADF
-
-    # File operations that a console cannot do: BADF whether or not the fd is open.
+    # File operations: a console cannot do them (BADF whether or not the fd is open).
     def fd_advise(self, fd: int, offset: int, length: int, advice: int) -> int:
-        if fd in self._fds and advice >= ADVICE_COUNT:
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_advise(descriptor, offset, length, advice)
+        if descriptor is not None and advice >= ADVICE_COUNT:
             return INVAL
         return BADF
 
     def fd_allocate(self, fd: int, offset: int, length: int) -> int:
-        return BADF
+        return self._file_only(fd, Rights.FD_ALLOCATE, FileOp.ALLOCATE, [offset, length])
 
     def fd_datasync(self, fd: int) -> int:
-        return BADF
+        return self._file_only(fd, Rights.FD_DATASYNC, FileOp.DATASYNC)
 
     def fd_sync(self, fd: int) -> int:
-        return BADF
+        return self._file_only(fd, Rights.FD_SYNC, FileOp.SYNC)
 
     def fd_filestat_set_size(self, fd: int, size: int) -> int:
-        return BADF
+        return self._file_only(fd, Rights.FD_FILESTAT_SET_SIZE, FileOp.SET_SIZE, [size])
 
     def fd_filestat_set_times(self, fd: int, atim: int, mtim: int, fst_flags: int) -> int:
         if fd in self._fds and _bad_fstflags(fst_flags):
             return INVAL
+        numbers = [atim, mtim, fst_flags]
+        return self._file_only(fd, Rights.FD_FILESTAT_SET_TIMES, FileOp.SET_TIMES, numbers)
+
+    def _file_only(self, fd: int, right: int, op: str, numbers: Sequence[int] = ()) -> int:
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_simple(descriptor, right, op, numbers)
         return BADF
 
     def fd_readdir(self, fd: int, buf_ptr: int, buf_len: int, cookie: int, result_ptr: int) -> int:
-        return BADF
-
-    # -- paths: there is no directory to resolve a path against ----------------------------
-
-    def path_create_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
-        return BADF
-
-    def path_filestat_get(
-        self, fd: int, flags: int, path_ptr: int, path_len: int, result_ptr: int
-    ) -> int:
-        return BADF
-
-    def path_filestat_set_times(
-        self,
-        fd: int,
-        flags: int,
-        path_ptr: int,
-        path_len: int,
-        atim: int,
-        mtim: int,
-        fst_flags: int,
-    ) -> int:
-        return BADF
-
-    def path_link(
-        self,
-        old_fd: int,
-        old_flags: int,
-        old_path_ptr: int,
-        old_path_len: int,
-        new_fd: int,
-        new_path_ptr: int,
-        new_path_len: int,
-    ) -> int:
-        return BADF
-
-    def path_open(
-        self,
-        fd: int,
-        dirflags: int,
-        path_ptr: int,
-        path_len: int,
-        oflags: int,
-        rights_base: int,
-        rights_inheriting: int,
-        fdflags: int,
-        result_ptr: int,
-    ) -> int:
-        return BADF
-
-    def path_readlink(
-        self, fd: int, path_ptr: int, path_len: int, buf_ptr: int, buf_len: int, result_ptr: int
-    ) -> int:
-        return BADF
-
-    def path_remove_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
-        return BADF
-
-    def path_rename(
-        self,
-        fd: int,
-        old_path_ptr: int,
-        old_path_len: int,
-        new_fd: int,
-        new_path_ptr: int,
-        new_path_len: int,
-    ) -> int:
-        return BADF
-
-    def path_symlink(
-        self, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int, new_path_len: int
-    ) -> int:
-        return BADF
-
-    def path_unlink_file(self, fd: int, path_ptr: int, path_len: int) -> int:
+        descriptor = self._fds.get(fd)
+        if isinstance(descriptor, FileDescriptor):
+            return self.file_readdir(descriptor, buf_ptr, buf_len, cookie, result_ptr)
         return BADF
 
     # -- sockets: none exist ----------------------------------------------------------------
@@ -675,7 +703,9 @@ class WasiEnvironment:
                     return BADF
                 if not descriptor.rights_base & _RIGHT_POLL:
                     return NOTCAPABLE
-                if tag == _FD_READ_EVENT and self._stdin_at_end:
+                if isinstance(descriptor, FileDescriptor):
+                    pending.append((userdata, tag, 0, 0, 0))  # files are always ready
+                elif tag == _FD_READ_EVENT and self._stdin_at_end:
                     pending.append((userdata, tag, 0, EVENTRWFLAGS_HANGUP, 0))
                 else:
                     pending.append((userdata, tag, 1, 0, 0))

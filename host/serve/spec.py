@@ -12,7 +12,7 @@ and ``Host.function``'s keywords.
 
 Every problem is a ``ConfigError`` naming the source (the file), the function and the key,
 as ``host.config`` does for a guest's keys. ``dirs`` is refused by name: functions may have
-read-only directories only, and WASI directories are not built yet.
+read-only directories only (``ro_dirs``).
 """
 
 from __future__ import annotations
@@ -95,17 +95,13 @@ class FunctionSpec(GuestConfig):
         default=DEFAULT_QUEUE, description="Requests that may wait; beyond: 429."
     )
     pool: PoolSpec | None = Field(default=None, description="Export mode's warm pool.")
-    dirs: Any = Field(
-        default=None, description="Not supported yet: WASI directories are not built."
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> FunctionSpec:
-        if self.dirs is not None:
+        if self.dirs:
             raise ValueError(
-                "dirs: WASI directories are not built yet, so a function can have none "
-                "(and only read-only ones once they are: a writable one would carry state "
-                "between requests)"
+                "dirs: a function may have read-only directories only (ro_dirs): a writable "
+                "one would carry state from request to request"
             )
         if self.module is not None and self.module_base64 is not None:
             raise ValueError("give one of module (a path) and module_base64, not both")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -153,9 +156,13 @@ def test_exit_code_above_255() -> None:
 
 
 def test_trap_reason_is_one_line() -> None:
+    """One line of reason, then the Wasm backtrace, innermost first, named (issue 14.4)."""
     done = kindling("run", fixture("trap_div_zero"))
     assert done.returncode == 121
-    assert done.stderr == b"kindling: guest trapped: integer divide by zero\n"
+    lines = done.stderr.decode().splitlines()
+    assert lines[:2] == ["kindling: guest trapped: integer divide by zero", "wasm backtrace:"]
+    assert all(re.fullmatch(r"  \d+: wasm function \d+( \(.+\))?", line) for line in lines[2:])
+    assert lines[-1].endswith("(_start.command_export)")
     assert done.stdout == b"dividing by zero\n"
 
 
@@ -253,7 +260,7 @@ def test_config_file_unknown_key(tmp_path: Path) -> None:
     done = kindling("run", "--config", config, fixture("hello"))
     assert done.returncode == 2
     assert (
-        f"{config}: unknown key 'timout' (allowed keys: args, cpu, env, fuel, load_timeout, max_output, memory, timeout)".encode()
+        f"{config}: unknown key 'timout' (allowed keys: args, cpu, dirs, env, fuel, load_timeout, max_output, memory, ro_dirs, timeout)".encode()
         in done.stderr
     )
 
@@ -365,7 +372,7 @@ def test_the_limit_options_are_the_config_keys() -> None:
         assert (option.metavar, option.help, option.multiple) == (
             key.metavar,
             key.option_help,
-            key.repeatable,
+            key.repeatable or key.listed,
         )
         assert option.type.name == click.types.convert_type(key.parse).name
     assert ", ".join(key.name for key in KEYS) in " ".join(cli.RUN_HELP.split())
@@ -402,3 +409,53 @@ def test_the_cli_imports_only_click_and_two_leaves_at_start_up() -> None:
     )
     ours = [m for m in done.stdout.split() if m.split(".")[0] not in sys.stdlib_module_names]
     assert ours == ["host", "host.cli", "host.configkeys", "host.exitcodes"]
+
+
+def test_run_dash_reads_the_module_from_stdin_and_the_guest_reads_nothing(
+    guest_factory: Any,
+) -> None:
+    """``kindling run -``: the module comes on stdin, so the program's stdin is empty (issue
+    14.4): cat copies nothing and says it read 0 bytes."""
+    guest = guest_factory.run("-", stdin=fixture("cat").read_bytes(), report=False)
+    assert (guest.returncode, guest.stdout, guest.stderr) == (0, b"", b"cat: 0 bytes\n")
+
+
+CONSOLE_FILETYPE = Path(__file__).parent / "data" / "console_filetype.wat"
+UNKNOWN, CHARACTER_DEVICE = 0, 2
+
+
+@pytest.mark.parametrize("fd", ["0", "1", "2"])
+def test_a_console_stream_on_a_pipe_is_no_terminal(guest_factory: Any, fd: str) -> None:
+    """isatty() is false when the stream is a pipe (issue 14.4): not a character device."""
+    guest = guest_factory.run(CONSOLE_FILETYPE, [fd], report=False)
+    assert guest.returncode == UNKNOWN
+
+
+def test_a_console_stream_on_a_terminal_is_a_character_device() -> None:
+    main_end, terminal = pty.openpty()
+    try:
+        for fd, expected in (("1", CHARACTER_DEVICE), ("2", UNKNOWN)):
+            done = subprocess.run(
+                [*kindling_command(), "run", str(CONSOLE_FILETYPE), fd],
+                stdin=subprocess.DEVNULL,
+                stdout=terminal,
+                stderr=subprocess.PIPE,
+                env=kindling_environment(),
+                timeout=120,
+            )
+            assert done.returncode == expected, done.stderr
+    finally:
+        os.close(main_end)
+        os.close(terminal)
+
+
+def test_a_guest_writing_to_a_closed_pipe_gets_epipe(guest_factory: Any) -> None:
+    """``kindling run yes.wat | head -1`` (issue 14.4): once the host's write to stdout
+    fails, the guest is told, and its next fd_write answers PIPE (64), which it exits with;
+    before, every write seemed to succeed and it ran until its output quota."""
+    guest = guest_factory.build(Path(__file__).parent / "data" / "yes.wat", report=False)
+    guest.spawn()
+    assert guest.process.stdout.read(2) == b"y\n"
+    guest.process.stdout.close()  # the reader goes
+    guest.wait()
+    assert guest.returncode == 64, guest.stderr

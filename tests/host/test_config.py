@@ -211,7 +211,7 @@ def test_keywords_none_is_the_default_and_an_unknown_name_a_type_error() -> None
 
 def test_the_readme_names_every_key() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    options = re.findall(r"^\| `(--[a-z-]+) ([A-Z=]+)` \|", readme, re.MULTILINE)
+    options = re.findall(r"^\| `(--[a-z-]+) ([A-Z=:\[\]]+)` \|", readme, re.MULTILINE)
     keyed = [(key.flag, key.metavar) for key in KEYS if key.option]
     assert [option for option in options if option[0] in {flag for flag, _ in keyed}] == keyed
     listed = re.search(r"the limits of `kindling run`\s+\(([^)]*)\)", readme)

@@ -221,7 +221,7 @@ async def test_bad_limits_are_config_errors(host: Host) -> None:
     assert host.guests() == []
 
 
-async def test_launch_takes_every_config_field_as_a_keyword(host: Host) -> None:
+async def test_launch_takes_every_config_field_as_a_keyword(host: Host, tmp_path: Path) -> None:
     """The keywords are ``GuestConfig``'s fields (nothing lists them again); None stands for
     the default, and any sequence or mapping does for ``args`` and ``env``."""
     settings: dict[str, Any] = {
@@ -233,6 +233,8 @@ async def test_launch_takes_every_config_field_as_a_keyword(host: Host) -> None:
         "max_output": "1MiB",
         "args": ("one", "two"),
         "env": types.MappingProxyType({"A": "b"}),
+        "dirs": [f"{tmp_path}::data"],
+        "ro_dirs": (str(tmp_path),),
     }
     assert sorted(settings) == sorted(GuestConfig.model_fields)
     sandbox = await host.launch(EXPORTS, **settings)
@@ -245,6 +247,8 @@ async def test_launch_takes_every_config_field_as_a_keyword(host: Host) -> None:
         max_output=1024 * 1024,
         args=["one", "two"],
         env={"A": "b"},
+        dirs=[f"{tmp_path}::data"],
+        ro_dirs=[str(tmp_path)],
     )
     assert await sandbox.invoke("add", 2, 3) == [5]
     unset: dict[str, Any] = dict.fromkeys(settings)

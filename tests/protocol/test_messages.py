@@ -54,6 +54,9 @@ VALID_REPLIES: list[m.Message] = [
     m.Console(id=2, stream=m.Stream.STDOUT, data=b"hello\n"),
     m.Console(id=2, stream=m.Stream.STDERR, data=b"\x00\xff"),
     m.StdinRequest(id=2, max=4096),
+    m.FileCall(id=2, op=m.FileOp.OPEN, path=b"a/b", numbers=[1, 1, 0, 1, 0]),
+    m.FileCall(id=2, op=m.FileOp.RENAME, handle=3, path=b"a", handle2=4, path2=b"b", numbers=[]),
+    m.FileCall(id=2, op=m.FileOp.WRITE, handle=5, numbers=[], data=b"x" * m.FILE_CHUNK),
 ]
 
 VALID_REQUESTS: list[m.Message] = [
@@ -67,6 +70,17 @@ VALID_REQUESTS: list[m.Message] = [
     m.Invoke(id=2, export="add", args=[1, 2.5, -(2**63), 2**64 - 1]),
     m.StdinData(id=2, data=b"input"),
     m.StdinData(id=2, data=b""),
+    m.FileAnswer(id=2, errno=0, numbers=[5, 4]),
+    m.ConsoleClosed(id=2, stream=m.Stream.STDOUT),
+    m.FileAnswer(id=2, errno=76, numbers=[], data=b""),
+    m.FileAnswer(id=2, errno=0, numbers=[], data=b"\0" * m.FILE_CHUNK),
+    m.Boot(
+        id=1,
+        args=[],
+        env=[],
+        limits=LIMITS,
+        preopens=[m.Preopen(name=b"/", read_only=0), m.Preopen(name=b"data", read_only=1)],
+    ),
     m.Shutdown(id=3),
 ]
 
@@ -102,7 +116,16 @@ def test_every_message_type_is_declared_on_a_channel() -> None:
 
 def test_requests_are_verbs_and_replies_nouns() -> None:
     requests = set(m.HOST_TO_GUEST) - {"Hello"}
-    assert requests == {"Load", "Boot", "Invoke", "StdinData", "Shutdown"}
+    # StdinData and FileAnswer answer the guest's own mid-request asks; ConsoleClosed tells.
+    assert requests == {
+        "Load",
+        "Boot",
+        "Invoke",
+        "StdinData",
+        "FileAnswer",
+        "ConsoleClosed",
+        "Shutdown",
+    }
     assert not requests & set(m.GUEST_TO_HOST)
 
 

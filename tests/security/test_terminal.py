@@ -4,6 +4,7 @@ host's output. The program's own console output passes untouched."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,42 @@ def test_kindling_run_reports_an_import_name_escaped(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert b"\x1b" not in done.stderr and "\u202e".encode() not in done.stderr
     assert ESCAPED.encode() in done.stderr, done.stderr
+
+
+def trapping_with_names(outer: str, inner: str) -> bytes:
+    """A command whose ``_start`` (function 0, named ``outer``) calls function 1 (named
+    ``inner``), which traps: ``unreachable``."""
+    names = vec(uleb(0) + name(outer), uleb(1) + name(inner))
+    return (
+        HEADER
+        + section(1, NO_ARGUMENTS)
+        + section(3, vec(uleb(0), uleb(0)))
+        + section(7, vec(name("_start") + b"\x00" + uleb(0)))
+        + section(10, vec(uleb(4) + b"\x00\x10\x01\x0b", uleb(3) + b"\x00\x00\x0b"))
+        + section(0, name("name") + b"\x01" + uleb(len(names)) + names)
+    )
+
+
+@pytest.mark.slow
+def test_a_trap_prints_a_wasm_backtrace_with_the_names_escaped(tmp_path: Path) -> None:
+    """Issue 14.4: a trap shows the functions it went through, innermost first, named by the
+    module's name section, escaped, on stderr and in --report."""
+    module = tmp_path / "trap.wasm"
+    module.write_bytes(trapping_with_names("main", FORGED))
+    done = subprocess.run(
+        [*kindling_command(), "run", "--report", str(module)],
+        env=kindling_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = done.stderr.splitlines()
+    assert lines[:4] == [
+        "kindling: guest trapped: unreachable",
+        "wasm backtrace:",
+        f"  0: wasm function 1 ({ESCAPED})",
+        "  1: wasm function 0 (main)",
+    ]
+    report = json.loads(lines[-1])
+    assert report["backtrace"] == [f"0: wasm function 1 ({ESCAPED})", "1: wasm function 0 (main)"]
+    assert "\x1b" not in done.stderr

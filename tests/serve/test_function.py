@@ -177,7 +177,7 @@ async def test_beyond_the_queue_is_429(host: Host) -> None:
 
 
 async def test_bad_settings_name_the_key(host: Host) -> None:
-    with pytest.raises(ConfigError, match="dirs: WASI directories are not built yet"):
+    with pytest.raises(ConfigError, match="dirs: a function may have read-only directories only"):
         await host.function("d", CGI, dirs=["/tmp"])
     with pytest.raises(ConfigError, match="concurrency"):
         await host.function("c", EXPORTS, mode="export", export="add", concurrency=9)

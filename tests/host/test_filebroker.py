@@ -1,0 +1,148 @@
+"""The host's file broker on its own: what it refuses whatever a guest claims, and its fds.
+
+A guest's own rights checks (``guestproc.wasi.files``) are for the program's sake; the
+guest may be subverted, so these tests send ``FileCall``s straight to a ``FileTable`` as a
+lying guest would (write access on a read-only preopen, paths out of it) and count the
+host's descriptors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guestproc.wasi import Errno
+from guestproc.wasi import files as guest_files
+from host import filebroker
+from host.filebroker import WASI_ERRNO, FileTable, PreopenDirectory
+from protocol.messages import FILE_CHUNK, FileAnswer, FileCall, FileOp
+
+ROFS, NOTCAPABLE = Errno.ROFS.value, Errno.NOTCAPABLE.value
+
+
+def call(table: FileTable, op: FileOp, handle: int = 0, **fields: Any) -> FileAnswer:
+    fields.setdefault("numbers", [])
+    return table.call(FileCall(id=1, op=op, handle=handle, **fields))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def granted(tmp_path: Path) -> Path:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_bytes(b"data")
+    (tmp_path / "link").symlink_to("file")
+    return tmp_path
+
+
+@pytest.fixture
+def read_only(granted: Path) -> Iterator[FileTable]:
+    table = FileTable([PreopenDirectory(str(granted), "/", read_only=True)])
+    yield table
+    table.close()
+
+
+def test_the_errno_numbers_are_preview1s() -> None:
+    expected = {e.name.replace("TOO_BIG", "2BIG"): e.value for e in Errno}
+    assert expected == WASI_ERRNO
+
+
+def test_the_guest_names_the_operations_the_protocol_declares() -> None:
+    names = {value for name, value in vars(guest_files.FileOp).items() if name.isupper()}
+    assert names == {op.value for op in FileOp}
+    assert guest_files.FILE_CHUNK == FILE_CHUNK
+
+
+CHANGES_BY_PATH = [
+    (FileOp.OPEN, {"path": b"file", "numbers": [1, 0, 0, 1, 1]}),  # read and write
+    (FileOp.OPEN, {"path": b"new", "numbers": [1, 1, 0, 1, 0]}),  # create
+    (FileOp.OPEN, {"path": b"file", "numbers": [1, 8, 0, 1, 0]}),  # truncate
+    (FileOp.OPEN, {"path": b"file", "numbers": [1, 0, 1, 1, 0]}),  # append
+    (FileOp.MKDIR, {"path": b"made"}),
+    (FileOp.RMDIR, {"path": b"empty"}),
+    (FileOp.UNLINK, {"path": b"file"}),
+    (FileOp.RENAME, {"path": b"file", "path2": b"moved"}),
+    (FileOp.LINK, {"path": b"file", "path2": b"linked", "numbers": [0]}),
+    (FileOp.SYMLINK, {"path": b"planted", "path2": b"file"}),
+    (FileOp.PATH_SET_TIMES, {"path": b"file", "numbers": [1, 0, 0, 10]}),
+]
+
+
+@pytest.mark.parametrize(("op", "fields"), CHANGES_BY_PATH, ids=lambda v: str(v))
+def test_a_read_only_preopen_refuses_a_change_whatever_the_guest_claims(
+    read_only: FileTable, granted: Path, op: FileOp, fields: dict[str, Any]
+) -> None:
+    before = {p: p.lstat() for p in granted.rglob("*")}
+    assert call(read_only, op, **fields).errno == ROFS
+    assert {p: p.lstat() for p in granted.rglob("*")} == before
+
+
+CHANGES_BY_FD = [
+    (FileOp.WRITE, {"data": b"x"}),
+    (FileOp.PWRITE, {"data": b"x", "numbers": [0]}),
+    (FileOp.SET_SIZE, {"numbers": [0]}),
+    (FileOp.SET_TIMES, {"numbers": [0, 0, 10]}),
+    (FileOp.ALLOCATE, {"numbers": [0, 100]}),
+    (FileOp.SET_FLAGS, {"numbers": [1]}),  # append
+]
+
+
+@pytest.mark.parametrize(("op", "fields"), CHANGES_BY_FD, ids=lambda v: str(v))
+def test_what_is_opened_in_a_read_only_preopen_is_read_only(
+    read_only: FileTable, granted: Path, op: FileOp, fields: dict[str, Any]
+) -> None:
+    opened = call(read_only, FileOp.OPEN, path=b"file", numbers=[1, 0, 0, 1, 0])
+    assert opened.errno == 0
+    assert call(read_only, op, opened.numbers[0], **fields).errno == ROFS
+    assert (granted / "file").read_bytes() == b"data"
+
+
+@pytest.mark.parametrize("path", [b"../x", b"/etc/passwd", b"dir/../../x", b"..", b"dir/../.."])
+@pytest.mark.parametrize("op", [FileOp.PATH_FILESTAT, FileOp.READLINK])
+def test_no_path_leaves_the_preopen_at_the_broker(
+    read_only: FileTable, op: FileOp, path: bytes
+) -> None:
+    numbers = [1] if op is FileOp.PATH_FILESTAT else []
+    assert call(read_only, op, path=path, numbers=numbers).errno == NOTCAPABLE
+
+
+def test_a_guest_holds_a_bounded_number_of_files(granted: Path) -> None:
+    table = FileTable([PreopenDirectory(str(granted), "/", read_only=False)])
+    before = open_fds()
+    handles = []
+    for _ in range(filebroker.MAX_FILES_PER_GUEST):
+        answer = call(table, FileOp.OPEN, path=b"file", numbers=[1, 0, 0, 1, 0])
+        assert answer.errno == 0
+        handles.append(answer.numbers[0])
+    refused = call(table, FileOp.OPEN, path=b"file", numbers=[1, 0, 0, 1, 0])
+    assert refused.errno == Errno.MFILE.value
+    assert call(table, FileOp.CLOSE, handles[0]).errno == 0
+    assert call(table, FileOp.OPEN, path=b"file", numbers=[1, 0, 0, 1, 0]).errno == 0
+    table.close()
+    assert open_fds() == before
+    assert filebroker.OPEN_FILES.count == 0
+
+
+def test_guests_given_one_directory_share_its_descriptor(granted: Path) -> None:
+    before = open_fds()
+    tables = [FileTable([PreopenDirectory(str(granted), "/", read_only=False)]) for _ in range(50)]
+    for table in tables:
+        assert call(table, FileOp.PATH_FILESTAT, path=b"file", numbers=[1]).errno == 0
+    assert open_fds() == before + 1
+    for table in tables:
+        table.close()
+    assert open_fds() == before
+
+
+def test_a_closed_table_answers_badf(granted: Path) -> None:
+    table = FileTable([PreopenDirectory(str(granted), "/", read_only=False)])
+    table.close()
+    answer = call(table, FileOp.PATH_FILESTAT, path=b"file", numbers=[1])
+    assert answer.errno == Errno.BADF.value

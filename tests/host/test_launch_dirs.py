@@ -1,0 +1,42 @@
+"""Preopened directories through ``Host.launch`` (issue 14.1): guests forked from a template
+reach the directories their configuration names, through the host's broker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from host.supervisor import Host
+
+PROBE = Path(__file__).parents[1] / "security" / "data" / "fileprobe.wat"
+NOTCAPABLE = 76
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_forked_guests_read_and_write_a_preopen(host: Host, tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"from the host\n")
+    reader = await host.launch(PROBE, args=["o", "file"], dirs=[f"{tmp_path}::data"])
+    assert str(await reader.run()) == "exited(0)"
+    assert reader.stdout == b"from the host\n"
+    writer = await host.launch(PROBE, args=["w", "made"], dirs=[f"{tmp_path}::data"])
+    assert str(await writer.run()) == "exited(0)"
+    assert (tmp_path / "made").read_bytes() == b"x"
+
+
+async def test_a_read_only_preopen_through_launch(host: Host, tmp_path: Path) -> None:
+    sandbox = await host.launch(PROBE, args=["w", "made"], ro_dirs=[str(tmp_path)])
+    assert str(await sandbox.run()) == f"exited({NOTCAPABLE})"
+    assert not (tmp_path / "made").exists()
+
+
+async def test_ended_guests_give_their_descriptors_back(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    before = open_fds()
+    async with Host(cache=False) as host:
+        for _ in range(3):
+            sandbox = await host.launch(PROBE, args=["o", "file"], dirs=[str(tmp_path)])
+            assert str(await sandbox.run()) == "exited(0)"
+    assert open_fds() == before
