@@ -265,6 +265,17 @@ def allow_snapshot() -> int:
     return _hold_to(soft + SNAPSHOT_ALLOWANCE, 0, for_good=False)
 
 
+def allow_instance(memory_budget: int, code_size: int) -> int:
+    """In a template at Boot, before it instantiates: the soft ``RLIMIT_DATA`` raised to the
+    running bound (its linear memory, which a snapshot fills, counts as a guest's does) with
+    the snapshot's room on top, as the host's watchdog allows while it boots; the limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    bound = running_bound(memory_budget, code_size) + SNAPSHOT_ALLOWANCE
+    return _hold_to(max(soft, bound), 0, for_good=False)
+
+
 def limit_running(memory_budget: int, code_size: int, cpu_seconds: int | None) -> int:
     """Before instantiating (the first module code), for good: ``RLIMIT_DATA`` for the
     running bound and ``RLIMIT_CPU``; the ``RLIMIT_DATA`` set, in bytes.
