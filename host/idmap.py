@@ -18,6 +18,7 @@ is waiting for it), so the guest never runs a step of its hardening unmapped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -32,9 +33,7 @@ class IdMapError(Exception):
 async def map_subordinate_ids(pid: int, uid: int, gid: int) -> None:
     """Write ``pid``'s uid and gid maps: 0 to the host's ids, 1 to ``uid`` and ``gid``."""
     for name, own, theirs in (("newuidmap", os.getuid(), uid), ("newgidmap", os.getgid(), gid)):
-        helper = shutil.which(name)
-        if helper is None:
-            raise IdMapError(f"{name} is not installed (Debian: the uidmap package)")
+        helper = _helper(name)
         mapping = ("0", str(own), "1", str(SUBORDINATE_INSIDE_ID), str(theirs), "1")
         process = await asyncio.create_subprocess_exec(
             helper,
@@ -48,3 +47,12 @@ async def map_subordinate_ids(pid: int, uid: int, gid: int) -> None:
         if process.returncode != 0:
             said = error.decode(errors="replace").strip() or f"exit status {process.returncode}"
             raise IdMapError(f"{Path(helper).name} {pid} {' '.join(mapping)}: {said}")
+
+
+@functools.cache
+def _helper(name: str) -> str:
+    """The path of ``newuidmap`` or ``newgidmap``, looked up once per host, not per guest."""
+    helper = shutil.which(name)
+    if helper is None:
+        raise IdMapError(f"{name} is not installed (Debian: the uidmap package)")
+    return helper
