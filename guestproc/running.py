@@ -60,7 +60,10 @@ def invoke(replies: Replies, booted: BootedInstance, message: Invoke) -> None:
         if not report_ending(replies, exc, instance.compiled.module):
             raise StopServing from None
         return
-    results = [encode_result(t, v) for t, v in zip(func.type.results, raw, strict=True)]
+    results = []
+    # A loop: a comprehension would make a function object, and copy its pages, per call.
+    for index, valtype in enumerate(func.type.results):
+        results.append(encode_result(valtype, raw[index]))
     fuel = instance.fuel.used if booted.metered else None
     replies.send(msg.Result(id=replies.request_id, results=results, fuel=fuel))
 

@@ -39,13 +39,29 @@ def _to_f32(value: float) -> float:
         return float("inf") if value > 0 else float("-inf")
 
 
-def convert_argument(valtype: ValType, value: Any, name: str) -> Any:
+def convert_argument(valtype: ValType, value: Any, export: str, index: int) -> Any:
     """``value`` as a canonical value of ``valtype``; ``ArgumentError`` if it cannot be.
-    ``name`` says which parameter it is, for the error.
+    ``export`` and ``index`` (from 1) say which parameter it is, for the error.
 
     Integers may be given signed or unsigned (``-1`` and ``4294967295`` are the same i32);
     floats accept ints; references cannot be passed.
     """
+    # The plain cases first: the parameter is named only on the way to an error, so a
+    # forked guest's first request builds (and copies the pages of) no text for it.
+    kind = type(value)
+    if valtype in _BITS:
+        bits = _BITS[valtype]
+        if kind is int and -(1 << (bits - 1)) <= value < (1 << bits):
+            return value & ((1 << bits) - 1)
+    elif valtype in (ValType.F32, ValType.F64) and (kind is float or kind is int):
+        number = float(value)
+        return _to_f32(number) if valtype is ValType.F32 else number
+    name = f"{export}'s parameter {index} ({valtype.text})"
+    return _convert_other(valtype, value, name)
+
+
+def _convert_other(valtype: ValType, value: Any, name: str) -> Any:
+    """``convert_argument`` for what is not a plain int or float, or does not fit."""
     if valtype in _BITS:
         bits = _BITS[valtype]
         if isinstance(value, bool) or not isinstance(value, int):
@@ -77,10 +93,11 @@ def convert_arguments(func: Function, export: str, args: Sequence[Any]) -> list[
     if len(args) != len(params):
         wanted = ", ".join(p.text for p in params) or "nothing"
         raise ArgumentError(f"{export} takes {len(params)} arguments ({wanted}), got {len(args)}")
-    return [
-        convert_argument(valtype, value, f"{export}'s parameter {index} ({valtype.text})")
-        for index, (valtype, value) in enumerate(zip(params, args, strict=True), start=1)
-    ]
+    converted = []
+    # A loop: a comprehension would make a function object, and copy its pages, per call.
+    for index, valtype in enumerate(params):
+        converted.append(convert_argument(valtype, args[index], export, index + 1))
+    return converted
 
 
 def encode_result(valtype: ValType, value: Any) -> ResultValue:

@@ -89,7 +89,9 @@ def _check_list(items: list[Any]) -> list[Any]:
 
 
 def _check_map(mapping: dict[str, Any]) -> dict[str, Any]:
-    _check_list(list(mapping.values()))
+    for item in mapping.values():
+        if type(item) is _TIMESTAMP:
+            raise ValueError("msgpack timestamps are not allowed")
     return mapping
 
 
