@@ -18,6 +18,7 @@ from protocol.messages import ResultValue, ValueType
 
 _F32 = struct.Struct("<f")
 _BITS = {ValType.I32: 32, ValType.I64: 64}
+_NUMBERS = frozenset({ValType.I32, ValType.I64, ValType.F32, ValType.F64})
 # The protocol's name of each value type, looked up once: calling the enum (``ValueType(text)``)
 # runs the enum module's Python code, whose pages a forked guest would copy on first use.
 _KINDS = {
@@ -104,7 +105,7 @@ def encode_result(valtype: ValType, value: Any) -> ResultValue:
     """One value of a ``Result`` message: numbers as the engine holds them (integers
     unsigned), references None for null or a short description."""
     kind = _KINDS.get(valtype) or ValueType(valtype.text)
-    if valtype.is_num or value is None:
+    if valtype in _NUMBERS or value is None:
         return ResultValue(type=kind, value=value)
     if isinstance(value, Function):
         return ResultValue(type=kind, value=(value.name or "function")[:200])
