@@ -40,3 +40,18 @@ async def test_ended_guests_give_their_descriptors_back(tmp_path: Path) -> None:
             sandbox = await host.launch(PROBE, args=["o", "file"], dirs=[str(tmp_path)])
             assert str(await sandbox.run()) == "exited(0)"
     assert open_fds() == before
+
+
+async def test_guests_holding_a_preopen_cost_the_host_no_descriptor_each() -> None:
+    """Issue 14.1: 50 guests alive at once, each having read a file through its --ro-dir
+    preopen, hold as many host descriptors as 50 without one, but for the directory's one
+    descriptor that they all share (``kindling bench files --guests 5000`` is the full
+    measure)."""
+    from host.bench.files import measure_descriptors
+
+    plain = await measure_descriptors(50, preopen=False)
+    given = await measure_descriptors(50, preopen=True)
+    assert plain.exited_ok == given.exited_ok == given.alive_having_read == 50
+    assert given.brokered_files_open == 0
+    assert given.fds_alive - given.fds_before == plain.fds_alive - plain.fds_before + 1
+    assert given.fds_after == given.fds_before
