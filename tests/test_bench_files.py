@@ -45,6 +45,7 @@ def test_the_json_document_holds_every_run_and_the_descriptor_count() -> None:
     assert fds["fds_before"] < fds["fds_alive"] < fds["fd_limit"]
     assert fds["fds_after"] == fds["fds_before"]
     assert fds["brokered_files_open"] == 0  # each guest closed its file before waiting
+    assert fds["directories_open"] == 1  # one, shared by the three guests
 
 
 def test_the_table_shows_the_ratio_against_its_target() -> None:
