@@ -15,7 +15,7 @@ them.
 from __future__ import annotations
 
 import re
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from protocol.messages import MAX_BACKTRACE, TrapFrame
 
@@ -32,19 +32,39 @@ def backtrace(exc: BaseException, module: Module | None) -> list[TrapFrame]:
     """The Wasm functions ``exc`` went through, innermost first (at most ``MAX_BACKTRACE``)."""
     calls: list[int] = []
     previous: tuple[int, bool] | None = None
-    tb: TracebackType | None = exc.__traceback__
-    while tb is not None:
-        found = _WASM_CODE.fullmatch(tb.tb_frame.f_code.co_filename)
+    for frame in _frames(exc):
+        found = _WASM_CODE.fullmatch(frame.f_code.co_filename)
         if found:
             index, part = int(found.group(1)), found.group(2) is not None
             # A split function's part runs under its driver: one call, not two.
             if not (part and previous == (index, False)):
                 calls.append(index)
             previous = (index, part)
-        tb = tb.tb_next
     innermost = calls[::-1][:MAX_BACKTRACE]
     names = function_names(module) if module is not None and innermost else {}
     return [TrapFrame(function=index, name=names.get(index)) for index in innermost]
+
+
+def _frames(exc: BaseException) -> list[FrameType]:
+    """The frames ``exc`` went through, outermost first, through the exceptions it was
+    raised ``from``: a trap the engine makes of a Python error where Wasm code was left
+    (``RecursionError`` for call_stack_exhausted, ``IndexError`` for out of bounds) has the
+    Wasm frames in its cause's traceback, not in its own."""
+    frames: list[FrameType] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb: TracebackType | None = current.__traceback__
+        # A cause's traceback starts at the frame that caught it, which raised the trap:
+        # that frame is already the last one listed.
+        if tb is not None and frames and tb.tb_frame is frames[-1]:
+            tb = tb.tb_next
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        current = current.__cause__
+    return frames
 
 
 def function_names(module: Module) -> dict[int, str]:

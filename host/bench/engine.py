@@ -247,7 +247,8 @@ def discover_programs(suite: Path) -> list[Program]:
 # -- runners (each measurement is a fresh process) ------------------------------------------
 
 
-def _environment() -> dict[str, str]:
+def subprocess_environment() -> dict[str, str]:
+    """This environment, with this checkout importable (for ``python -m host...``)."""
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
@@ -262,7 +263,7 @@ def _run_json(command: list[str], timeout: float, what: str) -> dict[str, Any]:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=timeout,
-            env=_environment(),
+            env=subprocess_environment(),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -291,7 +292,7 @@ def find_export(module: Path, readme_hint: str = "") -> str | None:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=120,
-        env=_environment(),
+        env=subprocess_environment(),
         check=False,
     )
     if record.returncode != 0:

@@ -166,6 +166,42 @@ def test_trap_reason_is_one_line() -> None:
     assert done.stdout == b"dividing by zero\n"
 
 
+ENDLESS_RECURSION = """
+(module
+  (func $down (param i32) (result i32)
+    (i32.add (call $down (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func $main (export "_start") (drop (call $down (i32.const 0)))))
+"""
+
+
+def test_call_stack_exhausted_prints_a_backtrace_bounded_by_max_backtrace(
+    tmp_path: Path,
+) -> None:
+    """Deep recursion traps on the engine's Python side (RecursionError), not in Wasm code:
+    its backtrace is the innermost MAX_BACKTRACE calls, on stderr and in --report."""
+    from protocol.messages import MAX_BACKTRACE
+
+    module = tmp_path / "endless.wat"
+    module.write_text(ENDLESS_RECURSION)
+    done = kindling("run", "--report", module)
+    assert done.returncode == 121
+    lines = done.stderr.decode().splitlines()
+    assert lines[:2] == ["kindling: guest trapped: call stack exhausted", "wasm backtrace:"]
+    frames = [f"  {number}: wasm function 0" for number in range(MAX_BACKTRACE)]
+    assert lines[2:-1] == frames
+    report = report_of(done)
+    assert report["ending"] == "trapped(call_stack_exhausted)"
+    assert report["backtrace"] == [frame.strip() for frame in frames]
+
+
+def test_an_out_of_bounds_access_prints_a_backtrace() -> None:
+    """The engine makes this trap of Python's IndexError outside Wasm code, too."""
+    done = kindling("run", fixture("trap_oob_memory"))
+    lines = done.stderr.decode().splitlines()
+    assert lines[:2] == ["kindling: guest trapped: out of bounds memory access", "wasm backtrace:"]
+    assert lines[2] == "  0: wasm function 6 (__original_main)"
+
+
 @pytest.mark.parametrize(
     ("export", "numbers", "printed"),
     [

@@ -146,3 +146,40 @@ def test_a_closed_table_answers_badf(granted: Path) -> None:
     table.close()
     answer = call(table, FileOp.PATH_FILESTAT, path=b"file", numbers=[1])
     assert answer.errno == Errno.BADF.value
+
+
+def read_call(handle: int, size: int, offset: int | None = None) -> FileCall:
+    if offset is None:
+        return FileCall(id=1, op=FileOp.READ, handle=handle, numbers=[size])
+    return FileCall(id=1, op=FileOp.PREAD, handle=handle, numbers=[size, offset])
+
+
+def test_a_read_of_a_cached_regular_file_is_answered_at_once(read_only: FileTable) -> None:
+    """read_now (on the event loop, RWF_NOWAIT) gives what the worker's read would: the
+    bytes at the position, which it moves, or at an offset, which it does not."""
+    handle = call(read_only, FileOp.OPEN, path=b"file", numbers=[1, 0, 0, 1, 0]).numbers[0]
+    first = read_only.read_now(read_call(handle, 2))
+    assert first is not None and (first.errno, first.data) == (0, b"da")
+    at = read_only.read_now(read_call(handle, 100, offset=1))
+    assert at is not None and at.data == b"ata"
+    rest = read_only.read_now(read_call(handle, 100))
+    assert rest is not None and rest.data == b"ta"
+    end = read_only.read_now(read_call(handle, 100))
+    assert end is not None and end.data == b""
+
+
+def test_what_read_now_leaves_to_a_worker(read_only: FileTable, granted: Path) -> None:
+    """A directory, a FIFO (its read could wait), an unknown handle, any other call: None."""
+    os.mkfifo(granted / "fifo")
+    writer = os.open(granted / "fifo", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(writer, b"ready")  # readable now, but a FIFO's reads go to a worker
+        fifo = call(read_only, FileOp.OPEN, path=b"fifo", numbers=[1, 0, 4, 1, 0])  # nonblock
+        assert fifo.errno == 0
+        assert read_only.read_now(read_call(fifo.numbers[0], 10)) is None
+    finally:
+        os.close(writer)
+    assert read_only.read_now(read_call(0, 10)) is None  # the preopen: a directory
+    assert read_only.read_now(read_call(99, 10)) is None
+    seek = FileCall(id=1, op=FileOp.SEEK, handle=0, numbers=[0, 0])
+    assert read_only.read_now(seek) is None

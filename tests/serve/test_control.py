@@ -22,6 +22,8 @@ from tests.framework.paths import EXAMPLES_DIR, REPO_ROOT
 
 from .server import Server
 
+PROBE = REPO_ROOT / "tests" / "security" / "data" / "fileprobe.wat"
+
 CONFIG = f"""
 [[function]]
 name = "shout"
@@ -84,6 +86,21 @@ async def test_functions_are_deployed_invoked_replaced_and_retired(server: Serve
 
 
 @pytest.mark.slow
+async def test_a_function_put_with_read_only_directories_reads_them(
+    server: Server, tmp_path: Path
+) -> None:
+    """ro_dirs through the control API (issue 14.1); dirs is refused (below)."""
+    (tmp_path / "page").write_bytes(b"Content-Type: text/plain\n\nfrom a preopen\n")
+    body = {"module": str(PROBE), "ro_dirs": [f"{tmp_path}::/data"]}
+    assert (await api(server, "PUT", "/functions/probe", body))[0] == 201
+    assert (await server.request("GET", "/probe?o&page"))[2] == b"from a preopen\n"
+    status, result = await api(server, "POST", "/functions/probe/invoke?w&made", b"")
+    assert status == 200 and result["status"] == 500
+    assert result["report"]["ending"] in ("exited(76)", "exited(69)")  # ENOTCAPABLE, EROFS
+    assert not (tmp_path / "made").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("body", "named"),
     [
@@ -94,6 +111,10 @@ async def test_functions_are_deployed_invoked_replaced_and_retired(server: Serve
         ({"name": "other", "module": "/x.wasm"}, "differs"),
         ({"module_base64": "%%%"}, "module_base64"),
         ({"module": str(EXAMPLES_DIR / "add.wasm"), "route": "/shout"}, "route"),
+        (
+            {"module": str(EXAMPLES_DIR / "shout.wasm"), "dirs": ["/tmp"]},
+            "dirs: a function may have read-only directories only (ro_dirs)",
+        ),
         (b"not json", "not JSON"),
         ([], "JSON object"),
     ],

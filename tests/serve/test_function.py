@@ -4,6 +4,8 @@ mode's warm pool, limits per request, throttling and containment -- with real gu
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +200,37 @@ async def test_closing_the_host_while_a_template_boots_leaves_no_task_behind() -
     assert [t for t in left if "boot" in repr(t)] == []
     with pytest.raises(GuestEnded):
         await asyncio.wait_for(starting, 5)
+
+
+PROBE = Path(__file__).parents[1] / "security" / "data" / "fileprobe.wat"
+NOTCAPABLE, ROFS = 76, 69
+RESPONSE = b"Content-Type: text/plain\n\nread from a read-only directory\n"
+
+
+async def test_a_command_reads_a_file_from_its_read_only_directory(
+    host: Host, tmp_path: Path
+) -> None:
+    """ro_dirs reach every fresh guest of a command-mode function (issue 14.1)."""
+    (tmp_path / "page").write_bytes(RESPONSE)
+    fn = await host.function("probe", PROBE, ro_dirs=[f"{tmp_path}::/data"])
+    for _ in range(2):  # a cold guest, then another forked from the same template
+        response = await fn.invoke(query="o&page")
+        assert (response.status, response.body) == (200, b"read from a read-only directory\n")
+        assert response.report is not None and response.report.ending == "exited(0)"
+
+
+@pytest.mark.parametrize("query", ["w&made", "m&made", "u&page", "r&page&made", "f&page"])
+async def test_a_command_cannot_change_its_read_only_directory(
+    host: Host, tmp_path: Path, query: str
+) -> None:
+    """Create, mkdir, unlink, rename, set size and times: each fails EROFS or ENOTCAPABLE
+    (the probe exits with the errno), and the directory is as it was."""
+    (tmp_path / "page").write_bytes(RESPONSE)
+    before = sorted(os.listdir(tmp_path))
+    fn = await host.function("probe", PROBE, ro_dirs=[str(tmp_path)])
+    response = await fn.invoke(query=query)
+    assert response.status == 500
+    assert response.report is not None
+    assert response.report.ending in (f"exited({NOTCAPABLE})", f"exited({ROFS})")
+    assert sorted(os.listdir(tmp_path)) == before
+    assert (tmp_path / "page").read_bytes() == RESPONSE

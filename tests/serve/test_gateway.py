@@ -140,7 +140,10 @@ async def test_sigterm_drains_requests_in_flight_then_stops_every_guest(tmp_path
         ('[[function]]\nname = "a"\nmodule = "m.wasm"\nmemory = "lots"\n', "memory"),
         ('[[function]]\nname = "a"\nmodule = "m.wasm"\nflavour = 1\n', "flavour"),
         ('[[function]]\nname = "a"\nmodule = "missing.wasm"\n', "module"),
-        ('[[function]]\nname = "a"\nmodule = "m.wasm"\ndirs = ["/tmp"]\n', "dirs"),
+        (
+            '[[function]]\nname = "a"\nmodule = "m.wasm"\ndirs = ["/tmp"]\n',
+            "serve.toml: function a: dirs: a function may have read-only directories only",
+        ),
         ('[[function]]\nname = "a"\nmodule = "m.wasm"\nmode = "export"\n', "export"),
         ('[[functions]]\nname = "a"\n', "functions"),
     ],
