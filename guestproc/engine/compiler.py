@@ -93,6 +93,19 @@ SIGNED_DIVISIONS = {  # div_s and rem_s -> (width, whether it is the remainder)
 }
 
 _EMPTY: frozenset[int] = frozenset()
+ARITY = {code: len(types[0]) for code, types in op.NUMERIC_SIGNATURES.items()}
+
+
+def _union_deps(operands: Sequence[Operand]) -> frozenset[int]:
+    """The locals any of ``operands`` reads (most read none or one: no new set then)."""
+    if len(operands) != 2:
+        return operands[0].deps if len(operands) == 1 else _EMPTY.union(*(o.deps for o in operands))
+    first, second = operands[0].deps, operands[1].deps
+    if not second or first == second:
+        return first
+    return first | second if first else second
+
+
 _NO_ALIASES: Mapping[int, int] = MappingProxyType({})
 _NOT_CONST = object()
 
@@ -391,6 +404,8 @@ class FunctionCompiler:
         self.type: FuncType = info.func_types[func_index]
         self.declared_locals = defined.locals
         self.read_locals: set[int] = set()  # the locals some reachable ``local.get`` reads
+        self.local_operands: dict[int, Operand] = {}  # what ``local.get`` pushes, per local
+        self.const_operands: dict[int, Operand] = {}  # what an integer constant pushes
         self.out: list[str] = []
         self.suites: list[Suite] = [Suite(1)]
         self.frames: list[Frame] = []
@@ -824,8 +839,14 @@ class FunctionCompiler:
     # --- one handler per kind of instruction (``DISPATCH`` maps opcodes to them) -------------
 
     def _local_get(self, instr: Instr, targeted: bool, module: Module) -> None:
-        self.read_locals.add(instr.arg)
-        self.stack.append(Operand(f"l{instr.arg}", frozenset((instr.arg,))))
+        # Operands are never changed once made, so one per local serves every read of it.
+        operand = self.local_operands.get(instr.arg)
+        if operand is None:
+            self.read_locals.add(instr.arg)
+            operand = self.local_operands[instr.arg] = Operand(
+                f"l{instr.arg}", frozenset((instr.arg,))
+            )
+        self.stack.append(operand)
 
     def _local_set(self, instr: Instr, targeted: bool, module: Module) -> None:
         arg = instr.arg
@@ -837,7 +858,10 @@ class FunctionCompiler:
             self.stack.append(Operand(f"l{arg}", frozenset((arg,))))
 
     def _int_const(self, instr: Instr, targeted: bool, module: Module) -> None:
-        self.stack.append(Operand(str(instr.arg), const=instr.arg))
+        operand = self.const_operands.get(instr.arg)
+        if operand is None:
+            operand = self.const_operands[instr.arg] = Operand(str(instr.arg), const=instr.arg)
+        self.stack.append(operand)
 
     def _f32_const(self, instr: Instr, targeted: bool, module: Module) -> None:
         single = f32_from_bits(instr.arg)
@@ -914,9 +938,9 @@ class FunctionCompiler:
 
     def _comparison(self, code: int) -> None:
         template = COND[code]
-        arity = len(op.NUMERIC_SIGNATURES[code][0])
-        operands = self._pop(arity)
-        deps = _EMPTY.union(*(o.deps for o in operands))
+        arity = ARITY[code]
+        operands = self.stack.take(arity)
+        deps = _union_deps(operands)
         if arity == 1:  # eqz: negate a condition directly when there is one
             (a,) = operands
             cond = f"not ({a.cond})" if a.cond is not None else f"{a.wrapped()} == 0"
@@ -943,9 +967,9 @@ class FunctionCompiler:
 
     def _numeric(self, code: int) -> None:
         template = VALUE[code]
-        arity = len(op.NUMERIC_SIGNATURES[code][0])
-        operands = self._pop(arity)
-        deps = _EMPTY.union(*(o.deps for o in operands))
+        arity = ARITY[code]
+        operands = self.stack.take(arity)
+        deps = _union_deps(operands)
         may_trap = code in MAY_TRAP
         if may_trap and arity == 2 and template in ("{0} // {1}", "{0} % {1}"):
             # Unsigned division by a non-zero constant cannot trap.
