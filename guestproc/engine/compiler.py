@@ -453,6 +453,10 @@ class FunctionCompiler:
         # Split locals last set to a constant in this stretch of code: their reads give the
         # constant (forgotten where control flow may join: ``_forget_lane_constants``).
         self.lane_constants: set[int] = set()
+        # Of those, the ones whose lane locals are not set yet: a constant set again before
+        # any control instruction was never needed (clang sets a mask or a zero into a local
+        # on every turn of a loop), and the others are set at the next control instruction.
+        self.pending_lanes: dict[int, tuple[str, ...]] = {}
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -928,9 +932,12 @@ class FunctionCompiler:
         if all(lane.isdigit() for lane in lanes):
             self.local_operands[index] = Operand(packed(lanes), lanes=lanes)
             self.lane_constants.add(index)
-        elif index in self.lane_constants:
+            self.pending_lanes[index] = lanes
+            return
+        self.pending_lanes.pop(index, None)  # overwritten before anything could read it
+        if index in self.lane_constants:
             self.lane_constants.discard(index)
-            self.local_operands[index] = self._local_operand(index)
+            del self.local_operands[index]  # the next read makes it (and counts the read)
         pairs = [(f"l{index}_{k}", lane) for k, lane in enumerate(lanes) if lane != f"l{index}_{k}"]
         if not pairs:
             return
@@ -946,10 +953,18 @@ class FunctionCompiler:
             for name, lane in pairs:
                 self._line(f"{name} = {lane}")
 
+    def _set_pending_lanes(self) -> None:
+        """Before control flow leaves this stretch of code: the constants not set yet."""
+        pending = self.pending_lanes
+        for index, lanes in pending.items():
+            for k, lane in enumerate(lanes):
+                self._line(f"l{index}_{k} = {lane}")
+        pending.clear()
+
     def _forget_lane_constants(self) -> None:
         """Where control flow may join, a split local's value is no longer known."""
         for index in self.lane_constants:
-            self.local_operands[index] = self._local_operand(index)
+            del self.local_operands[index]  # the next read makes it (and counts the read)
         self.lane_constants.clear()
 
     def _int_const(self, instr: Instr, targeted: bool, module: Module) -> None:
@@ -1246,6 +1261,8 @@ class FunctionCompiler:
 
     def _control(self, instr: Instr, targeted: bool, module: Module) -> None:
         code = instr.op
+        if self.pending_lanes:
+            self._set_pending_lanes()
         if self.lane_constants and code in (op.LOOP, op.ELSE, op.END):
             self._forget_lane_constants()
         stack = self.stack
