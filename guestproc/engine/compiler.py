@@ -41,6 +41,7 @@ from .fuelplan import FuelPlan, IfCharge
 from .module import Instr, Module
 from .numeric import f32_from_bits, f64_from_bits
 from .operators import COND, LOADS, M32, M64, MAY_TRAP, RING, STORES, VALUE
+from .simd_lowering import lane_mode, packed, unpacked
 from .simd_lowering import lower as lower_simd
 from .simd_opcodes import SIMD_CODES
 from .types import FuncType, ValType
@@ -93,6 +94,19 @@ SIGNED_DIVISIONS = {  # div_s and rem_s -> (width, whether it is the remainder)
 }
 
 _EMPTY: frozenset[int] = frozenset()
+ARITY = {code: len(types[0]) for code, types in op.NUMERIC_SIGNATURES.items()}
+
+
+def _union_deps(operands: Sequence[Operand]) -> frozenset[int]:
+    """The locals any of ``operands`` reads (most read none or one: no new set then)."""
+    if len(operands) != 2:
+        return operands[0].deps if len(operands) == 1 else _EMPTY.union(*(o.deps for o in operands))
+    first, second = operands[0].deps, operands[1].deps
+    if not second or first == second:
+        return first
+    return first | second if first else second
+
+
 _NO_ALIASES: Mapping[int, int] = MappingProxyType({})
 _NOT_CONST = object()
 
@@ -102,7 +116,7 @@ FUNC, BLOCK, LOOP, IF = "function", "block", "loop", "if"
 class Operand:
     """A compile-time stack slot: a Python expression and the locals it reads."""
 
-    __slots__ = ("cond", "const", "deps", "expr", "ring")
+    __slots__ = ("cond", "const", "deps", "expr", "lanes", "raw_lanes", "ring")
 
     def __init__(
         self,
@@ -111,6 +125,8 @@ class Operand:
         const: object = _NOT_CONST,
         cond: str | None = None,
         ring: tuple[int, str] | None = None,
+        lanes: tuple[str, ...] | None = None,
+        raw_lanes: tuple[str, ...] | None = None,
     ) -> None:
         self.expr = expr
         self.deps = deps
@@ -118,6 +134,11 @@ class Operand:
         self.cond = cond  # a Python bool expression equal to (expr != 0), when cheaper
         # (bits, the expression before its wrap-around mask), for operators.RING results
         self.ring = ring
+        # A v128's four i32 lanes, each an expression, in lane mode (``simd_lowering``);
+        # ``expr`` is then their packed form. ``raw_lanes``: after i32x4 add, sub or mul, the
+        # lanes before their wrap-around mask, for a consumer that wraps anyway.
+        self.lanes = lanes
+        self.raw_lanes = raw_lanes
 
     def unmasked(self, bits: int) -> str:
         """The operand for an operation that wraps at ``bits`` anyway (see operators.RING)."""
@@ -391,6 +412,8 @@ class FunctionCompiler:
         self.type: FuncType = info.func_types[func_index]
         self.declared_locals = defined.locals
         self.read_locals: set[int] = set()  # the locals some reachable ``local.get`` reads
+        self.local_operands: dict[int, Operand] = {}  # what ``local.get`` pushes, per local
+        self.const_operands: dict[int, Operand] = {}  # what an integer constant pushes
         self.out: list[str] = []
         self.suites: list[Suite] = [Suite(1)]
         self.frames: list[Frame] = []
@@ -424,6 +447,16 @@ class FunctionCompiler:
         self.region_closed: tuple[int, int, set[int], int] | None = None
         self.regions = regions
         self.source = ""  # what ``compile`` made
+        # i32x4 lanes (``simd_lowering.lane_mode``): v128 locals are then four int locals each.
+        self.lane_mode = False
+        self._split: dict[int, bool] = {}
+        # Split locals last set to a constant in this stretch of code: their reads give the
+        # constant (forgotten where control flow may join: ``_forget_lane_constants``).
+        self.lane_constants: set[int] = set()
+        # Of those, the ones whose lane locals are not set yet: a constant set again before
+        # any control instruction was never needed (clang sets a mask or a zero into a local
+        # on every turn of a loop), and the others are set at the next control instruction.
+        self.pending_lanes: dict[int, tuple[str, ...]] = {}
 
     # --- emission ---------------------------------------------------------------------------
 
@@ -528,17 +561,39 @@ class FunctionCompiler:
         return f"t{self.temps}"
 
     def _evaluate(self, operand: Operand) -> Operand:
-        """Evaluate an operand into a temporary now (unless it is already a constant or temp)."""
+        """Evaluate an operand into a temporary now (unless it is already a constant or temp);
+        an operand with lanes into a temporary per lane."""
+        if operand.lanes is not None:
+            lanes = self._evaluate_lanes(operand.lanes)
+            return Operand(packed(lanes), lanes=lanes)
         if not operand.deps and operand.atomic:
             return operand
         name = self._temp()
         self._line(f"{name} = {operand.expr}")
         return Operand(name)
 
+    def _evaluate_lanes(self, lanes: Sequence[str]) -> tuple[str, ...]:
+        """Lanes as temporaries or numbers (any other lane evaluated now, in lane order)."""
+        names = []
+        for lane in lanes:
+            if not (lane.isdigit() or (lane[0] == "t" and lane[1:].isdigit())):
+                name = self._temp()
+                self._line(f"{name} = {lane}")
+                lane = name
+            names.append(lane)
+        return tuple(names)
+
     def _atomic(self, operand: Operand) -> Operand:
         """The operand as a name or number, evaluated into a temporary if it is neither (an
         expression that reads it more than once then computes it once)."""
-        return operand if operand.atomic else self._evaluate(operand)
+        if operand.atomic:
+            return operand
+        if operand.lanes is not None:  # packed once, its lanes kept as temporaries
+            lanes = self._evaluate_lanes(operand.lanes)
+            name = self._temp()
+            self._line(f"{name} = {packed(lanes)}")
+            return Operand(name, lanes=lanes)
+        return self._evaluate(operand)
 
     def _next_sets_local(self) -> bool:
         """Whether the next instruction stores the top of the stack into a local.
@@ -710,6 +765,8 @@ class FunctionCompiler:
         if depth > self.max_depth or loops > self.max_loops:
             raise NestingTooDeep(f"function {self.func_index} nests too deeply", at_once=True)
         self.aliases = aliases
+        if self.vector_lanes and any(t is ValType.V128 for _, t in self.declared_locals.runs):
+            self.lane_mode = lane_mode(body)
         function = Frame(FUNC, 0, (), self.type.results)
         self.frames.append(function)
         module = self.info.module
@@ -755,6 +812,9 @@ class FunctionCompiler:
     cut_after = sys.maxsize
     """Lines of output after which ``_cut`` is called (between two instructions)."""
 
+    vector_lanes = True
+    """Whether a function doing i32x4 arithmetic may keep vectors as lanes (``lane_mode``)."""
+
     max_depth = DEEP_NESTING
     """Functions whose ifs and loops nest deeper cannot be compiled this way; those whose loops
     nest deeper than ``max_loops`` neither (``NestingTooDeep`` before any work)."""
@@ -795,7 +855,10 @@ class FunctionCompiler:
         # 50,000 locals in a few bytes, and the source must stay proportional to the body.
         first = len(self.type.params)
         for i in sorted(x for x in self.read_locals if x >= first):
-            header.append(f"    l{i} = {zero(self.declared_locals[i - first])}")
+            if self._is_split(i):
+                header.append(f"    l{i}_0 = l{i}_1 = l{i}_2 = l{i}_3 = 0")
+            else:
+                header.append(f"    l{i} = {zero(self.declared_locals[i - first])}")
         if self.uses_t:
             header.append("    _t = 0")
         if self.open_check is not None:  # pragma: no cover - every body ends with `end`
@@ -824,20 +887,91 @@ class FunctionCompiler:
     # --- one handler per kind of instruction (``DISPATCH`` maps opcodes to them) -------------
 
     def _local_get(self, instr: Instr, targeted: bool, module: Module) -> None:
-        self.read_locals.add(instr.arg)
-        self.stack.append(Operand(f"l{instr.arg}", frozenset((instr.arg,))))
+        # Operands are never changed once made, so one per local serves every read of it.
+        operand = self.local_operands.get(instr.arg)
+        if operand is None:
+            self.read_locals.add(instr.arg)
+            operand = self.local_operands[instr.arg] = self._local_operand(instr.arg)
+        self.stack.append(operand)
+
+    def _local_operand(self, index: int) -> Operand:
+        if self._is_split(index):
+            lanes = tuple(f"l{index}_{k}" for k in range(4))
+            return Operand(packed(lanes), frozenset((index,)), lanes=lanes)
+        return Operand(f"l{index}", frozenset((index,)))
+
+    def _is_split(self, index: int) -> bool:
+        """Whether local ``index`` is a v128 kept as four lane locals ``l<index>_<k>``."""
+        if not self.lane_mode:
+            return False
+        split = self._split.get(index)
+        if split is None:
+            first = len(self.type.params)
+            split = index >= first and self.declared_locals[index - first] is ValType.V128
+            self._split[index] = split
+        return split
 
     def _local_set(self, instr: Instr, targeted: bool, module: Module) -> None:
         arg = instr.arg
         value = self.stack.pop()
         self._flush_local(arg)
-        if value.expr != f"l{arg}":  # a local set to itself (clang leaves some) is no work
+        if self._is_split(arg):
+            self._set_lanes(arg, value)
+        elif value.expr != f"l{arg}":  # a local set to itself (clang leaves some) is no work
             self._line(f"l{arg} = {value.expr}")
         if instr.op == op.LOCAL_TEE:
-            self.stack.append(Operand(f"l{arg}", frozenset((arg,))))
+            constant = value.lanes is not None and all(lane.isdigit() for lane in value.lanes)
+            # A constant vector stays one for what reads it now (a shuffle with zeros, a mask).
+            self.stack.append(value if constant else self._local_operand(arg))
+
+    def _set_lanes(self, index: int, value: Operand) -> None:
+        """``local.set`` of a v128 kept as lanes: each lane local takes its lane."""
+        lanes = value.lanes
+        if lanes is None:
+            lanes = unpacked(self._atomic(value).expr)
+        if all(lane.isdigit() for lane in lanes):
+            self.local_operands[index] = Operand(packed(lanes), lanes=lanes)
+            self.lane_constants.add(index)
+            self.pending_lanes[index] = lanes
+            return
+        self.pending_lanes.pop(index, None)  # overwritten before anything could read it
+        if index in self.lane_constants:
+            self.lane_constants.discard(index)
+            del self.local_operands[index]  # the next read makes it (and counts the read)
+        pairs = [(f"l{index}_{k}", lane) for k, lane in enumerate(lanes) if lane != f"l{index}_{k}"]
+        if not pairs:
+            return
+        crossed = index in value.deps and any(
+            reads != str(k)
+            for k, (_, lane) in enumerate(pairs)
+            for reads in re.findall(rf"\bl{index}_(\d)", lane)
+        )
+        if crossed and len(pairs) > 1:  # a lane reads another lane of the local: all, then set
+            names = ", ".join(name for name, _ in pairs)
+            self._line(f"{names} = {', '.join(lane for _, lane in pairs)}")
+        else:
+            for name, lane in pairs:
+                self._line(f"{name} = {lane}")
+
+    def _set_pending_lanes(self) -> None:
+        """Before control flow leaves this stretch of code: the constants not set yet."""
+        pending = self.pending_lanes
+        for index, lanes in pending.items():
+            for k, lane in enumerate(lanes):
+                self._line(f"l{index}_{k} = {lane}")
+        pending.clear()
+
+    def _forget_lane_constants(self) -> None:
+        """Where control flow may join, a split local's value is no longer known."""
+        for index in self.lane_constants:
+            del self.local_operands[index]  # the next read makes it (and counts the read)
+        self.lane_constants.clear()
 
     def _int_const(self, instr: Instr, targeted: bool, module: Module) -> None:
-        self.stack.append(Operand(str(instr.arg), const=instr.arg))
+        operand = self.const_operands.get(instr.arg)
+        if operand is None:
+            operand = self.const_operands[instr.arg] = Operand(str(instr.arg), const=instr.arg)
+        self.stack.append(operand)
 
     def _f32_const(self, instr: Instr, targeted: bool, module: Module) -> None:
         single = f32_from_bits(instr.arg)
@@ -914,9 +1048,9 @@ class FunctionCompiler:
 
     def _comparison(self, code: int) -> None:
         template = COND[code]
-        arity = len(op.NUMERIC_SIGNATURES[code][0])
-        operands = self._pop(arity)
-        deps = _EMPTY.union(*(o.deps for o in operands))
+        arity = ARITY[code]
+        operands = self.stack.take(arity)
+        deps = _union_deps(operands)
         if arity == 1:  # eqz: negate a condition directly when there is one
             (a,) = operands
             cond = f"not ({a.cond})" if a.cond is not None else f"{a.wrapped()} == 0"
@@ -943,9 +1077,9 @@ class FunctionCompiler:
 
     def _numeric(self, code: int) -> None:
         template = VALUE[code]
-        arity = len(op.NUMERIC_SIGNATURES[code][0])
-        operands = self._pop(arity)
-        deps = _EMPTY.union(*(o.deps for o in operands))
+        arity = ARITY[code]
+        operands = self.stack.take(arity)
+        deps = _union_deps(operands)
         may_trap = code in MAY_TRAP
         if may_trap and arity == 2 and template in ("{0} // {1}", "{0} % {1}"):
             # Unsigned division by a non-zero constant cannot trap.
@@ -1127,6 +1261,10 @@ class FunctionCompiler:
 
     def _control(self, instr: Instr, targeted: bool, module: Module) -> None:
         code = instr.op
+        if self.pending_lanes:
+            self._set_pending_lanes()
+        if self.lane_constants and code in (op.LOOP, op.ELSE, op.END):
+            self._forget_lane_constants()
         stack = self.stack
         if_charge = self.if_charges.get(self._index) if code == op.IF else None
         if if_charge is not None:

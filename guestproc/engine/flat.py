@@ -68,6 +68,8 @@ def _ifs_with_else(body: Sequence[Instr]) -> set[int]:
 class FlatCompiler(FunctionCompiler):
     """Compiles one function with flattened control flow (see the module docstring)."""
 
+    vector_lanes = False  # its locals may live in a list: a v128 stays one int
+
     max_depth = max_loops = sys.maxsize  # any nesting
 
     def __init__(self, info: ModuleInfo, func_index: int, fuel: bool = False) -> None:
