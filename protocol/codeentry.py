@@ -26,7 +26,8 @@ from functools import cache
 from .messages import MAX_ENTRY_BYTES
 
 MAGIC = b"KNDLCODE"
-FORMAT = 4  # 4: code has scratch locals _w, _f; no LD_S8/16/32 (3: marshal only; 2: pickle)
+# 5: i32x4 lane mode; 4: scratch locals _w, _f, no LD_S8/16/32; 3: marshal only; 2: pickle
+FORMAT = 5
 HEADER = struct.Struct("<8sHBQI")
 
 
