@@ -27,12 +27,14 @@ from collections import deque
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 
+from protocol.messages import MAX_INVOKE_STDIN
+
 from ..config import GuestConfig
 from ..endings import Ending, EndingKind, Limit
 from ..errors import GuestEnded, GuestStartError, GuestTrapped, InvokeRefused
 from ..fleet import Fleet
 from ..guest import Guest
-from ..stdio import BytesStdin, CapturedConsole
+from ..stdio import BytesStdin, CapturedConsole, NoStdin
 from ..watchdog import own_memory
 from .cgi import (
     MalformedOutput,
@@ -209,7 +211,10 @@ class Function:
         if problem is not None:
             return problem
         console = CapturedConsole()
-        stdin = BytesStdin(request.body)
+        # A body that fits goes with the Invoke (no StdinRequest round trips); a larger one
+        # is read from the guest's stdin source, request by request.
+        given = request.body if len(request.body) <= MAX_INVOKE_STDIN else None
+        stdin = NoStdin() if given is not None else BytesStdin(request.body)
         got = await _timed_guest(
             report, self._fleet.fork(self.module, self.config, console, stdin, self.spec.init)
         )
@@ -218,7 +223,7 @@ class Function:
         guest = got
         self._command_guests.add(guest)
         try:
-            ending = await self._run_command(guest, request, report)
+            ending = await self._run_command(guest, request, report, given)
         finally:
             self._command_guests.discard(guest)
             await guest.stop()
@@ -236,13 +241,17 @@ class Function:
             )
         return Response(parsed.status, parsed.headers, parsed.body)
 
-    async def _run_command(self, guest: Guest, request: Request, report: Report) -> Ending:
-        """Run ``_start`` with the request's environment and arguments; how it ended."""
+    async def _run_command(
+        self, guest: Guest, request: Request, report: Report, stdin: bytes | None
+    ) -> Ending:
+        """Run ``_start`` with the request's environment, arguments and (if given) its
+        stdin; how it ended."""
         try:
             await guest.submit_invoke(
                 "_start",
                 argv=arguments(request, self.config.args),
                 environ=environment(request, self.config.env),
+                stdin=stdin,
             )
             ending = Ending.exited(0)
         except (GuestEnded, GuestTrapped) as exc:

@@ -11,6 +11,7 @@ from host.config import ConfigError
 from host.errors import GuestEnded
 from host.serve import ENDING_HEADER
 from host.supervisor import Host
+from protocol.messages import MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
 
 pytestmark = pytest.mark.slow
@@ -57,6 +58,14 @@ async def test_the_body_is_stdin(host: Host) -> None:
     response = await fn.invoke(body=body, query="echo")
     assert (response.status, response.body) == (200, body)
     assert response.header("X-Length") == str(len(body))
+
+
+async def test_a_body_too_large_to_go_with_the_invoke_is_stdin_too(host: Host) -> None:
+    fn = await host.function("cgi", CGI)
+    body = bytes(range(256)) * (MAX_INVOKE_STDIN // 256 + 40)  # the fixture reads 64 KiB
+    assert len(body) <= 64 * 1024
+    response = await fn.invoke(body=body, query="echo")
+    assert (response.status, response.body) == (200, body)
 
 
 async def test_every_request_gets_a_fresh_guest(host: Host) -> None:
