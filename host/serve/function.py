@@ -10,6 +10,11 @@
         export:  Pool ──▶ a warm guest: Invoke(export, numbers) ──▶ JSON numbers
     ──▶ Response(status, headers, body, report)
 
+A template that cannot be built (a module that does not load, an ``init`` that traps) is not
+built again for every request: the function backs off (``BuildBackoff``), answering at once
+with the failure and ``Retry-After`` until the next try is due, the pause doubling with each
+failure in a row (``BUILD_RETRY_FIRST`` up to ``BUILD_RETRY_MAX`` seconds).
+
 Status rules: a command that exits 0 with a well-formed response gives the status it wrote
 (200 by default); malformed output is a 502; a trap, a limit, a non-zero exit or any other
 ending is a 500, a wall-clock limit a 504, each with its ending in ``Kindling-Ending`` and
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import time
 from collections import deque
@@ -58,6 +64,10 @@ shows."""
 MEMORY_SAMPLE_SECONDS = 1.0
 """How old a pool guest's memory figure in a report may be: reading it (``smaps_rollup``)
 costs 0.1-0.4 ms, as much as serving a warm request."""
+BUILD_RETRY_FIRST = 1.0
+"""Seconds a function waits before it tries again to build a template that failed once."""
+BUILD_RETRY_MAX = 60.0
+"""The longest wait between tries; the wait doubles from ``BUILD_RETRY_FIRST`` up to it."""
 REQUEST_ID_HEADER = "Kindling-Request-Id"
 _ids = itertools.count(1)
 _prefix = f"{os.getpid():x}-{int(time.time()):x}"
@@ -65,6 +75,33 @@ _prefix = f"{os.getpid():x}-{int(time.time()):x}"
 
 def new_request_id() -> str:
     return f"{_prefix}-{next(_ids):x}"
+
+
+class BuildBackoff:
+    """Failed builds of a function's template in a row, and when the next may start: a
+    module that cannot start costs a spawn, a load and often a throwaway guest, and a
+    request rate of them must not turn into a rate of builds."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retry_at = 0.0  # time.monotonic()
+        self.response: Response | None = None  # the last failure's, answered meanwhile
+        self.ending = ""
+
+    def waiting(self) -> float:
+        """Seconds until the next build may start (0: now)."""
+        return max(self.retry_at - time.monotonic(), 0.0) if self.failures else 0.0
+
+    def failed(self, response: Response, ending: str) -> None:
+        """A build failed with ``response``: wait twice as long as last time."""
+        pause = min(BUILD_RETRY_FIRST * 2**self.failures, BUILD_RETRY_MAX)
+        self.failures += 1
+        self.retry_at = time.monotonic() + pause
+        self.response, self.ending = response, ending
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.response = None
 
 
 class Function:
@@ -94,6 +131,7 @@ class Function:
         self._template_config = self._pool._config if self._pool else self.config
         self._closed = False
         self._memory: dict[int, tuple[float, int | None]] = {}  # pid -> (when, bytes)
+        self.backoff = BuildBackoff()
 
     def __repr__(self) -> str:
         return f"<Function {self.name} {self.mode.value} {self.route}>"
@@ -191,20 +229,38 @@ class Function:
 
     async def _template(self, report: Report) -> Response | None:
         """Make sure the template is ready (cold if it had to be built); an error response
-        if it cannot be."""
+        if it cannot be -- at once, without a build, while the last failure's backoff lasts
+        (``BuildBackoff``)."""
         if self.warm:
             return None
         report.start = "cold"
+        backoff = self.backoff
+        waiting = backoff.waiting()
+        if waiting > 0 and backoff.response is not None:
+            report.ending = backoff.ending
+            last = backoff.response
+            headers = [h for h in last.headers if h[0] != "Retry-After"]
+            headers.append(("Retry-After", str(math.ceil(waiting))))
+            note = f"(building it failed {backoff.failures} times in a row; next try in "
+            note += f"{waiting:.1f} s)\n"
+            return Response(last.status, headers, last.body + note.encode())
         began = time.perf_counter()
+        problem: Response | None = None
         try:
             await self._fleet.template(self.module, self._template_config, self.spec.init)
         except GuestEnded as ended:
-            return _failed(report, ended.ending, "the module could not be started")
+            problem = _failed(report, ended.ending, "the module could not be started")
         except (GuestStartError, OSError) as exc:
-            return _unavailable(report, exc)
+            problem = _unavailable(report, exc)
         finally:
             report.init_ms = round((time.perf_counter() - began) * 1000, 3)
-        return None
+        if problem is None:
+            backoff.succeeded()
+        elif not self.warm and not backoff.waiting():
+            # Once per build: the requests that waited for the same one fail together (and
+            # a build that another request started may have succeeded).
+            backoff.failed(problem, report.ending)
+        return problem
 
     async def _command(self, request: Request, report: Report) -> Response:
         problem = await self._template(report)

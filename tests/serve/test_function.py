@@ -4,12 +4,16 @@ mode's warm pool, limits per request, throttling and containment -- with real gu
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from host.config import ConfigError
 from host.errors import GuestEnded
 from host.serve import ENDING_HEADER
+from host.serve import function as function_module
+from host.serve.report import Response
 from host.supervisor import Host
 from protocol.messages import MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
@@ -127,6 +131,54 @@ async def test_an_init_that_is_not_an_export_fails_the_function(host: Host) -> N
     fn = await host.function("broken", INIT, init="missing")
     response = await fn.invoke()
     assert (response.status, response.header(ENDING_HEADER)) == (500, "load_failure(init)")
+
+
+@pytest.mark.parametrize(
+    ("module", "init", "ending"),
+    [
+        (b"\0asm not a module", None, "load_failure(decode)"),
+        (INIT, "missing", "load_failure(init)"),
+    ],
+)
+async def test_a_template_that_will_not_build_backs_off(
+    host: Host,
+    monkeypatch: pytest.MonkeyPatch,
+    module: bytes | Path,
+    init: str | None,
+    ending: str,
+) -> None:
+    monkeypatch.setattr(function_module, "BUILD_RETRY_FIRST", 0.3)
+    fn = await host.function("broken", module, init=init)
+    builds = 0
+    build = fn._fleet.template
+
+    async def counted(*args: Any) -> Any:
+        nonlocal builds
+        builds += 1
+        return await build(*args)
+
+    monkeypatch.setattr(fn._fleet, "template", counted)
+    first = await fn.invoke()
+    assert (first.status, first.header(ENDING_HEADER), builds) == (500, ending, 1)
+    # While the backoff lasts, the same failure at once, with when to come back.
+    again = await asyncio.gather(*(fn.invoke() for _ in range(5)))
+    assert builds == 1
+    for response in again:
+        assert (response.status, response.header(ENDING_HEADER)) == (500, ending)
+        assert response.header("Retry-After") == "1"
+        assert b"failed 1 times in a row" in response.body
+        assert response.report is not None and response.report.ending == ending
+    await asyncio.sleep(0.35)
+    assert (await fn.invoke()).status == 500 and builds == 2  # tried again, failed again
+    assert fn.backoff.failures == 2 and 0.4 < fn.backoff.waiting() <= 0.6  # twice as long
+
+
+async def test_a_template_built_after_failures_forgets_them(host: Host) -> None:
+    fn = await host.function("cgi", CGI)
+    fn.backoff.failed(Response(500, [], b"earlier\n"), "load_failure(decode)")
+    fn.backoff.retry_at = 0.0  # due now
+    assert (await fn.invoke(query="count")).status == 200
+    assert fn.backoff.failures == 0
 
 
 async def test_export_mode_numbers_in_and_out(host: Host) -> None:
