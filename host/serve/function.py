@@ -62,8 +62,10 @@ RECENT = 1024
 """How many of its last durations a function keeps, for the percentiles ``kindling top``
 shows."""
 MEMORY_SAMPLE_SECONDS = 1.0
-"""How old a pool guest's memory figure in a report may be: reading it (``smaps_rollup``)
-costs 0.1-0.4 ms, as much as serving a warm request."""
+"""How old a memory figure in a report may be: reading a guest's (``smaps_rollup``, a walk of
+its page tables) costs 0.1-0.5 ms of the host's CPU, as much as serving a warm request and a
+third of a command-mode request. A pool guest's is read at most this often; in command mode,
+one guest's of a function in this time, and the requests in between report it."""
 BUILD_RETRY_FIRST = 1.0
 """Seconds a function waits before it tries again to build a template that failed once."""
 BUILD_RETRY_MAX = 60.0
@@ -131,6 +133,7 @@ class Function:
         self._template_config = self._pool._config if self._pool else self.config
         self._closed = False
         self._memory: dict[int, tuple[float, int | None]] = {}  # pid -> (when, bytes)
+        self._command_memory: tuple[float, int] | None = None  # (when, bytes): the last read
         self.backoff = BuildBackoff()
 
     def __repr__(self) -> str:
@@ -315,9 +318,22 @@ class Function:
         except InvokeRefused as exc:
             ending = Ending.load_failure("export", str(exc))
         report.fuel = guest.fuel_used
-        if guest.ending is None and guest.pid is not None:
-            report.memory = own_memory(guest.pid)
+        report.memory = self._sampled_command_memory(guest)
         return ending
+
+    def _sampled_command_memory(self, guest: Guest) -> int | None:
+        """This guest's own memory if none of the function's was read in the last
+        ``MEMORY_SAMPLE_SECONDS``, else the figure read then."""
+        now = time.monotonic()
+        last = self._command_memory
+        if last is not None and now - last[0] <= MEMORY_SAMPLE_SECONDS:
+            return last[1]
+        figure = None
+        if guest.ending is None and guest.pid is not None:
+            figure = own_memory(guest.pid)
+        if figure is not None:
+            self._command_memory = (now, figure)
+        return figure if figure is not None else last[1] if last is not None else None
 
     def _memory_of(self, guest: Guest) -> int | None:
         if guest.ending is not None:

@@ -15,6 +15,7 @@ from host.serve import ENDING_HEADER
 from host.serve import function as function_module
 from host.serve.report import Response
 from host.supervisor import Host
+from host.watchdog import own_memory
 from protocol.messages import MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
 
@@ -70,6 +71,27 @@ async def test_a_body_too_large_to_go_with_the_invoke_is_stdin_too(host: Host) -
     assert len(body) <= 64 * 1024
     response = await fn.invoke(body=body, query="echo")
     assert (response.status, response.body) == (200, body)
+
+
+async def test_command_memory_is_read_once_a_sample_period(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = 0
+
+    def counted(pid: int) -> int | None:
+        nonlocal reads
+        reads += 1
+        return own_memory(pid)
+
+    monkeypatch.setattr("host.serve.function.own_memory", counted)
+    fn = await host.function("cgi", CGI, start=True)
+    reports = [(await fn.invoke(query="count")).report for _ in range(3)]
+    assert reads == 1
+    figures = {report.memory for report in reports if report is not None}
+    assert len(figures) == 1 and (figures.pop() or 0) > 0
+    monkeypatch.setattr(function_module, "MEMORY_SAMPLE_SECONDS", 0.0)
+    await fn.invoke(query="count")
+    assert reads == 2
 
 
 async def test_every_request_gets_a_fresh_guest(host: Host) -> None:
