@@ -31,11 +31,6 @@ from .uids import GuestUids
 from .watchdog import Watchdog
 
 TemplateKey = tuple[bytes, str, str | None]  # (module digest, configuration as JSON, init)
-KNOWN_KEYS = 64
-"""How many (module, configuration, init) the fleet remembers the template key of: making
-one hashes the module and dumps the configuration (about 70 us for the 31 KiB demo module,
-on every command-mode request, three times), while a function asks with the same objects
-each time."""
 
 
 class Fleet:
@@ -52,8 +47,6 @@ class Fleet:
         self._starting: dict[TemplateKey, tuple[Template, asyncio.Task[None]]] = {}
         self._guests: dict[int, Guest] = {}  # pid -> live guest
         self._listeners: list[Listener] = []
-        # id(module), id(config), init -> the very objects, and their template's key
-        self._keys: dict[tuple[int, int, str | None], tuple[bytes, GuestConfig, TemplateKey]] = {}
         self.watchdog = Watchdog()
         self._watching: asyncio.Task[None] | None = None
 
@@ -78,12 +71,14 @@ class Fleet:
         console: ConsoleSink | None,
         stdin: StdinSource | None = None,
         init: str | None = None,
+        key: TemplateKey | None = None,
     ) -> Guest:
         """A guest of ``module`` with ``config``, forked from their template (started first if
-        need be, with ``init`` run in its throwaway guest: ``Template.boot``), past its
-        handshake and watched. ``GuestEnded`` if the module cannot be loaded or started (the
-        template's ending), ``GuestStartError`` / ``OSError`` if no guest could be made."""
-        template = await self.template(module, config, init)
+        need be, with ``init`` run in its throwaway guest: ``Template.boot``; ``key``: as
+        ``has_template``), past its handshake and watched. ``GuestEnded`` if the module cannot
+        be loaded or started (the template's ending), ``GuestStartError`` / ``OSError`` if no
+        guest could be made."""
+        template = await self.template(module, config, init, key)
         guest = await template.fork(console=console, stdin=stdin)
         await guest.handshake()
         if guest.pid is not None:
@@ -99,29 +94,36 @@ class Fleet:
 
     # -- templates ----------------------------------------------------------------------------
 
-    def _key(self, module: bytes, config: GuestConfig, init: str | None) -> TemplateKey:
-        """The key of the template of ``module``, ``config`` and ``init``, remembered for
-        the same objects (bytes and a frozen configuration cannot change)."""
-        ident = (id(module), id(config), init)
-        known = self._keys.get(ident)
-        if known is not None and known[0] is module and known[1] is config:
-            return known[2]
-        key = (module_digest(module), config.model_dump_json(), init)
-        if len(self._keys) >= KNOWN_KEYS:
-            del self._keys[next(iter(self._keys))]  # the oldest
-        self._keys[ident] = (module, config, key)
-        return key
+    @staticmethod
+    def key(module: bytes, config: GuestConfig, init: str | None = None) -> TemplateKey:
+        """What names the template of ``module``, ``config`` and ``init``. Making it hashes
+        the module and dumps the configuration (about 70 us for the 31 KiB demo module): a
+        caller that asks for the same template over and over (a function, on every
+        request) makes it once and passes it as ``key``."""
+        return (module_digest(module), config.model_dump_json(), init)
 
-    def has_template(self, module: bytes, config: GuestConfig, init: str | None = None) -> bool:
-        """Whether a template of ``module``, ``config`` and ``init`` is ready to fork now."""
-        template = self._templates.get(self._key(module, config, init))
+    def has_template(
+        self,
+        module: bytes,
+        config: GuestConfig,
+        init: str | None = None,
+        key: TemplateKey | None = None,
+    ) -> bool:
+        """Whether a template of ``module``, ``config`` and ``init`` (whose ``key`` is
+        made if not given) is ready to fork now."""
+        template = self._templates.get(key or self.key(module, config, init))
         return template is not None and template.alive
 
     async def template(
-        self, module: bytes, config: GuestConfig, init: str | None = None
+        self,
+        module: bytes,
+        config: GuestConfig,
+        init: str | None = None,
+        key: TemplateKey | None = None,
     ) -> Template:
-        """The template of ``module``, ``config`` and ``init``, started first if need be."""
-        key = self._key(module, config, init)
+        """The template of ``module``, ``config`` and ``init`` (``key``: as ``has_template``),
+        started first if need be."""
+        key = key or self.key(module, config, init)
         digest = key[0]
         template = self._templates.get(key)
         if template is not None and template.alive:

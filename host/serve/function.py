@@ -131,6 +131,8 @@ class Function:
             pooled = self.config.model_copy(update={"timeout": None})
             self._pool = Pool(fleet, module, pooled, spec.init, spec.pool_spec, self.paused)
         self._template_config = self._pool._config if self._pool else self.config
+        # Made once: it hashes the module (every request asks for the template).
+        self._template_key = fleet.key(module, self._template_config, spec.init)
         self._closed = False
         self._memory: dict[int, tuple[float, int | None]] = {}  # pid -> (when, bytes)
         self._command_memory: tuple[float, int] | None = None  # (when, bytes): the last read
@@ -150,12 +152,16 @@ class Function:
     @property
     def warm(self) -> bool:
         """Its template is ready to fork."""
-        return self._fleet.has_template(self.module, self._template_config, self.spec.init)
+        return self._fleet.has_template(
+            self.module, self._template_config, self.spec.init, self._template_key
+        )
 
     async def start(self) -> None:
         """Build the template now (and fill the pool to its ``min``), so that the first
         request is warm. ``GuestEnded`` if the module cannot be loaded or started."""
-        await self._fleet.template(self.module, self._template_config, self.spec.init)
+        await self._fleet.template(
+            self.module, self._template_config, self.spec.init, self._template_key
+        )
         if self._pool is not None:
             self._pool.start()
 
@@ -250,7 +256,9 @@ class Function:
         began = time.perf_counter()
         problem: Response | None = None
         try:
-            await self._fleet.template(self.module, self._template_config, self.spec.init)
+            await self._fleet.template(
+                self.module, self._template_config, self.spec.init, self._template_key
+            )
         except GuestEnded as ended:
             problem = _failed(report, ended.ending, "the module could not be started")
         except (GuestStartError, OSError) as exc:
@@ -275,7 +283,10 @@ class Function:
         given = request.body if len(request.body) <= MAX_INVOKE_STDIN else None
         stdin = NoStdin() if given is not None else BytesStdin(request.body)
         got = await _timed_guest(
-            report, self._fleet.fork(self.module, self.config, console, stdin, self.spec.init)
+            report,
+            self._fleet.fork(
+                self.module, self.config, console, stdin, self.spec.init, self._template_key
+            ),
         )
         if isinstance(got, Response):
             return got

@@ -73,6 +73,19 @@ async def test_a_body_too_large_to_go_with_the_invoke_is_stdin_too(host: Host) -
     assert (response.status, response.body) == (200, body)
 
 
+async def test_a_function_hashes_its_module_once(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = await host.function("cgi", CGI, start=True)
+
+    def refused(module: bytes) -> bytes:
+        raise AssertionError("hashed the module again")
+
+    monkeypatch.setattr("host.fleet.module_digest", refused)
+    for _ in range(2):
+        assert (await fn.invoke(query="count")).status == 200
+
+
 async def test_command_memory_is_read_once_a_sample_period(
     host: Host, monkeypatch: pytest.MonkeyPatch
 ) -> None:
