@@ -6,7 +6,8 @@
                                                       out-of-memory frame get this id
       during the request    ──▶ Console              (ConsoleWriter, batched)
                             ──▶ Code                 (Replies.send_during: a cache entry)
-                            ──▶ StdinRequest ◀── StdinData   (Replies.read_stdin, for WASI)
+                            ──▶ StdinRequest ◀── StdinData   (Replies.read_stdin, for WASI;
+                                                      none when the request brought its stdin)
                             ──▶ FileCall ◀── FileAnswer      (Replies.call_files, for WASI)
       its reply             ──▶ Replies.send(reply)  the console is flushed first
                                 Replies.end(reply)   ... and the guest stops serving
@@ -48,6 +49,10 @@ class Replies:
         self.channel = channel
         self.console = console
         self.request_id = 0
+        # The stdin the request brought (``Invoke.stdin``), and how much of it was read;
+        # None: reads ask the host.
+        self._stdin: bytes | None = None
+        self._stdin_read = 0
         # Encoded ahead of time: when memory runs out there may be none left to encode it.
         self.out_of_memory_frame = b""
         # Its map, made once (a template makes it before it forks): each request sets the id.
@@ -61,6 +66,7 @@ class Replies:
         """A new request is being served: what follows belongs to ``request_id``."""
         self.console.start(request_id)
         self.request_id = request_id
+        self._stdin = None
         self._out_of_memory["id"] = request_id
         self.out_of_memory_frame = encode_frame(self._out_of_memory)
 
@@ -78,8 +84,18 @@ class Replies:
         """A frame that belongs to the request but does not answer it (``Code``)."""
         self.channel.send(message)
 
+    def given_stdin(self, data: bytes) -> None:
+        """The request brought its whole stdin: reads take from ``data``, then see the end."""
+        self._stdin = data
+        self._stdin_read = 0
+
     def read_stdin(self, size: int) -> bytes:
-        """WASI's ``read_stdin``: ask the host for up to ``size`` bytes and wait for them."""
+        """WASI's ``read_stdin``: up to ``size`` bytes of the stdin the request brought, or
+        else asked of the host (waiting for them)."""
+        if self._stdin is not None:
+            start = self._stdin_read
+            self._stdin_read = start + size
+            return self._stdin[start : start + size]
         self.console.flush()  # the program may be waiting for its prompt to be seen
         wanted = min(size, msg.MAX_STDIN_REQUEST)
         self.channel.send(msg.StdinRequest(id=self.request_id, max=wanted))

@@ -49,6 +49,8 @@ def invoke(replies: Replies, booted: BootedInstance, message: Invoke) -> None:
         args = convert_arguments(func, export, message.args)
         if message.argv:
             booted.wasi.set_program(message.argv, message.environ)
+        if message.stdin is not None:
+            replies.given_stdin(message.stdin)
     except (ArgumentError, ValueError, TypeError) as exc:
         replies.send(_refused(replies, RefusalReason.ARGUMENTS, str(exc)))
         return

@@ -608,9 +608,9 @@ def bench_fuel(
 BENCH_SERVE_HELP = """Load the HTTP gateway of `kindling serve` over loopback.
 
 \b
-Starts `kindling serve` with examples/shout.wasm (command mode: a fresh
-guest per request) and examples/add.wasm (export mode: a warm pool), and
-a hello-world handler of the same HTTP library (aiohttp). Cold: the first
+Starts `kindling serve` with shout.wasm (command mode: a fresh guest per
+request) and add.wasm (export mode: a warm pool), copies of examples/
+shipped with the package, and a hello-world handler of the same HTTP library (aiohttp). Cold: the first
 request to each function of a new gateway (median of --cold runs). Warm:
 --concurrency clients for --duration seconds each, with this command's
 own async load generator and with `wrk -t2` when it is installed; req/s,

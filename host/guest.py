@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, cast
 from protocol.limits import loading_bound, running_bound, snapshot_allowance
 from protocol.messages import (
     DEFAULT_LOAD_TIMEOUT,
+    MAX_INVOKE_STDIN,
     MAX_MODULE_BYTES,
     MAX_SNAPSHOT_BYTES,
     PROTOCOL_VERSION,
@@ -519,16 +520,26 @@ class Guest:
         *,
         argv: list[bytes] | None = None,
         environ: list[bytes] | None = None,
+        stdin: bytes | None = None,
     ) -> asyncio.Future[Any]:
         """Send an Invoke now (after a Boot, possibly before it is answered); the future gives
         the results or raises as ``invoke`` does. ``argv`` (not empty) and ``environ``: the
-        program's arguments and environment from now on, in place of Boot's (``Invoke``)."""
+        program's arguments and environment from now on, in place of Boot's (``Invoke``).
+        ``stdin``: the program's whole stdin for this request, at most ``MAX_INVOKE_STDIN``
+        bytes, sent with it (its reads then never ask the guest's stdin source)."""
         self._check_alive()
         if not self._boot_submitted or self.state in LEAVING_STATES:
             raise IllegalAction(f"cannot invoke a guest that is {self.state.value}")
         values = [_check_number(value) for value in args]
+        if stdin is not None and len(stdin) > MAX_INVOKE_STDIN:
+            raise ValueError(f"an Invoke brings at most {MAX_INVOKE_STDIN} bytes of stdin")
         invoke = Invoke(
-            id=self._next_id(), export=export, args=values, argv=argv or [], environ=environ or []
+            id=self._next_id(),
+            export=export,
+            args=values,
+            argv=argv or [],
+            environ=environ or [],
+            stdin=stdin,
         )
         return self._send(invoke)
 

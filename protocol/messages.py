@@ -70,7 +70,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 5  # 5: Boot.init and Invoke argv/environ (serve), files and terminals (WASI)
+PROTOCOL_VERSION = 6  # 6: Invoke.stdin; 5: Boot.init, Invoke argv/environ, files, terminals
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -117,6 +117,10 @@ MAX_RESULTS = 1000
 
 MAX_STDIN_REQUEST = 1024 * 1024
 """The most bytes one ``StdinRequest`` may ask for."""
+
+MAX_INVOKE_STDIN = 32 * 1024
+"""The most bytes of stdin an ``Invoke`` may bring with it (more comes by ``StdinRequest``):
+what the guest holds of it counts against its memory like any other allocation."""
 
 MAX_EXPORT_NAME = 1024
 """The longest export name the host names in ``Boot.init``, in characters."""
@@ -440,13 +444,18 @@ class Invoke(Message):
     ``argv`` is not empty: the program's arguments (argv[0] first) and environment
     (``KEY=VALUE``) from now on, in place of Boot's: a request to a function forked from a
     template brings its own. (Lists rather than optional fields: the generated fast reader
-    of this hot message reads plain lists only.)"""
+    of this hot message reads plain lists only.) ``stdin``: the program's whole stdin, given
+    with the request: its reads take from it, then see the end of input, and no
+    ``StdinRequest`` is sent (a command-mode request, whose body the host has: each of its
+    round trips cost the host a validated frame and the guest two system calls and a wait);
+    None: reads ask the host, ``StdinRequest`` by ``StdinRequest``."""
 
     TYPE = MessageType.INVOKE
     export: str
     args: list[Number]
     argv: Annotated[list[bytes], Length(0, MAX_PROGRAM_STRINGS)] = []  # noqa: RUF012
     environ: Annotated[list[bytes], Length(0, MAX_PROGRAM_STRINGS)] = []  # noqa: RUF012
+    stdin: Annotated[bytes, Length(0, MAX_INVOKE_STDIN)] | None = None
 
 
 @record

@@ -6,6 +6,8 @@
 - With the recorded toolchain installed, build.sh --check rebuilds everything byte for byte.
 - The instruction each fixture exists to exercise is really in its binary (wasm-objdump).
 - The build does not depend on what else is on PATH (clang 14 runs any wasm-opt it finds).
+- ``kindling bench serve``'s guest modules are package data, byte for byte the examples
+  they copy, so that an installed package runs the bench as a checkout does.
 - README.md opens with exactly the two documented set-up commands, and .ci/run runs the
   same test command in a venv it creates anew.
 - Every third-party module the tests import is declared in pyproject.toml, with an upper
@@ -67,6 +69,19 @@ def binary_for(source: str) -> str:
         if source.startswith("examples/")
         else f"tests/fixtures/wasm/{stem}.wasm"
     )
+
+
+def test_the_bench_modules_are_package_data_copied_from_examples() -> None:
+    from host.bench.serve import MODULES, bench_module
+
+    setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert f"{MODULES}/*.wasm" in setuptools["package-data"]["host.bench"]
+    for name in ("shout.wasm", "add.wasm"):
+        shipped = bench_module(name)
+        assert shipped.parent == REPO_ROOT / "host" / "bench" / MODULES
+        assert shipped.read_bytes() == (EXAMPLES_DIR / name).read_bytes(), (
+            f"host/bench/{MODULES}/{name} differs from examples/{name}: copy it again"
+        )
 
 
 def test_every_source_and_binary_is_in_the_manifest() -> None:

@@ -2,7 +2,9 @@
 
 ::
 
-    a scratch config: examples/shout.wasm (command) and examples/add.wasm (export)
+    a scratch config: shout.wasm (command) and add.wasm (export), the copies of
+              examples/ shipped with the package (MODULES), so that an installed kindling
+              runs it as a checkout does
     cold      R times: a new `kindling serve` process, one request to each function at
               once (its template, and for export its pool guest, built for it)
     warm      one `kindling serve`; per target, CONCURRENCY clients for DURATION s:
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.resources
 import json
 import os
 import re
@@ -86,20 +89,33 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _config(directory: Path, root: Path) -> Path:
+MODULES = "modules"
+"""The folder of ``host.bench`` that holds the bench's guest modules (package data)."""
+
+
+def bench_module(name: str) -> Path:
+    """The path of the bench's guest module ``name`` (``shout.wasm``, ``add.wasm``): package
+    data, a plain file wherever the package is installed."""
+    found = importlib.resources.files("host.bench").joinpath(MODULES, name)
+    if not found.is_file():
+        raise FileNotFoundError(f"the package has no {MODULES}/{name}: is it installed whole?")
+    return Path(str(found))
+
+
+def _config(directory: Path) -> Path:
     path = directory / "bench.toml"
     path.write_text(
         f"""
 [[function]]
 name = "shout"
-module = "{root / "examples" / "shout.wasm"}"
+module = "{bench_module("shout.wasm")}"
 route = "/shout"
 concurrency = 64
 queue = 4096
 
 [[function]]
 name = "add"
-module = "{root / "examples" / "add.wasm"}"
+module = "{bench_module("add.wasm")}"
 route = "/add"
 mode = "export"
 export = "add"
@@ -271,11 +287,11 @@ def wrk(url: str, body: bytes, concurrency: int, seconds: float, directory: Path
     return load
 
 
-async def measure(concurrency: int, duration: float, cold_repeats: int, root: Path) -> Report:
+async def measure(concurrency: int, duration: float, cold_repeats: int) -> Report:
     report = Report(concurrency, duration)
     with tempfile.TemporaryDirectory(prefix="kindling-bench-serve-") as scratch:
         directory = Path(scratch)
-        config = _config(directory, root)
+        config = _config(directory)
         if cold_repeats:
             cold = await _cold(config, directory, cold_repeats)
             report.cold_ms = {k: round(statistics.median(v), 2) for k, v in cold.items()}
@@ -356,8 +372,7 @@ def bench_serve_command(
     concurrency: int, duration: float, cold: int, as_json: bool, out: TextIO | None = None
 ) -> int:
     out = out or sys.stdout
-    root = Path(__file__).resolve().parents[2]
-    report = asyncio.run(measure(concurrency, duration, cold, root))
+    report = asyncio.run(measure(concurrency, duration, cold))
     if as_json:
         document: dict[str, Any] = {**asdict(report), "ok": report.ok, "verdicts": verdicts(report)}
         out.write(json.dumps(document, indent=1) + "\n")

@@ -10,6 +10,11 @@
         export:  Pool ──▶ a warm guest: Invoke(export, numbers) ──▶ JSON numbers
     ──▶ Response(status, headers, body, report)
 
+A template that cannot be built (a module that does not load, an ``init`` that traps) is not
+built again for every request: the function backs off (``BuildBackoff``), answering at once
+with the failure and ``Retry-After`` until the next try is due, the pause doubling with each
+failure in a row (``BUILD_RETRY_FIRST`` up to ``BUILD_RETRY_MAX`` seconds).
+
 Status rules: a command that exits 0 with a well-formed response gives the status it wrote
 (200 by default); malformed output is a 502; a trap, a limit, a non-zero exit or any other
 ending is a 500, a wall-clock limit a 504, each with its ending in ``Kindling-Ending`` and
@@ -21,18 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 
+from protocol.messages import MAX_INVOKE_STDIN
+
 from ..config import GuestConfig
 from ..endings import Ending, EndingKind, Limit
 from ..errors import GuestEnded, GuestStartError, GuestTrapped, InvokeRefused
 from ..fleet import Fleet
 from ..guest import Guest
-from ..stdio import BytesStdin, CapturedConsole
+from ..stdio import BytesStdin, CapturedConsole, NoStdin
 from ..watchdog import own_memory
 from .cgi import (
     MalformedOutput,
@@ -54,8 +62,14 @@ RECENT = 1024
 """How many of its last durations a function keeps, for the percentiles ``kindling top``
 shows."""
 MEMORY_SAMPLE_SECONDS = 1.0
-"""How old a pool guest's memory figure in a report may be: reading it (``smaps_rollup``)
-costs 0.1-0.4 ms, as much as serving a warm request."""
+"""How old a memory figure in a report may be: reading a guest's (``smaps_rollup``, a walk of
+its page tables) costs 0.1-0.5 ms of the host's CPU, as much as serving a warm request and a
+third of a command-mode request. A pool guest's is read at most this often; in command mode,
+one guest's of a function in this time, and the requests in between report it."""
+BUILD_RETRY_FIRST = 1.0
+"""Seconds a function waits before it tries again to build a template that failed once."""
+BUILD_RETRY_MAX = 60.0
+"""The longest wait between tries; the wait doubles from ``BUILD_RETRY_FIRST`` up to it."""
 REQUEST_ID_HEADER = "Kindling-Request-Id"
 _ids = itertools.count(1)
 _prefix = f"{os.getpid():x}-{int(time.time()):x}"
@@ -63,6 +77,33 @@ _prefix = f"{os.getpid():x}-{int(time.time()):x}"
 
 def new_request_id() -> str:
     return f"{_prefix}-{next(_ids):x}"
+
+
+class BuildBackoff:
+    """Failed builds of a function's template in a row, and when the next may start: a
+    module that cannot start costs a spawn, a load and often a throwaway guest, and a
+    request rate of them must not turn into a rate of builds."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retry_at = 0.0  # time.monotonic()
+        self.response: Response | None = None  # the last failure's, answered meanwhile
+        self.ending = ""
+
+    def waiting(self) -> float:
+        """Seconds until the next build may start (0: now)."""
+        return max(self.retry_at - time.monotonic(), 0.0) if self.failures else 0.0
+
+    def failed(self, response: Response, ending: str) -> None:
+        """A build failed with ``response``: wait twice as long as last time."""
+        pause = min(BUILD_RETRY_FIRST * 2**self.failures, BUILD_RETRY_MAX)
+        self.failures += 1
+        self.retry_at = time.monotonic() + pause
+        self.response, self.ending = response, ending
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.response = None
 
 
 class Function:
@@ -90,8 +131,12 @@ class Function:
             pooled = self.config.model_copy(update={"timeout": None})
             self._pool = Pool(fleet, module, pooled, spec.init, spec.pool_spec, self.paused)
         self._template_config = self._pool._config if self._pool else self.config
+        # Made once: it hashes the module (every request asks for the template).
+        self._template_key = fleet.key(module, self._template_config, spec.init)
         self._closed = False
         self._memory: dict[int, tuple[float, int | None]] = {}  # pid -> (when, bytes)
+        self._command_memory: tuple[float, int] | None = None  # (when, bytes): the last read
+        self.backoff = BuildBackoff()
 
     def __repr__(self) -> str:
         return f"<Function {self.name} {self.mode.value} {self.route}>"
@@ -107,12 +152,16 @@ class Function:
     @property
     def warm(self) -> bool:
         """Its template is ready to fork."""
-        return self._fleet.has_template(self.module, self._template_config, self.spec.init)
+        return self._fleet.has_template(
+            self.module, self._template_config, self.spec.init, self._template_key
+        )
 
     async def start(self) -> None:
         """Build the template now (and fill the pool to its ``min``), so that the first
         request is warm. ``GuestEnded`` if the module cannot be loaded or started."""
-        await self._fleet.template(self.module, self._template_config, self.spec.init)
+        await self._fleet.template(
+            self.module, self._template_config, self.spec.init, self._template_key
+        )
         if self._pool is not None:
             self._pool.start()
 
@@ -189,36 +238,62 @@ class Function:
 
     async def _template(self, report: Report) -> Response | None:
         """Make sure the template is ready (cold if it had to be built); an error response
-        if it cannot be."""
+        if it cannot be -- at once, without a build, while the last failure's backoff lasts
+        (``BuildBackoff``)."""
         if self.warm:
             return None
         report.start = "cold"
+        backoff = self.backoff
+        waiting = backoff.waiting()
+        if waiting > 0 and backoff.response is not None:
+            report.ending = backoff.ending
+            last = backoff.response
+            headers = [h for h in last.headers if h[0] != "Retry-After"]
+            headers.append(("Retry-After", str(math.ceil(waiting))))
+            note = f"(building it failed {backoff.failures} times in a row; next try in "
+            note += f"{waiting:.1f} s)\n"
+            return Response(last.status, headers, last.body + note.encode())
         began = time.perf_counter()
+        problem: Response | None = None
         try:
-            await self._fleet.template(self.module, self._template_config, self.spec.init)
+            await self._fleet.template(
+                self.module, self._template_config, self.spec.init, self._template_key
+            )
         except GuestEnded as ended:
-            return _failed(report, ended.ending, "the module could not be started")
+            problem = _failed(report, ended.ending, "the module could not be started")
         except (GuestStartError, OSError) as exc:
-            return _unavailable(report, exc)
+            problem = _unavailable(report, exc)
         finally:
             report.init_ms = round((time.perf_counter() - began) * 1000, 3)
-        return None
+        if problem is None:
+            backoff.succeeded()
+        elif not self.warm and not backoff.waiting():
+            # Once per build: the requests that waited for the same one fail together (and
+            # a build that another request started may have succeeded).
+            backoff.failed(problem, report.ending)
+        return problem
 
     async def _command(self, request: Request, report: Report) -> Response:
         problem = await self._template(report)
         if problem is not None:
             return problem
         console = CapturedConsole()
-        stdin = BytesStdin(request.body)
+        # A body that fits goes with the Invoke (no StdinRequest round trips); a larger one
+        # is read from the guest's stdin source, request by request.
+        given = request.body if len(request.body) <= MAX_INVOKE_STDIN else None
+        stdin = NoStdin() if given is not None else BytesStdin(request.body)
         got = await _timed_guest(
-            report, self._fleet.fork(self.module, self.config, console, stdin, self.spec.init)
+            report,
+            self._fleet.fork(
+                self.module, self.config, console, stdin, self.spec.init, self._template_key
+            ),
         )
         if isinstance(got, Response):
             return got
         guest = got
         self._command_guests.add(guest)
         try:
-            ending = await self._run_command(guest, request, report)
+            ending = await self._run_command(guest, request, report, given)
         finally:
             self._command_guests.discard(guest)
             await guest.stop()
@@ -236,13 +311,17 @@ class Function:
             )
         return Response(parsed.status, parsed.headers, parsed.body)
 
-    async def _run_command(self, guest: Guest, request: Request, report: Report) -> Ending:
-        """Run ``_start`` with the request's environment and arguments; how it ended."""
+    async def _run_command(
+        self, guest: Guest, request: Request, report: Report, stdin: bytes | None
+    ) -> Ending:
+        """Run ``_start`` with the request's environment, arguments and (if given) its
+        stdin; how it ended."""
         try:
             await guest.submit_invoke(
                 "_start",
                 argv=arguments(request, self.config.args),
                 environ=environment(request, self.config.env),
+                stdin=stdin,
             )
             ending = Ending.exited(0)
         except (GuestEnded, GuestTrapped) as exc:
@@ -250,9 +329,22 @@ class Function:
         except InvokeRefused as exc:
             ending = Ending.load_failure("export", str(exc))
         report.fuel = guest.fuel_used
-        if guest.ending is None and guest.pid is not None:
-            report.memory = own_memory(guest.pid)
+        report.memory = self._sampled_command_memory(guest)
         return ending
+
+    def _sampled_command_memory(self, guest: Guest) -> int | None:
+        """This guest's own memory if none of the function's was read in the last
+        ``MEMORY_SAMPLE_SECONDS``, else the figure read then."""
+        now = time.monotonic()
+        last = self._command_memory
+        if last is not None and now - last[0] <= MEMORY_SAMPLE_SECONDS:
+            return last[1]
+        figure = None
+        if guest.ending is None and guest.pid is not None:
+            figure = own_memory(guest.pid)
+        if figure is not None:
+            self._command_memory = (now, figure)
+        return figure if figure is not None else last[1] if last is not None else None
 
     def _memory_of(self, guest: Guest) -> int | None:
         if guest.ending is not None:

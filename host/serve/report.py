@@ -15,8 +15,10 @@ class Report:
     it, else ``warm``. ``fork_ms``: getting the guest (forking it, or taking one from the
     pool); ``init_ms``: building the template first (loading, the start function, ``init``),
     0 when warm. ``memory``: the guest's own memory (USS: not the template's pages it shares)
-    when the request ended (a pool guest's as read within the last second: reading costs
-    0.1-0.4 ms); linear memory never shrinks, so this is close to its peak. ``fuel``: fuel
+    when the request ended; linear memory never shrinks, so this is close to its peak. It is
+    read within the last second: a pool guest's own figure, or in command mode the figure of
+    the function's guest read last (reading costs 0.1-0.5 ms of host CPU per guest, a third
+    of a command request: ``MEMORY_SAMPLE_SECONDS``). ``fuel``: fuel
     it used, when metered and known."""
 
     request_id: str

@@ -23,6 +23,7 @@ from host.errors import GuestEnded, GuestTrapped, IllegalAction, InvokeRefused
 from host.framebudget import FRAME_BURST, FRAME_RATE
 from host.guest import Guest, GuestState
 from host.stdio import BytesStdin, CapturedConsole
+from protocol.messages import MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
 from tests.host.conftest import Guests, Run, SpinningGuest, misbehaving
 
@@ -327,15 +328,39 @@ async def test_the_cpu_rlimit_set_by_the_sandbox(run: Run) -> None:
     assert report.ending.text == "limit(cpu)"
 
 
+class CountedStdin(BytesStdin):
+    """Counts the reads the host makes of it (one per StdinRequest)."""
+
+    reads = 0
+
+    async def read(self, size: int) -> bytes:
+        self.reads += 1
+        return await super().read(size)
+
+
+async def test_stdin_given_with_the_invoke_is_read_without_asking(new_guest: Guests) -> None:
+    stdin = CountedStdin(b"not this")
+    console = CapturedConsole()
+    guest = new_guest(stdin=stdin, console=console)
+    await guest.start()
+    await guest.boot(fixture("cat").read_bytes())
+    data = bytes(range(256)) * 100
+    try:
+        await guest.submit_invoke("_start", argv=[b"cat"], stdin=data)
+    except GuestEnded as ended:
+        assert ended.ending.text == "exited(0)"
+    await guest.stop()
+    assert console.stdout == data and stdin.reads == 0  # no StdinRequest reached it
+
+
+async def test_an_invoke_brings_at_most_its_share_of_stdin(guest: Guest) -> None:
+    await guest.boot(fixture("cat").read_bytes())
+    with pytest.raises(ValueError, match="at most"):
+        guest.submit_invoke("_start", stdin=b"x" * (MAX_INVOKE_STDIN + 1))
+
+
 async def test_stdin_is_not_read_unless_asked(new_guest: Guests) -> None:
-    class Watched(BytesStdin):
-        reads = 0
-
-        async def read(self, size: int) -> bytes:
-            self.reads += 1
-            return await super().read(size)
-
-    stdin = Watched(b"x" * 100_000)
+    stdin = CountedStdin(b"x" * 100_000)
     guest = new_guest(stdin=stdin)
     await guest.start()
     await guest.boot(fixture("hello").read_bytes())

@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from host.config import ConfigError
 from host.errors import GuestEnded
 from host.serve import ENDING_HEADER
+from host.serve import function as function_module
+from host.serve.report import Response
 from host.supervisor import Host
+from host.watchdog import own_memory
+from protocol.messages import MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
 
 pytestmark = pytest.mark.slow
@@ -59,6 +64,48 @@ async def test_the_body_is_stdin(host: Host) -> None:
     response = await fn.invoke(body=body, query="echo")
     assert (response.status, response.body) == (200, body)
     assert response.header("X-Length") == str(len(body))
+
+
+async def test_a_body_too_large_to_go_with_the_invoke_is_stdin_too(host: Host) -> None:
+    fn = await host.function("cgi", CGI)
+    body = bytes(range(256)) * (MAX_INVOKE_STDIN // 256 + 40)  # the fixture reads 64 KiB
+    assert len(body) <= 64 * 1024
+    response = await fn.invoke(body=body, query="echo")
+    assert (response.status, response.body) == (200, body)
+
+
+async def test_a_function_hashes_its_module_once(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = await host.function("cgi", CGI, start=True)
+
+    def refused(module: bytes) -> bytes:
+        raise AssertionError("hashed the module again")
+
+    monkeypatch.setattr("host.fleet.module_digest", refused)
+    for _ in range(2):
+        assert (await fn.invoke(query="count")).status == 200
+
+
+async def test_command_memory_is_read_once_a_sample_period(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = 0
+
+    def counted(pid: int) -> int | None:
+        nonlocal reads
+        reads += 1
+        return own_memory(pid)
+
+    monkeypatch.setattr("host.serve.function.own_memory", counted)
+    fn = await host.function("cgi", CGI, start=True)
+    reports = [(await fn.invoke(query="count")).report for _ in range(3)]
+    assert reads == 1
+    figures = {report.memory for report in reports if report is not None}
+    assert len(figures) == 1 and (figures.pop() or 0) > 0
+    monkeypatch.setattr(function_module, "MEMORY_SAMPLE_SECONDS", 0.0)
+    await fn.invoke(query="count")
+    assert reads == 2
 
 
 async def test_every_request_gets_a_fresh_guest(host: Host) -> None:
@@ -120,6 +167,54 @@ async def test_an_init_that_is_not_an_export_fails_the_function(host: Host) -> N
     fn = await host.function("broken", INIT, init="missing")
     response = await fn.invoke()
     assert (response.status, response.header(ENDING_HEADER)) == (500, "load_failure(init)")
+
+
+@pytest.mark.parametrize(
+    ("module", "init", "ending"),
+    [
+        (b"\0asm not a module", None, "load_failure(decode)"),
+        (INIT, "missing", "load_failure(init)"),
+    ],
+)
+async def test_a_template_that_will_not_build_backs_off(
+    host: Host,
+    monkeypatch: pytest.MonkeyPatch,
+    module: bytes | Path,
+    init: str | None,
+    ending: str,
+) -> None:
+    monkeypatch.setattr(function_module, "BUILD_RETRY_FIRST", 0.3)
+    fn = await host.function("broken", module, init=init)
+    builds = 0
+    build = fn._fleet.template
+
+    async def counted(*args: Any) -> Any:
+        nonlocal builds
+        builds += 1
+        return await build(*args)
+
+    monkeypatch.setattr(fn._fleet, "template", counted)
+    first = await fn.invoke()
+    assert (first.status, first.header(ENDING_HEADER), builds) == (500, ending, 1)
+    # While the backoff lasts, the same failure at once, with when to come back.
+    again = await asyncio.gather(*(fn.invoke() for _ in range(5)))
+    assert builds == 1
+    for response in again:
+        assert (response.status, response.header(ENDING_HEADER)) == (500, ending)
+        assert response.header("Retry-After") == "1"
+        assert b"failed 1 times in a row" in response.body
+        assert response.report is not None and response.report.ending == ending
+    await asyncio.sleep(0.35)
+    assert (await fn.invoke()).status == 500 and builds == 2  # tried again, failed again
+    assert fn.backoff.failures == 2 and 0.4 < fn.backoff.waiting() <= 0.6  # twice as long
+
+
+async def test_a_template_built_after_failures_forgets_them(host: Host) -> None:
+    fn = await host.function("cgi", CGI)
+    fn.backoff.failed(Response(500, [], b"earlier\n"), "load_failure(decode)")
+    fn.backoff.retry_at = 0.0  # due now
+    assert (await fn.invoke(query="count")).status == 200
+    assert fn.backoff.failures == 0
 
 
 async def test_export_mode_numbers_in_and_out(host: Host) -> None:
