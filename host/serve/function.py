@@ -329,22 +329,24 @@ class Function:
         except InvokeRefused as exc:
             ending = Ending.load_failure("export", str(exc))
         report.fuel = guest.fuel_used
-        report.memory = self._sampled_command_memory(guest)
+        report.memory, report.memory_sampled = self._sampled_command_memory(guest)
         return ending
 
-    def _sampled_command_memory(self, guest: Guest) -> int | None:
+    def _sampled_command_memory(self, guest: Guest) -> tuple[int | None, bool]:
         """This guest's own memory if none of the function's was read in the last
-        ``MEMORY_SAMPLE_SECONDS``, else the figure read then."""
+        ``MEMORY_SAMPLE_SECONDS``, else the figure read then; and whether the figure is
+        another guest's (the log line says so: ``memory_sampled``)."""
         now = time.monotonic()
         last = self._command_memory
         if last is not None and now - last[0] <= MEMORY_SAMPLE_SECONDS:
-            return last[1]
+            return last[1], True
         figure = None
         if guest.ending is None and guest.pid is not None:
             figure = own_memory(guest.pid)
         if figure is not None:
             self._command_memory = (now, figure)
-        return figure if figure is not None else last[1] if last is not None else None
+            return figure, False
+        return (last[1], True) if last is not None else (None, False)
 
     def _memory_of(self, guest: Guest) -> int | None:
         if guest.ending is not None:

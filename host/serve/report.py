@@ -18,7 +18,8 @@ class Report:
     when the request ended; linear memory never shrinks, so this is close to its peak. It is
     read within the last second: a pool guest's own figure, or in command mode the figure of
     the function's guest read last (reading costs 0.1-0.5 ms of host CPU per guest, a third
-    of a command request: ``MEMORY_SAMPLE_SECONDS``). ``fuel``: fuel
+    of a command request: ``MEMORY_SAMPLE_SECONDS``); ``memory_sampled`` is true when the
+    figure is another guest's. ``fuel``: fuel
     it used, when metered and known."""
 
     request_id: str
@@ -31,6 +32,7 @@ class Report:
     init_ms: float = 0.0
     start: str = "warm"
     memory: int | None = None
+    memory_sampled: bool = False
     fuel: int | None = None
     guest: int | None = None
 

@@ -103,6 +103,12 @@ async def test_command_memory_is_read_once_a_sample_period(
     assert reads == 1
     figures = {report.memory for report in reports if report is not None}
     assert len(figures) == 1 and (figures.pop() or 0) > 0
+    # The log says which figures are another guest's.
+    assert [report.memory_sampled for report in reports if report is not None] == [
+        False,
+        True,
+        True,
+    ]
     monkeypatch.setattr(function_module, "MEMORY_SAMPLE_SECONDS", 0.0)
     await fn.invoke(query="count")
     assert reads == 2
