@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -81,17 +82,19 @@ def _refuse_extension(code: int, data: bytes) -> Any:
 _TIMESTAMP = msgpack.Timestamp
 
 
-def _check_list(items: list[Any]) -> list[Any]:
+def _refuse_timestamps(items: Iterable[Any]) -> None:
     for item in items:
         if type(item) is _TIMESTAMP:
             raise ValueError("msgpack timestamps are not allowed")
+
+
+def _check_list(items: list[Any]) -> list[Any]:
+    _refuse_timestamps(items)
     return items
 
 
 def _check_map(mapping: dict[str, Any]) -> dict[str, Any]:
-    for item in mapping.values():
-        if type(item) is _TIMESTAMP:
-            raise ValueError("msgpack timestamps are not allowed")
+    _refuse_timestamps(mapping.values())  # the values as they are: no list made per map
     return mapping
 
 
