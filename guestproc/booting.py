@@ -18,7 +18,7 @@
 WASI is wired to the protocol: console writes become ``Console`` frames (batched by
 ``ConsoleWriter``), reads of fd 0 become a ``StdinRequest`` answered by ``StdinData``
 (``Replies.read_stdin``), and a preopened directory's file operations become ``FileCall``
-frames the host's file broker answers (``Replies.call_files``).
+frames the host's file broker answers (``Replies.files``).
 
 Memory: the guest is held to the loading bound until the kernel limits go on, and to the
 running bound (``protocol.limits``) from then on, which counts what it holds then: it lets go
@@ -159,7 +159,8 @@ def boot(
         write_console=replies.console.write,
         read_stdin=replies.read_stdin,
         preopens=[(p.name, bool(p.read_only)) for p in message.preopens or ()],
-        call_files=replies.call_files,
+        call_files=replies.files.call,
+        write_ahead=replies.files.write_ahead,
         terminals=message.terminals or (),
     )
     # The last moment a code cache entry may have been sent: the module's code runs next

@@ -8,7 +8,8 @@
                             ──▶ Code                 (Replies.send_during: a cache entry)
                             ──▶ StdinRequest ◀── StdinData   (Replies.read_stdin, for WASI;
                                                       none when the request brought its stdin)
-                            ──▶ FileCall ◀── FileAnswer      (Replies.call_files, for WASI)
+                            ──▶ FileCall ◀── FileAnswer      (Replies.files, for WASI;
+                                                      writes sent ahead: ``filecalls``)
       its reply             ──▶ Replies.send(reply)  the console is flushed first
                                 Replies.end(reply)   ... and the guest stops serving
 
@@ -32,6 +33,7 @@ from protocol.messages import Limit, Message
 
 from .channel import Channel, HostGone, HostProtocolError
 from .console import ConsoleWriter
+from .filecalls import FileCalls
 
 PASS_THROUGH = (MemoryError, HostProtocolError, HostGone)
 """Exceptions that are not about the module or the program: no reply answers them, they
@@ -48,6 +50,7 @@ class Replies:
     def __init__(self, channel: Channel, console: ConsoleWriter) -> None:
         self.channel = channel
         self.console = console
+        self.files = FileCalls(channel)
         self.request_id = 0
         # The stdin the request brought (``Invoke.stdin``), and how much of it was read;
         # None: reads ask the host.
@@ -66,12 +69,15 @@ class Replies:
         """A new request is being served: what follows belongs to ``request_id``."""
         self.console.start(request_id)
         self.request_id = request_id
+        self.files.request_id = request_id
         self._stdin = None
         self._out_of_memory["id"] = request_id
         self.out_of_memory_frame = encode_frame(self._out_of_memory)
 
     def send(self, message: Message) -> None:
-        """The request's reply; the console output it produced goes first."""
+        """The request's reply; the console output it produced goes first, and every file
+        write it sent ahead has been done."""
+        self.files.settle()
         self.console.flush()
         self.channel.send(message)
 
@@ -97,38 +103,10 @@ class Replies:
             self._stdin_read = start + size
             return self._stdin[start : start + size]
         self.console.flush()  # the program may be waiting for its prompt to be seen
+        self.files.settle()  # their answers come first
         wanted = min(size, msg.MAX_STDIN_REQUEST)
         self.channel.send(msg.StdinRequest(id=self.request_id, max=wanted))
         reply = self.channel.expect(msg.StdinData)
         if reply.id != self.request_id or len(reply.data) > size:
             raise HostProtocolError("StdinData does not answer the StdinRequest")
         return reply.data
-
-    def call_files(
-        self,
-        op: str,
-        handle: int,
-        path: bytes,
-        handle2: int,
-        path2: bytes,
-        numbers: list[int],
-        data: bytes,
-    ) -> tuple[int, list[int], bytes]:
-        """WASI's ``call_files``: one ``FileCall`` to the host's file broker, and its answer
-        (errno, numbers, data)."""
-        self.channel.send(
-            msg.FileCall(
-                id=self.request_id,
-                op=msg.FileOp(op),
-                handle=handle,
-                path=path,
-                handle2=handle2,
-                path2=path2,
-                numbers=[n & msg.U64_MAX for n in numbers],
-                data=data,
-            )
-        )
-        reply = self.channel.expect(msg.FileAnswer)
-        if reply.id != self.request_id:
-            raise HostProtocolError("FileAnswer does not answer the FileCall")
-        return reply.errno, reply.numbers, reply.data

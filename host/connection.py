@@ -14,8 +14,9 @@ reading; what to do about it (kill the guest: ``protocol_error``) is the listene
 The pydantic models are imported when the first bytes arrive, so a caller can send its
 first requests before paying for them.
 
-Reading can be paused (``pause_reading``) while the host's own output is backed up: the
-guest then blocks on its full pipe, which is the backpressure we want.
+Reading can be held (``hold``) while the host's own output is backed up, or while the host
+has too many of the guests' file writes waiting for a worker: the guest then blocks on its
+full pipe, which is the backpressure we want. Reading resumes when every holder has let go.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class GuestConnection:
         self._broken = False
         self._eof = False
         self._done = False
+        self._holders: set[str] = set()  # why reading is held (``hold``)
         self.frames_received = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -73,7 +75,19 @@ class GuestConnection:
         self._done = True
         self.pause_reading()
 
+    def hold(self, holder: str) -> None:
+        """Read nothing more until ``release(holder)`` (and every other holder's release)."""
+        self._holders.add(holder)
+        self.pause_reading()
+
+    def release(self, holder: str) -> None:
+        self._holders.discard(holder)
+        self.resume_reading()
+
     def resume_reading(self) -> None:
+        """Read the guest's frames as they come (unless reading is held, or done)."""
+        if self._holders:
+            return
         if not self._reading and not self._broken and not self._eof and not self._done:
             self._reading = True
             self._loop.add_reader(self._process.from_guest, self._on_readable)
@@ -190,6 +204,7 @@ class GuestConnection:
 
     def close(self) -> None:
         """Stop reading and writing (the transport closes the descriptors)."""
+        self._done = True  # for good: no holder's release reads a closed pipe
         self.pause_reading()
         if self._writing:
             self._writing = False

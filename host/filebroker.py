@@ -6,7 +6,7 @@
     ───────────────────────────────────        ───────────────           ─────────────
     path_open(3, "a/b", ...) ──▶ FileCall ──▶  FileBroker.request ──▶   FileTable.call:
                                                                           openat2 beneath the
-                             ◀── FileAnswer ◀── (one outstanding)  ◀──    preopen's fd, then the
+                             ◀── FileAnswer ◀── (in order)         ◀──    preopen's fd, then the
                                                                           *at call, pread, ...
 
 A guest cannot open a path itself (its running seccomp filter has no ``openat`` and its root
@@ -19,9 +19,11 @@ A read-only preopen, and everything opened beneath it, refuses every change with
 here, whatever rights the guest claims.
 
 The work runs in a small thread pool shared by all guests (``WORKERS``), never on the event
-loop; a guest has at most one call outstanding (a second is a protocol error), so one guest
-occupies at most one worker, and a call's frame is counted against the guest's frame budget
-like a stdin request (``host.framebudget``). Which call a worker takes next is decided on the
+loop. A guest's calls are served one at a time in the order they came, so one guest occupies
+at most one worker; it may have ``MAX_FILE_CALLS`` unanswered (more is a protocol error),
+because it sends writes to a regular file ahead of their answers, as it streams stdout, and
+the host writes such a write whole or answers why not. A call's frame is counted against the
+guest's frame budget like a stdin request (``host.framebudget``). Which call a worker takes next is decided on the
 event loop (``_Dispatcher``): calls on files guests have open before opens of new ones, and
 an open only while there is room under ``MAX_FILES`` (or once it has waited ``OPEN_WAIT``).
 
@@ -46,14 +48,16 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from protocol.messages import FILE_CHUNK, FileAnswer, FileCall, FileOp
+from protocol.messages import FILE_CHUNK, MAX_FILE_CALLS, FileAnswer, FileCall, FileOp
 
 from .beneath import EscapeError, open_beneath, set_times
+
+T = TypeVar("T")
 
 WORKERS = 4
 """Threads doing brokered file I/O for all guests of a host process."""
@@ -62,6 +66,11 @@ MAX_FILES_PER_GUEST = 64
 MAX_FILES = 1024
 """Brokered files open at once in the whole host process (then, after ``OPEN_WAIT``,
 ``ENFILE``)."""
+WAITING_BYTES_CAP = 64 * 1024 * 1024
+"""Bytes of writes the whole host keeps waiting for a worker: past it, a guest that sends
+one more call while some of its own wait has its pipe left unread until they are done (each
+guest may have ``MAX_FILE_CALLS`` unanswered, up to 8 x 64 KiB; 5,000 of them would hold
+2.5 GiB)."""
 OPEN_WAIT = 2.0
 """Seconds an open waits for a brokered file to be closed while the host holds
 ``MAX_FILES``, before it fails ``ENFILE``."""
@@ -334,9 +343,10 @@ class _Dispatcher:
         self._calls: deque[_Ticket] = deque()
         self._opens: deque[_Ticket] = deque()
         self._running = 0  # calls given a worker, at most WORKERS
+        self.waiting_bytes = 0  # data of the calls guests wait to be given one
         self._opening = 0  # ... of them opens, not yet counted in OPEN_FILES
 
-    async def run(self, work: Callable[[], FileAnswer], opening: bool) -> FileAnswer:
+    async def run(self, work: Callable[[], T], opening: bool) -> T:
         loop = asyncio.get_running_loop()
         ticket = _Ticket(loop.create_future(), time.monotonic() + OPEN_WAIT)
         if opening:
@@ -503,6 +513,10 @@ class FileTable:
                 return FileAnswer(id=message.id, errno=INVAL, numbers=[])
             return FileAnswer(id=message.id, errno=0, numbers=numbers, data=data)
 
+    def call_each(self, messages: Sequence[FileCall]) -> list[FileAnswer]:
+        """``call`` each of ``messages`` in turn; their answers."""
+        return [self.call(message) for message in messages]
+
     def read_now(self, message: FileCall) -> FileAnswer | None:
         """A read of a regular file answered without waiting: ``preadv2`` with
         ``RWF_NOWAIT`` takes only what is in the page cache, and fails ``EAGAIN`` rather
@@ -603,10 +617,18 @@ class FileTable:
         return [], os.pread(self._fd(m), min(size, FILE_CHUNK), offset)
 
     def write(self, m: FileCall) -> tuple[list[int], bytes]:
-        return [os.write(self._writable(m.handle).fd, m.data)], b""
+        handle = self._writable(m.handle)
+        if not handle.regular:
+            return [os.write(handle.fd, m.data)], b""
+        return [_write_all(m.data, lambda view, _: os.write(handle.fd, view))], b""
 
     def pwrite(self, m: FileCall) -> tuple[list[int], bytes]:
-        return [os.pwrite(self._writable(m.handle).fd, m.data, m.numbers[0])], b""
+        handle, offset = self._writable(m.handle), m.numbers[0]
+        if not handle.regular:
+            return [os.pwrite(handle.fd, m.data, offset)], b""
+        return [
+            _write_all(m.data, lambda view, done: os.pwrite(handle.fd, view, offset + done))
+        ], b""
 
     def seek(self, m: FileCall) -> tuple[list[int], bytes]:
         offset, whence = m.numbers
@@ -772,6 +794,20 @@ class FileTable:
         return [], os.fsencode(target)[:FILE_CHUNK]
 
 
+def _write_all(data: bytes, write: Callable[[memoryview, int], int]) -> int:
+    """Write all of ``data`` to a regular file, or fail. A guest sends such writes ahead of
+    their answers and counts them whole, so a short write (a disk filling up) must not pass
+    as success: writing the rest gives the reason (``ENOSPC``, ``EFBIG``)."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        done += write(view[done:], done)
+    return done
+
+
+def _ignore(_: bool) -> None:
+    pass
+
+
 def _check_trailing_slashes(parent: int, old_name: bytes, old: bytes, new: bytes) -> None:
     """rename with a trailing slash on either side needs a directory to rename."""
     if old.endswith(b"/") or new.endswith(b"/"):
@@ -850,10 +886,13 @@ _ARITY = {
 
 
 class FileBroker:
-    """Answers one guest's ``FileCall``s, one at a time, off the event loop.
+    """Answers one guest's ``FileCall``s off the event loop: one at a time, in the order they
+    came (up to ``MAX_FILE_CALLS`` wait, the writes a guest sent ahead of their answers).
 
     ``answer(message)`` sends the reply if the request is still the one being served
-    (``still_wanted(request_id)``); ``spawn`` runs the work as a task of the guest.
+    (``still_wanted(request_id)``); ``spawn`` runs the work as a task of the guest;
+    ``hold_reading(True)`` stops reading the guest's frames while the host has too many
+    writes waiting (``WAITING_BYTES_CAP``), and ``hold_reading(False)`` starts again.
     ``close()`` gives back every descriptor (at once, or when the running call returns).
     """
 
@@ -863,39 +902,94 @@ class FileBroker:
         answer: Callable[[FileAnswer], None],
         still_wanted: Callable[[int], bool],
         spawn: Callable[[Any], None],
+        hold_reading: Callable[[bool], None],
     ) -> None:
         self._table = FileTable(preopens)
         self._answer = answer
         self._still_wanted = still_wanted
         self._spawn = spawn
-        self.outstanding = False
+        self._hold_reading = hold_reading
+        self._held = False
+        self._board: _Dispatcher | None = None  # the event loop's, from the first call on
+        self._waiting: deque[FileCall] = deque()  # calls not yet given to a worker
+        self._unanswered = 0  # ... and the one a worker has, if any
+
+    @property
+    def outstanding(self) -> bool:
+        """Whether a call is unanswered."""
+        return self._unanswered > 0
 
     def request(self, message: FileCall) -> str | None:
         """Start serving ``message``; a protocol violation's description if it is not
         allowed now."""
-        if self.outstanding:
-            return "a second FileCall before the first was answered"
+        if self._unanswered >= MAX_FILE_CALLS:
+            return f"more than {MAX_FILE_CALLS} FileCalls unanswered"
         arity = _ARITY.get(message.op, 0)
         if len(message.numbers) != arity and message.op is not FileOp.LINK:
             return f"FileCall {message.op} carries {len(message.numbers)} numbers, not {arity}"
-        # Each call is otherwise a round trip through a worker thread: a read from the page
-        # cache on the event loop costs none (16 MiB in 64 KiB reads: see README, Files).
-        answer = self._table.read_now(message)
-        if answer is not None:
-            self._answer(answer)
-            return None
-        self.outstanding = True
-        self._spawn(self._serve(message))
+        if not self._unanswered:
+            # Each call is otherwise a round trip through a worker thread: a read from the
+            # page cache on the event loop costs none (16 MiB in 64 KiB reads: see README,
+            # Files). Never past calls still waiting: answers go in order.
+            answer = self._table.read_now(message)
+            if answer is not None:
+                self._answer(answer)
+                return None
+        board = self._board = self._board or dispatcher()
+        if self._waiting and board.waiting_bytes > WAITING_BYTES_CAP and not self._held:
+            self._held = True
+            self._hold_reading(True)
+        self._waiting.append(message)
+        board.waiting_bytes += len(message.data)
+        self._unanswered += 1
+        if self._unanswered == 1:
+            self._spawn(self._serve())
         return None
 
-    async def _serve(self, message: FileCall) -> None:
-        work = functools.partial(self._table.call, message)
-        answer = await dispatcher().run(work, opening=message.op is FileOp.OPEN)
-        if not self.outstanding or not self._still_wanted(message.id):
-            return  # the guest ended, or moved on, meanwhile
-        self.outstanding = False
-        self._answer(answer)
+    def _take_waiting(self) -> list[FileCall]:
+        """The next calls a worker does in one turn: those that came together (writes sent
+        ahead), or an open alone (opens wait their own turn: ``_Dispatcher``)."""
+        calls = [self._waiting.popleft()]
+        if calls[0].op is not FileOp.OPEN:
+            while self._waiting and self._waiting[0].op is not FileOp.OPEN:
+                calls.append(self._waiting.popleft())
+        self._taken(calls)
+        return calls
+
+    def _taken(self, calls: Iterable[FileCall]) -> None:
+        assert self._board is not None  # set with the first call that waited
+        self._board.waiting_bytes -= sum(len(call.data) for call in calls)
+        if self._held and not self._waiting:
+            self._held = False
+            self._hold_reading(False)
+
+    async def _serve(self) -> None:
+        """Serve the waiting calls in turn, until none is left: those that came together
+        (writes sent ahead) in one worker's turn, which costs one trip to a thread."""
+        assert self._board is not None
+        try:
+            while self._waiting:
+                calls = self._take_waiting()
+                work = functools.partial(self._table.call_each, calls)
+                answers = await self._board.run(work, opening=calls[0].op is FileOp.OPEN)
+                if not self._still_wanted(calls[0].id):
+                    return  # the guest ended, or moved on, meanwhile
+                for answer in answers:
+                    self._unanswered -= 1
+                    self._answer(answer)
+        finally:
+            if self._waiting or self._unanswered:  # not served to the end
+                self._drop_waiting()
+
+    def _drop_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, deque()
+        self._taken(waiting)
+        self._unanswered = 0
 
     def close(self) -> None:
+        self._hold_reading = _ignore  # the guest has ended: its pipe is closed
+        if self._waiting:
+            self._drop_waiting()
+        self._unanswered = 0
         if not self._table.try_close():
             executor().submit(self._table.close)

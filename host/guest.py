@@ -47,6 +47,7 @@ arrive, and the config once Boot is sent).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -70,6 +71,7 @@ from protocol.messages import (
     GuestMessage,
     HostHello,
     Invoke,
+    LimitReached,
     Load,
     Loaded,
     LoadTimings,
@@ -347,8 +349,8 @@ class Guest:
             self._console,
             lambda: self.config.max_output,
             loop,
-            pause=connection.pause_reading,
-            resume=connection.resume_reading,
+            pause=functools.partial(connection.hold, "output"),
+            resume=functools.partial(connection.release, "output"),
             spawn=self._spawn,
         )
         self._stdin_server = StdinServer(
@@ -385,7 +387,14 @@ class Guest:
         """The file broker for the configuration's preopened directories, if it has any."""
         preopens = self.config.preopen_directories()
         if preopens:
-            self._files = FileBroker(preopens, self._answer_file, self._still_wanted, self._spawn)
+            self._files = FileBroker(
+                preopens, self._answer_file, self._still_wanted, self._spawn, self._hold_for_files
+            )
+
+    def _hold_for_files(self, held: bool) -> None:
+        """Stop reading the guest's frames while its file writes wait (``FileBroker``)."""
+        if self._connection is not None:
+            (self._connection.hold if held else self._connection.release)("files")
 
     def _spawn(self, coroutine: Any) -> None:
         assert self._loop is not None
@@ -760,8 +769,8 @@ class Guest:
 
     def _answer_file(self, message: FileAnswer) -> None:
         assert self._frames is not None and self._connection is not None
-        # Answered, like stdin: a guest has one call outstanding, so its calls cost the host
-        # at most one worker's time at once; the frame budget bounds the rest.
+        # Answered, like stdin: a guest's calls are served one at a time, so they cost the
+        # host at most one worker's time at once; the frame budget bounds the rest.
         self._frames.refund()
         self._connection.send(message)
 
@@ -780,7 +789,9 @@ class Guest:
             return problem
         if self._stdin_server.outstanding:
             return f"{message.TYPE} while its StdinRequest was unanswered"
-        if self._files is not None and self._files.outstanding:
+        if self._files is not None and self._files.outstanding and not _out_of_memory(message):
+            # (Out of memory, a guest sends its reply at once: there may be none left to
+            # take the answers to the writes it sent ahead with.)
             return f"{message.TYPE} while its FileCall was unanswered"
         if isinstance(message, Ready) and not self._code_started:
             return "Ready without Starting before it"
@@ -886,6 +897,10 @@ def _as_dict(timings: LoadTimings | BootTimings) -> dict[str, float]:
     """A timings record as a dict of its fields."""
     fields: dict[str, float] = to_wire(timings)
     return fields
+
+
+def _out_of_memory(message: GuestMessage) -> bool:
+    return isinstance(message, LimitReached) and message.resource is Limit.MEMORY
 
 
 def _check_number(value: Any) -> Number:

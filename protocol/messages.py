@@ -70,7 +70,7 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 6  # 6: Invoke.stdin; 5: Boot.init, Invoke argv/environ, files, terminals
+PROTOCOL_VERSION = 7  # 7: FileCalls sent ahead; 6: Invoke.stdin; 5: Boot.init, Invoke argv/environ, files, terminals
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
@@ -131,6 +131,11 @@ MAX_PROGRAM_STRINGS = 4096
 FILE_CHUNK = 64 * 1024
 """The most file bytes one ``FileCall`` carries (a write) or one ``FileAnswer`` (a read, a
 directory listing): a larger ``fd_read``/``fd_write`` is a short one, which C stdio retries."""
+
+MAX_FILE_CALLS = 8
+"""The most ``FileCall``s a guest may have unanswered. A write to a regular file is sent
+ahead, without waiting for its answer, so that writing through a preopen streams as stdout
+does; the host serves a guest's calls one at a time, in order, and answers each in turn."""
 
 MAX_PATH_BYTES = 4096
 """The longest path a ``FileCall`` may name (Linux's ``PATH_MAX``)."""
@@ -709,7 +714,8 @@ class StdinRequest(Message):
 @record
 class FileCall(Message):
     """The running request asks the host to do ``op`` in a preopened directory
-    (``FileOp`` lists the arguments); at most one is outstanding, answered by ``FileAnswer``."""
+    (``FileOp`` lists the arguments). Each is answered by a ``FileAnswer``, in the order the
+    calls came; at most ``MAX_FILE_CALLS`` are unanswered."""
 
     TYPE = MessageType.FILE_CALL
     op: FileOp

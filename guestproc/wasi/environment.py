@@ -62,7 +62,7 @@ from .descriptors import (
     table_from_state,
     table_state,
 )
-from .files import BrokeredFiles, CallFiles, Descriptor, FileOp, _no_files, scatter
+from .files import BrokeredFiles, CallFiles, Descriptor, FileOp, WriteAhead, _no_files, scatter
 
 WriteConsole = Callable[[int, bytes], None]
 ReadStdin = Callable[[int], bytes]
@@ -174,7 +174,9 @@ class WasiEnvironment(BrokeredFiles):
       preview1 clocks, in nanoseconds.
     - ``random_bytes(n)``: exactly ``n`` random bytes for ``random_get``.
     - ``preopens``: the directories given, ``(name, read_only)`` each, as fds 3, 4, ...;
-      ``call_files``: how their file operations reach the host (``files.CallFiles``).
+      ``call_files``: how their file operations reach the host (``files.CallFiles``), and
+      ``write_ahead``, if given, how a write to a regular file does without waiting for its
+      answer (``files.WriteAhead``).
     - ``terminals``: which of fds 0, 1, 2 reach a terminal (character devices, so that
       wasi-libc's ``isatty`` is true); the others' type is unknown.
     - ``sleep_ns(ns)``: how ``poll_oneoff`` waits for a clock subscription. One call sleeps at
@@ -212,6 +214,7 @@ class WasiEnvironment(BrokeredFiles):
         max_sleep_ns: int = DEFAULT_MAX_SLEEP_NS,
         preopens: Sequence[tuple[bytes, bool]] = (),
         call_files: CallFiles = _no_files,
+        write_ahead: WriteAhead | None = None,
         terminals: Collection[int] = (0, 1, 2),
     ) -> None:
         if max_sleep_ns < 0:
@@ -237,6 +240,7 @@ class WasiEnvironment(BrokeredFiles):
         self._fds: dict[int, Descriptor] = dict(standard_descriptors())
         self._mark_terminals()
         self._call_files = call_files
+        self._write_ahead = write_ahead
         self._install_preopens(preopens)
         self._stdin_at_end = False
         self._memory: Memory | None = None

@@ -80,6 +80,13 @@ CallFiles = Callable[[str, int, bytes, int, bytes, list[int], bytes], tuple[int,
 """``call_files(op, handle, path, handle2, path2, numbers, data)`` -> ``(errno, numbers,
 data)``: one call to the host's file broker (a ``FileCall`` frame)."""
 
+WriteAhead = Callable[[str, int, list[int], bytes], int]
+"""``write_ahead(op, handle, numbers, data)`` -> errno: a write or pwrite to a regular file
+sent without waiting for its answer and counted whole, or the errno of an earlier one to
+``handle`` that failed (then nothing is sent)."""
+
+_SYNCED_WRITES = FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC
+
 
 SUCCESS = Errno.SUCCESS.value
 BADF = Errno.BADF.value
@@ -125,6 +132,7 @@ class BrokeredFiles:
     _data: bytearray
     _pay: Callable[[int], object] | None
     _call_files: CallFiles
+    _write_ahead: WriteAhead | None
 
     def _fits(self, address: int, size: int) -> bool:
         return address + size <= len(self._data)
@@ -262,6 +270,14 @@ class BrokeredFiles:
         data = b"".join(chunks)[:FILE_CHUNK]
         if self._pay is not None:
             self._pay(len(data))
+        if (
+            self._write_ahead is not None
+            and d.filetype is FileType.REGULAR_FILE
+            and not d.flags & _SYNCED_WRITES
+        ):
+            op, numbers = (FileOp.WRITE, []) if offset is None else (FileOp.PWRITE, [offset])
+            errno = self._write_ahead(op, d.handle, numbers, data)
+            return (errno, 0) if errno else (SUCCESS, len(data))
         if offset is None:
             errno, numbers, _ = self._call(FileOp.WRITE, d.handle, data=data)
         else:

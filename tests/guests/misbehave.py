@@ -225,6 +225,14 @@ def _stdin_twice(g: Misbehaving) -> None:
     forever()
 
 
+def _file_calls_flood(g: Misbehaving) -> None:
+    request_id = g.next_invoke()
+    write = m.FileCall(id=request_id, op=m.FileOp.WRITE, handle=0, numbers=[], data=b"x")
+    # One write, so the host answers none before it sees them all.
+    g.raw(encode_frame(write.wire()) * (m.MAX_FILE_CALLS + 1))
+    forever()
+
+
 def _close_pipes(g: Misbehaving) -> None:
     g.greet()
     os.close(g.write_fd)
@@ -365,6 +373,7 @@ MODES: dict[str, Callable[[Misbehaving], None]] = {
     "snapshot_flood": _snapshot_flood,
     "ready_without_snapshot": _ready_without_snapshot,
     "stdin_twice": _stdin_twice,
+    "file_calls_flood": _file_calls_flood,
     "close_pipes": _close_pipes,
     "exit_silently": _exit_silently,
     "truncated": _truncated,

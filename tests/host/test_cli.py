@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -495,3 +496,23 @@ def test_a_guest_writing_to_a_closed_pipe_gets_epipe(guest_factory: Any) -> None
     guest.process.stdout.close()  # the reader goes
     guest.wait()
     assert guest.returncode == 64, guest.stderr
+
+
+def test_a_write_the_host_cannot_make_fails_the_program_though_it_went_ahead(
+    tmp_path: Path,
+) -> None:
+    # The host's own file size limit stops its worker's write partway: the guest, which sent
+    # its writes ahead, hears of it at a later write or at close and exits 100 + EFBIG (22).
+    limit = 100_000
+    command = [*kindling_command(), "run", "--dir", f"{tmp_path}::/"]
+    command += [str(fixture("file_throughput")), "w", str(1024 * 1024)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        env=kindling_environment(),
+        cwd=REPO_ROOT,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    assert done.returncode == 122, done.stderr
+    assert (tmp_path / "data").stat().st_size == limit

@@ -8,6 +8,7 @@ host's descriptors.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from guestproc.wasi import Errno
 from guestproc.wasi import files as guest_files
 from host import filebroker
 from host.filebroker import WASI_ERRNO, FileTable, PreopenDirectory
-from protocol.messages import FILE_CHUNK, FileAnswer, FileCall, FileOp
+from protocol.messages import FILE_CHUNK, MAX_FILE_CALLS, FileAnswer, FileCall, FileOp
 
 ROFS, NOTCAPABLE = Errno.ROFS.value, Errno.NOTCAPABLE.value
 
@@ -183,3 +184,72 @@ def test_what_read_now_leaves_to_a_worker(read_only: FileTable, granted: Path) -
     assert read_only.read_now(read_call(99, 10)) is None
     seek = FileCall(id=1, op=FileOp.SEEK, handle=0, numbers=[0, 0])
     assert read_only.read_now(seek) is None
+
+
+class Broker:
+    """A ``FileBroker`` on the running event loop over a writable preopen, and what it did:
+    the answers it sent and when it held the guest's pipe."""
+
+    def __init__(self, granted: Path) -> None:
+        loop = asyncio.get_running_loop()
+        self.answers: list[FileAnswer] = []
+        self.holds: list[bool] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.broker = filebroker.FileBroker(
+            [PreopenDirectory(str(granted), "/", read_only=False)],
+            self.answers.append,
+            lambda _: True,
+            lambda work: self.tasks.add(loop.create_task(work)),
+            self.holds.append,
+        )
+
+    async def answered(self, count: int) -> list[FileAnswer]:
+        while len(self.answers) < count:
+            await asyncio.wait(self.tasks, timeout=5)
+        return self.answers
+
+    async def open(self, name: bytes) -> int:
+        """A new file's handle (created, write-only)."""
+        self.answers.clear()
+        open_call = FileCall(
+            id=1, op=FileOp.OPEN, handle=0, path=name, numbers=[0, filebroker.OFLAGS_CREAT, 0, 0, 1]
+        )
+        assert self.broker.request(open_call) is None
+        [answer] = await self.answered(1)
+        assert answer.errno == 0
+        self.answers.clear()
+        return answer.numbers[0]
+
+    def write(self, handle: int, data: bytes) -> str | None:
+        return self.broker.request(
+            FileCall(id=1, op=FileOp.WRITE, handle=handle, numbers=[], data=data)
+        )
+
+
+async def test_writes_sent_together_are_done_and_answered_in_order(granted: Path) -> None:
+    files = Broker(granted)
+    handle = await files.open(b"new")
+    parts = [b"part %d," % n * (n + 1) for n in range(MAX_FILE_CALLS)]
+    for part in parts:
+        assert files.write(handle, part) is None
+    assert files.write(handle, b"one more") == f"more than {MAX_FILE_CALLS} FileCalls unanswered"
+    answers = await files.answered(MAX_FILE_CALLS)
+    assert [(a.errno, a.numbers) for a in answers] == [(0, [len(part)]) for part in parts]
+    assert (granted / "new").read_bytes() == b"".join(parts)
+    files.broker.close()
+
+
+async def test_a_guest_is_held_while_the_host_has_too_many_writes_waiting(
+    granted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = Broker(granted)
+    handle = await files.open(b"new")
+    monkeypatch.setattr(filebroker, "WAITING_BYTES_CAP", 3)
+    assert files.write(handle, b"four") is None  # none of its own waits: not held
+    assert files.holds == []
+    assert files.write(handle, b"more") is None
+    assert files.holds == [True]  # its pipe is not read ...
+    await files.answered(2)
+    assert files.holds == [True, False]  # ... until the worker has taken its writes
+    assert (granted / "new").read_bytes() == b"fourmore"
+    files.broker.close()

@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from host.errors import GuestEnded, GuestTrapped, IllegalAction, InvokeRefused
 from host.framebudget import FRAME_BURST, FRAME_RATE
 from host.guest import Guest, GuestState
 from host.stdio import BytesStdin, CapturedConsole
-from protocol.messages import MAX_INVOKE_STDIN
+from protocol.messages import MAX_FILE_CALLS, MAX_INVOKE_STDIN
 from tests.framework.paths import fixture
 from tests.host.conftest import Guests, Run, SpinningGuest, misbehaving
 
@@ -293,6 +294,14 @@ async def test_protocol_violations_are_killed(run: Run, mode: str, words: str) -
     if mode == "flood":
         # Cut off at the burst plus the rate: the host stops reading once it has decided.
         assert run.guest.frames_received <= FRAME_BURST + FRAME_RATE * elapsed + 1
+
+
+async def test_a_guest_past_its_unanswered_file_calls_is_killed(run: Run, tmp_path: Path) -> None:
+    report = await run(
+        b"\0asm\1\0\0\0", launcher=misbehaving("file_calls_flood"), dirs=[str(tmp_path)]
+    )
+    assert report.ending.text == "protocol_error", report.ending
+    assert f"more than {MAX_FILE_CALLS} FileCalls unanswered" in report.ending.message
 
 
 async def test_no_hello_is_a_protocol_error(run: Run) -> None:
