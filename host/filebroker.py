@@ -22,10 +22,11 @@ The work runs in a small thread pool shared by all guests (``WORKERS``), never o
 loop. A guest's calls are served one at a time in the order they came, so one guest occupies
 at most one worker; it may have ``MAX_FILE_CALLS`` unanswered (more is a protocol error),
 because it sends writes to a regular file ahead of their answers, as it streams stdout, and
-the host writes such a write whole or answers why not. A call's frame is counted against the
-guest's frame budget like a stdin request (``host.framebudget``). Which call a worker takes next is decided on the
-event loop (``_Dispatcher``): calls on files guests have open before opens of new ones, and
-an open only while there is room under ``MAX_FILES`` (or once it has waited ``OPEN_WAIT``).
+the host writes such a write whole or answers why not. A call's frame is counted against
+the guest's frame budget like a stdin request (``host.framebudget``). Which call a worker
+takes next is decided on the event loop (``_Dispatcher``): calls on files guests have open
+before opens of new ones, and an open only while there is room under ``MAX_FILES`` (or once
+it has waited ``OPEN_WAIT``).
 
 Descriptors: one per preopened directory, shared by every guest given the same directory
 (``_SharedDirectories``, reference-counted), plus the files and directories guests hold open:

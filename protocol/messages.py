@@ -70,7 +70,8 @@ from typing import Annotated, ClassVar, Literal
 
 from .schema import Length, OneOf, Range, Record, SchemaError, from_wire, record, to_wire
 
-PROTOCOL_VERSION = 7  # 7: FileCalls sent ahead; 6: Invoke.stdin; 5: Boot.init, Invoke argv/environ, files, terminals
+# 7: FileCalls sent ahead; 6: Invoke.stdin; 5: Boot.init, Invoke argv/environ, files, terminals
+PROTOCOL_VERSION = 7
 
 # -- sizes: every frame is capped by its reader --------------------------------------------
 
