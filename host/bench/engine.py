@@ -255,12 +255,15 @@ def subprocess_environment() -> dict[str, str]:
     return env
 
 
-def _run_json(command: list[str], timeout: float, what: str) -> dict[str, Any]:
-    """Run ``command``; return the JSON object on the last line of its stdout."""
+def run_measured(
+    command: list[str], timeout: float, what: str, stdin: Any = subprocess.DEVNULL
+) -> subprocess.CompletedProcess[bytes]:
+    """Run one of the bench's processes (this checkout importable), its output captured;
+    ``RunFailed`` naming ``what`` if it is not done within ``timeout`` seconds."""
     try:
-        done = subprocess.run(
+        return subprocess.run(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             capture_output=True,
             timeout=timeout,
             env=subprocess_environment(),
@@ -268,6 +271,11 @@ def _run_json(command: list[str], timeout: float, what: str) -> dict[str, Any]:
         )
     except subprocess.TimeoutExpired as exc:
         raise RunFailed(f"{what}: no result within {timeout:g} s") from exc
+
+
+def _run_json(command: list[str], timeout: float, what: str) -> dict[str, Any]:
+    """Run ``command``; return the JSON object on the last line of its stdout."""
+    done = run_measured(command, timeout, what)
     lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
     if done.returncode != 0 or not lines:
         reason = done.stderr.decode("utf-8", "replace").strip().splitlines()

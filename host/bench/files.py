@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..filebroker import MAX_FILES, OPEN_FILES, SHARED_DIRECTORIES
-from .engine import REPO_ROOT, subprocess_environment
+from .engine import REPO_ROOT, RunFailed, run_measured
 from .table import render
 
 MODULE = REPO_ROOT / "tests" / "fixtures" / "wasm" / "file_throughput.wasm"
@@ -57,10 +56,6 @@ RUNS = (
     ("read", "preopen", "r"),
     ("read", "stdin", "i"),
 )
-
-
-class RunFailed(Exception):
-    """A run of the bench did not do what it should."""
 
 
 @dataclass
@@ -132,17 +127,9 @@ def run_once(through: str, mode: str, size: int, directory: Path) -> float:
     }[through]
     stdin_path = data if through == "stdin" else os.devnull
     with open(stdin_path, "rb") as stdin:
-        try:
-            done = subprocess.run(
-                _kindling_run(options, mode, size),
-                stdin=stdin,
-                capture_output=True,
-                timeout=RUN_TIMEOUT,
-                env=subprocess_environment(),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise RunFailed(f"{mode} {through}: not done within {RUN_TIMEOUT:g} s") from exc
+        done = run_measured(
+            _kindling_run(options, mode, size), RUN_TIMEOUT, f"{mode} {through}", stdin
+        )
     lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
     try:
         report = json.loads(lines[-1]) if lines else {}
