@@ -14,8 +14,9 @@ says how each one ended. It never imports ``guestproc`` and never decodes a modu
     run / run_guest (api.py) ── RunReport(ending, results, timings, peak memory)
     Watchdog (watchdog.py)      every guest's own memory and CPU, for Host and kindling run
                              ▼
-    Guest (guest.py)            requests, states, deadlines, endings
-      gueststate.py               the states and their one transition table
+    Guest (guest.py)            the process, requests, deadlines, endings
+      conversation.py             frames from the guest: checked, routed, replies settled
+      gueststate.py               the states and their one transition table; the stages
       pipeline.py                 requests in flight, and which replies answer which
       output.py, stdinserver.py   console quota and rate; stdin on request
       cachesink.py, codecache.py  code cache entries out and in; the files

@@ -2,7 +2,9 @@
 
 ::
 
-    Guest        requests, states, deadlines, endings              (this module)
+    Guest        process, requests sent, deadlines, how it ends     (this module)
+      Conversation   every frame from the guest: checked, routed,   (conversation.py)
+      │              replies settled; state and stage
       ├─ Pipeline      requests sent and not yet answered          (pipeline.py)
       ├─ OutputGate    console quota, frame rate, backpressure     (output.py)
       ├─ StdinServer   StdinRequest -> StdinData                   (stdinserver.py)
@@ -26,7 +28,8 @@ Hello and Load the moment the guest process exists -- before the host has even i
 pydantic -- and Boot and Invoke once the configuration is validated, so the guest loads the
 module (and translates its functions) while the host is still starting up. The
 configuration may therefore be given late, with ``configure``, as long as it is before
-``submit_boot``. The states and their one table of legal changes are in ``host.gueststate``.
+``submit_boot``. The states, their one table of legal changes, and the module's stages are
+in ``host.gueststate``.
 
 Two ways out: ``end(ending)`` kills the guest now (a limit the caller enforces, an
 interrupt, a broken rule), and ``stop()`` asks an idle guest to shut down, waits, and reaps
@@ -59,58 +62,32 @@ from protocol.messages import (
     MAX_MODULE_BYTES,
     MAX_SNAPSHOT_BYTES,
     PROTOCOL_VERSION,
-    Boot,
     BootTimings,
-    Code,
-    Console,
-    ConsoleClosed,
-    DuringRequest,
-    FileAnswer,
-    FileCall,
     GuestHello,
-    GuestMessage,
     HostHello,
     Invoke,
-    LimitReached,
     Load,
-    Loaded,
     LoadTimings,
     Message,
-    Ready,
-    Refused,
-    Result,
     ResultValue,
     Shutdown,
-    Snapshot,
-    Starting,
     StartMode,
-    StdinData,
-    StdinRequest,
-    Stream,
-    Trapped,
 )
-from protocol.schema import to_wire
 
 from . import codecache
 from .cachesink import CacheSink
 from .chunked import ChunkedPayload
 from .connection import GuestConnection
+from .conversation import Conversation, timings_dict
 from .endings import Ending, Limit
-from .errors import GuestEnded, GuestStartError, GuestTrapped, IllegalAction, InvokeRefused
-from .exits import classify_exit, ending_of_reply, ending_of_trap
+from .errors import GuestEnded, GuestStartError, IllegalAction
+from .exits import classify_exit
 from .filebroker import FileBroker
 from .framebudget import FrameBudget
-from .gueststate import (
-    IDLE_STATES,
-    LEAVING_STATES,
-    RUNNING_CODE_STATES,
-    TRANSITIONS,
-    WORKING_STATES,
-    GuestState,
-)
+from .gueststate import IDLE_STATES, LEAVING_STATES, GuestState, Stage
 from .idmap import IdMapError, map_subordinate_ids
 from .output import OutputGate
-from .pipeline import FILLS_CACHE, FINAL_REPLIES, IDLE_STATE, WORKING_STATE, Pipeline, fail
+from .pipeline import WORKING_STATE, Pipeline
 from .stdinserver import StdinServer
 from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource
 from .transport import ExitStatus, GuestProcess, Launcher
@@ -131,7 +108,7 @@ _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 __all__ = ["EXIT_GRACE", "HANDSHAKE_TIMEOUT", "Guest", "GuestState", "Number"]
 
 
-class Guest:
+class Guest(Conversation):
     """One guest process. Use from a running event loop::
 
         guest = Guest(config)
@@ -156,42 +133,18 @@ class Guest:
         launcher: Launcher | None = None,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
+        super().__init__(console if console is not None else CapturedConsole())
         self._config = config
-        self._console: ConsoleSink = console if console is not None else CapturedConsole()
         self._stdin: StdinSource = stdin if stdin is not None else NoStdin()
         self._launcher = launcher
         self._handshake_timeout = handshake_timeout
-        self.state = GuestState.SPAWNED
         self.exit_status: ExitStatus | None = None
-        self.timings: dict[str, float] = {}
-        self.code_cache: str | None = None  # what the code cache did (``submit_load``)
-        self.code_size: int | None = None  # the module's, from Loaded (``protocol.limits``)
-        self.module_start: int | None = None  # its start function's index, from Loaded
-        self.fuel_used: int | None = None  # fuel spent so far, as of the last Result
         # Which of the program's stdin, stdout, stderr (0, 1, 2) are terminals (Boot says so).
         self.terminals: list[int] = []
         self._module_size = 0
-        self._decided: Ending | None = None  # the first cause; the ending once reaped
         self._process: GuestProcess | None = None
-        self._connection: GuestConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pipeline: Pipeline | None = None
-        self._output: OutputGate | None = None
-        self._frames: FrameBudget | None = None
-        self._stdin_server: StdinServer | None = None
-        self._files: FileBroker | None = None  # with preopened directories, from Boot on
-        self._told_closed: set[int] = set()  # streams the guest knows nobody reads
-        self._cache: CacheSink | None = None
-        # What a start function left, when Boot asked for it (``submit_boot``).
-        self._snapshot: ChunkedPayload | None = None
         self._snapshot_sent = 0  # the size of the one Boot brought (a template's)
-        self._load_submitted = False
-        self._boot_submitted = False
-        self._forked = False  # forked from a template: loaded and booted before its Hello
-        self._booted = False  # Ready received (or forked): the running bound holds
-        # Starting received (or forked): the module's code may have run in it, so it may
-        # have been subverted; no Code is taken from it from then on.
-        self._code_started = False
         self._handshake: asyncio.Future[Any] | None = None
         self._ended: asyncio.Future[Ending] | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -243,7 +196,7 @@ class Guest:
         if self._config is None or self.code_size is None:
             return loading  # not booting yet: Boot needs both
         running = running_bound(self._config.memory, self.code_size)
-        if self._booted:
+        if self._stage is Stage.BOOTED:
             return running
         return max(loading, running) + snapshot_allowance(self._snapshot_sent)
 
@@ -259,7 +212,7 @@ class Guest:
 
     @property
     def load_submitted(self) -> bool:
-        return self._load_submitted
+        return self._stage >= Stage.LOAD_SENT
 
     @property
     def frames_received(self) -> int:
@@ -269,7 +222,7 @@ class Guest:
     def configure(self, config: GuestConfig) -> None:
         """Set the configuration of a guest that is not booted yet. Its wall-clock timeout
         counts from now (or from ``begin``, if that comes later)."""
-        if self._boot_submitted:
+        if self._stage >= Stage.BOOT_SENT:
             raise IllegalAction("the configuration cannot change once Boot is sent")
         if self._config is not None and self._loop is not None:
             raise IllegalAction("the configuration is already in force")
@@ -281,22 +234,9 @@ class Guest:
 
     # -- state ------------------------------------------------------------------------------
 
-    def _transition(self, new: GuestState) -> None:
-        if new not in TRANSITIONS[self.state]:
-            raise IllegalAction(f"a guest cannot go from {self.state.value} to {new.value}")
-        self.state = new
-
     def _check_alive(self) -> None:
         if self._decided is not None:
             raise GuestEnded(self._decided)
-
-    def _decide(self, ending: Ending) -> None:
-        """Record the first cause; later ones do not change how the guest ended. Nothing
-        the guest sends after this matters, so its frames are no longer even read."""
-        if self._decided is None:
-            self._decided = ending
-            if self._connection is not None:
-                self._connection.stop_reading()
 
     def end(self, ending: Ending) -> None:
         """Kill the guest now (SIGKILL), from any context (a signal handler, a watchdog),
@@ -332,8 +272,7 @@ class Guest:
         if forked:
             if process is None or self._config is None:
                 raise IllegalAction("a forked guest needs its process and its configuration")
-            self._forked = self._load_submitted = self._boot_submitted = True
-            self.code_size, self._booted, self._code_started = code_size, True, True
+            self.code_size, self._stage = code_size, Stage.BOOTED
             self._open_broker()
         loop = self._loop = loop or asyncio.get_running_loop()
         if process is None:
@@ -353,9 +292,7 @@ class Guest:
             resume=functools.partial(connection.release, "output"),
             spawn=self._spawn,
         )
-        self._stdin_server = StdinServer(
-            self._stdin, self._answer_stdin, self._still_wanted, self._spawn
-        )
+        self._stdin_server = StdinServer(self._stdin, self._answer, self._still_wanted, self._spawn)
         self._ended = loop.create_future()
         if self._config is not None:
             self._arm_deadline()
@@ -388,7 +325,7 @@ class Guest:
         preopens = self.config.preopen_directories()
         if preopens:
             self._files = FileBroker(
-                preopens, self._answer_file, self._still_wanted, self._spawn, self._hold_for_files
+                preopens, self._answer, self._still_wanted, self._spawn, self._hold_for_files
             )
 
     def _hold_for_files(self, held: bool) -> None:
@@ -463,13 +400,13 @@ class Guest:
         ``give_entries=False`` (a template, which loads no entry: ``guestproc.loading``):
         the guest gets none, but may still fill the cache."""
         self._check_alive()
-        if self._process is None or self._load_submitted:
+        if self._process is None or self._stage >= Stage.LOAD_SENT:
             raise IllegalAction(f"cannot load a module into a guest that is {self.state.value}")
         if len(module) > MAX_MODULE_BYTES:
             raise ValueError(
                 f"the module is {len(module)} bytes, over the limit of {MAX_MODULE_BYTES}"
             )
-        self._load_submitted = True
+        self._stage = Stage.LOAD_SENT
         self._module_size = len(module)
         cached = None
         if cache_dir is not None:
@@ -498,10 +435,10 @@ class Guest:
         with ``snapshot`` mode, ``snapshot()`` gives what it left once Boot is answered.
         ``init``: an export the snapshot Boot runs after the start function (``Boot.init``)."""
         self._check_alive()
-        if not self._load_submitted or self._boot_submitted:
+        if self._stage is not Stage.LOAD_SENT:
             raise IllegalAction(f"cannot boot a guest that is {self.state.value}")
         config = self.config
-        self._boot_submitted = True
+        self._stage = Stage.BOOT_SENT
         cached = None
         if self._cache is not None and config.fuel is not None:
             cached = self._cache.entry(metered=True)
@@ -518,7 +455,7 @@ class Guest:
     def snapshot(self) -> bytes:
         """What the start function left, as the guest sent it (a Boot with ``snapshot``
         mode, answered): for a template's Boot, which checks it."""
-        if self._snapshot is None or not self._booted:
+        if self._snapshot is None or self._stage is not Stage.BOOTED:
             raise IllegalAction("no snapshot: Boot did not ask for one, or is not answered")
         return self._snapshot.join()
 
@@ -537,7 +474,7 @@ class Guest:
         ``stdin``: the program's whole stdin for this request, at most ``MAX_INVOKE_STDIN``
         bytes, sent with it (its reads then never ask the guest's stdin source)."""
         self._check_alive()
-        if not self._boot_submitted or self.state in LEAVING_STATES:
+        if self._stage < Stage.BOOT_SENT or self.state in LEAVING_STATES:
             raise IllegalAction(f"cannot invoke a guest that is {self.state.value}")
         values = [_check_number(value) for value in args]
         if stdin is not None and len(stdin) > MAX_INVOKE_STDIN:
@@ -563,7 +500,7 @@ class Guest:
         booted = self.submit_boot(program_name)
         load_timings = cast("LoadTimings", await loaded)
         boot_timings = cast("BootTimings", await booted)
-        return {**_as_dict(load_timings), **_as_dict(boot_timings)}
+        return {**timings_dict(load_timings), **timings_dict(boot_timings)}
 
     async def invoke(self, export: str, args: Sequence[Number] = ()) -> list[ResultValue]:
         """Call an exported function with numbers; its results (``ResultValue.signed()``).
@@ -655,10 +592,7 @@ class Guest:
         self._pipeline.fail_all(GuestEnded(self._decided))
         self._ended.set_result(self._decided)
 
-    # -- frames from the guest (ConnectionListener) --------------------------------------------
-
-    def connection_broken(self, reason: str) -> None:
-        self.end(Ending.protocol_error(reason))
+    # -- what the conversation asks of it (host.conversation) ---------------------------------
 
     def eof_received(self) -> None:
         if self._decided is not None or self.state in LEAVING_STATES:
@@ -667,193 +601,18 @@ class Guest:
         ending = Ending.protocol_error("the guest closed its pipe but kept running")
         self._timers.append(self._loop.call_later(EOF_GRACE, self.end, ending))
 
-    def message_received(self, message: GuestMessage) -> None:
-        if self._decided is not None or self.state is GuestState.ENDED:
-            return  # the ending is decided; nothing it says now matters
-        problem: str | Ending | None
-        if isinstance(message, DuringRequest):
-            assert self._frames is not None
-            problem = self._frames.take()
-            if problem is not None:
-                self.end(Ending.protocol_error(problem))
-                return
-        if isinstance(message, Console):
-            problem = self._in_request(message, running_code=True)
-            if problem is None:
-                assert self._output is not None
-                problem = self._output.write(message)
-                self._tell_closed_streams(message.id)
-        elif isinstance(message, Code):
-            problem = self._in_request(message) or self._take_code(message)
-        elif isinstance(message, Starting):
-            problem = self._in_request(message) or self._on_starting()
-        elif isinstance(message, Snapshot):
-            problem = self._in_request(message) or self._take_snapshot(message)
-        elif isinstance(message, StdinRequest):
-            problem = self._in_request(message, running_code=True)
-            if problem is None:
-                assert self._stdin_server is not None
-                problem = self._stdin_server.request(message)
-        elif isinstance(message, FileCall):
-            problem = self._in_request(message, running_code=True)
-            if problem is None:
-                problem = (
-                    self._files.request(message)
-                    if self._files is not None
-                    else "a FileCall but the guest was given no directory"
-                )
-        else:
-            problem = self._on_final_reply(message)
-        if isinstance(problem, str):
-            problem = Ending.protocol_error(problem)
-        if problem is not None:
-            self.end(problem)
+    def _exit_expected(self, ending: Ending) -> None:
+        """A reply ended the program: the guest process exits by itself now; give it a
+        moment, then insist."""
+        self._decide(ending)
+        self._transition(GuestState.EXITING)
+        assert self._loop is not None and self._process is not None
+        self._timers.append(self._loop.call_later(EXIT_GRACE, self._process.kill))
 
-    def _in_request(self, message: Message, running_code: bool = False) -> str | None:
-        """None if the guest is working on a request and ``message`` names it; else what is
-        wrong. ``running_code``: the message is one only Wasm code can cause (console,
-        stdin), so loading is no excuse for it."""
-        working = RUNNING_CODE_STATES if running_code else WORKING_STATES
-        if self.state not in working:
-            return f"{message.TYPE} while {self.state.value}"
-        if running_code and not self._code_started:
-            return f"{message.TYPE} before the module's code started (Starting)"
-        assert self._pipeline is not None and self._pipeline.current is not None
-        current = self._pipeline.current.id
-        if message.id != current:
-            return f"{message.TYPE} for request {message.id}, not {current}"
-        return None
-
-    def _take_code(self, message: Code) -> str | None:
-        assert self._pipeline is not None and self._pipeline.current is not None
-        if self._code_started:
-            return "a Code frame after the module's code started running (Starting)"
-        if self._cache is None or self._pipeline.current.kind not in FILLS_CACHE:
-            return "a Code frame but the host keeps no code cache for this request"
-        return self._cache.take(message)
-
-    def _take_snapshot(self, message: Snapshot) -> str | None:
-        assert self._pipeline is not None and self._pipeline.current is not None
-        if self._snapshot is None or self._pipeline.current.kind is not Boot:
-            return "a Snapshot frame, but no Boot asked for one"
-        if not self._code_started:
-            return "a Snapshot frame before the module's code started (Starting)"
-        return self._snapshot.take(message.data)
-
-    def _on_starting(self) -> str | None:
-        assert self._pipeline is not None and self._pipeline.current is not None
-        if self._pipeline.current.kind is not Boot or self._code_started:
-            return f"Starting is not part of {self._pipeline.current.kind.TYPE}"
-        self._code_started = True
-        return None
-
-    def _still_wanted(self, request_id: int) -> bool:
-        current = self._pipeline.current if self._pipeline is not None else None
-        return self._decided is None and current is not None and current.id == request_id
-
-    def _answer_stdin(self, message: StdinData) -> None:
-        assert self._output is not None and self._connection is not None
-        assert self._frames is not None
-        self._frames.refund()
-        self._connection.send(message)
-
-    def _tell_closed_streams(self, request_id: int) -> None:
-        """Tell the guest once about each stream nobody reads any more (a console sink may
-        say so with ``closed_streams``, as ``StdioConsole`` does): its next write to it
-        fails with ``EPIPE`` rather than vanish."""
-        closed: frozenset[int] = getattr(self._console, "closed_streams", frozenset())
-        assert self._connection is not None
-        for stream in sorted(closed - self._told_closed):
-            self._told_closed.add(stream)
-            self._connection.send(ConsoleClosed(id=request_id, stream=Stream(stream)))
-
-    def _answer_file(self, message: FileAnswer) -> None:
-        assert self._frames is not None and self._connection is not None
-        # Answered, like stdin: a guest's calls are served one at a time, so they cost the
-        # host at most one worker's time at once; the frame budget bounds the rest.
-        self._frames.refund()
-        self._connection.send(message)
-
-    def _on_final_reply(self, message: GuestMessage) -> str | None:
-        """Settle the request a final reply answers; what is wrong with it, if anything."""
-        assert self._pipeline is not None and self._stdin_server is not None
-        request = self._pipeline.current
-        if request is None:
-            return f"{message.TYPE} while no request is running"
-        if not isinstance(message, FINAL_REPLIES[request.kind]):
-            return f"{message.TYPE} is not a reply to {request.kind.TYPE}"
-        if isinstance(message, GuestHello):
-            return self._on_hello(message)
-        problem = self._in_request(message)
-        if problem:
-            return problem
-        if self._stdin_server.outstanding:
-            return f"{message.TYPE} while its StdinRequest was unanswered"
-        if self._files is not None and self._files.outstanding and not _out_of_memory(message):
-            # (Out of memory, a guest sends its reply at once: there may be none left to
-            # take the answers to the writes it sent ahead with.)
-            return f"{message.TYPE} while its FileCall was unanswered"
-        if isinstance(message, Ready) and not self._code_started:
-            return "Ready without Starting before it"
-        if isinstance(message, Ready) and self._snapshot is not None and self._snapshot.empty:
-            return "Ready without the snapshot its Boot asked for"
-        if isinstance(message, Loaded | Ready) and self._cache is not None:
-            problem = self._cache.unasked(message.cache)
-            if problem:
-                return problem
-        now = time.perf_counter()
-        if request.kind is Invoke:
-            # From when the host saw the guest free to start it (the guest reports the rest).
-            elapsed = round((now - request.started) * 1000, 3)
-            self.timings["run_ms"] = round(self.timings.get("run_ms", 0.0) + elapsed, 3)
-        self._pipeline.pop(now)
-        if request.kind is Load and self._load_deadline is not None:
+    def _load_answered(self) -> None:
+        if self._load_deadline is not None:
             self._load_deadline.cancel()
             self._load_deadline = None
-        finished = ending_of_reply(message, request.kind)
-        if finished is not None:
-            # The guest process exits by itself now; give it a moment, then insist.
-            self._decide(finished)
-            self._transition(GuestState.EXITING)
-            assert self._loop is not None and self._process is not None
-            self._timers.append(self._loop.call_later(EXIT_GRACE, self._process.kill))
-            fail(request.future, GuestEnded(finished))
-            return None
-        self._transition(IDLE_STATE[request.kind])
-        self._begin_next()
-        self._settle(request.future, request.kind, message)
-        return None
-
-    def _settle(self, future: asyncio.Future[Any], kind: type[Message], reply: Message) -> None:
-        """Resolve a request's future from its reply (one that lets the guest go on)."""
-        if isinstance(reply, Loaded | Ready):
-            self._note_cache(kind is Boot, reply.cache)
-            if isinstance(reply, Loaded):
-                self.code_size = reply.code_size
-                self.module_start = reply.start
-            else:
-                self._booted = True
-            self.timings.update(_as_dict(reply.timings))
-            future.set_result(reply.timings)
-        elif isinstance(reply, Result):
-            if reply.fuel is not None:
-                self.fuel_used = reply.fuel
-            future.set_result(list(reply.results))
-        elif isinstance(reply, Refused):
-            fail(future, InvokeRefused(reply.message, reply.reason))
-        elif isinstance(reply, Trapped):
-            fail(future, GuestTrapped(ending_of_trap(reply)))
-
-    def _note_cache(self, metered: bool, status: str) -> None:
-        """Note what the code cache did for a Load or Boot; keep the entry the guest sent."""
-        if self._cache is not None:
-            written = self._cache.keep(metered)
-            if written is not None:
-                status += "; " + written
-        if not metered:
-            self.code_cache = status
-        elif status != "off":
-            self.code_cache = f"{self.code_cache}; metered: {status}"
 
     def _on_hello(self, message: GuestHello) -> str | None:
         if message.id != 0:
@@ -866,10 +625,12 @@ class Guest:
         # Both clocks are CLOCK_MONOTONIC: when the guest was ready, not when we looked.
         spawn_ns = max(message.ready_ns - self._process.spawned_ns, 0)
         self.timings["spawn_ms"] = round(spawn_ns / 1e6, 3)
-        if self._process.subordinate_ids is not None and not self._forked:
+        # Only a guest forked from a template is booted before its Hello.
+        forked = self._stage is Stage.BOOTED
+        if self._process.subordinate_ids is not None and not forked:
             self._spawn(self._map_ids(*self._process.subordinate_ids))
         request, _ = self._pipeline.pop(time.perf_counter())
-        self._transition(GuestState.READY if self._forked else GuestState.CONNECTED)
+        self._transition(GuestState.READY if forked else GuestState.CONNECTED)
         self._begin_next()
         request.future.set_result(message)
         return None
@@ -884,23 +645,6 @@ class Guest:
             self.end(Ending.stopped(f"its subordinate ids were not mapped: {exc}"))
             return
         self._connection.uncork()
-
-    def _begin_next(self) -> None:
-        """The guest moves on to the next pipelined request, if there is one."""
-        assert self._pipeline is not None
-        following = self._pipeline.current
-        if following is not None:
-            self._transition(WORKING_STATE[following.kind])
-
-
-def _as_dict(timings: LoadTimings | BootTimings) -> dict[str, float]:
-    """A timings record as a dict of its fields."""
-    fields: dict[str, float] = to_wire(timings)
-    return fields
-
-
-def _out_of_memory(message: GuestMessage) -> bool:
-    return isinstance(message, LimitReached) and message.resource is Limit.MEMORY
 
 
 def _check_number(value: Any) -> Number:

@@ -13,6 +13,9 @@ working on::
         (Exited, LoadFailed, LimitReached; Trapped from Boot, or an internal error)
     CONNECTED, LOADED, READY ──stop()──▶ STOPPING
     every state ──the process is reaped──▶ ENDED
+
+Beside the state, which follows each request, ``Stage`` says how far the guest's *module* has
+come; it only moves forward (``Guest.begin(forked=True)`` starts a guest at ``BOOTED``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ class GuestState(enum.Enum):
     EXITING = "exiting"
     STOPPING = "stopping"
     ENDED = "ended"
+
+
+class Stage(enum.IntEnum):
+    """How far the module has come in a guest, in order: a later stage implies the earlier."""
+
+    NOTHING = 0  # no Load sent yet
+    LOAD_SENT = 1  # submit_load: the module is (being) loaded
+    BOOT_SENT = 2  # submit_boot: the configuration is fixed
+    CODE_STARTED = 3  # Starting: module code may have run, so the guest may be subverted
+    BOOTED = 4  # Ready (or forked from a template): the running memory bound holds
 
 
 S = GuestState

@@ -50,28 +50,28 @@ class SyncSandbox:
         return self.sandbox.state
 
     def invoke(self, export: str, *args: Number) -> list[int | float | str | None]:
-        return self._host._call(self.sandbox.invoke(export, *args))
+        return self._host.call(self.sandbox.invoke(export, *args))
 
     def run(self) -> Ending:
-        return self._host._call(self.sandbox.run())
+        return self._host.call(self.sandbox.run())
 
     def pause(self) -> None:
-        self._host._call(self.sandbox.pause())
+        self._host.call(self.sandbox.pause())
 
     def resume(self) -> None:
-        self._host._call(self.sandbox.resume())
+        self._host.call(self.sandbox.resume())
 
     def stop(self, grace: float = 2.0) -> Ending:
-        return self._host._call(self.sandbox.stop(grace))
+        return self._host.call(self.sandbox.stop(grace))
 
     def kill(self) -> None:
-        self._host._call(_sync(self.sandbox.kill))
+        self._host.call(_sync(self.sandbox.kill))
 
     def wait(self) -> Ending:
-        return self._host._call(self.sandbox.wait())
+        return self._host.call(self.sandbox.wait())
 
     def metrics(self) -> Metrics:
-        metrics: Metrics = self._host._call(_sync(self.sandbox.metrics))
+        metrics: Metrics = self._host.call(_sync(self.sandbox.metrics))
         return metrics
 
 
@@ -87,7 +87,7 @@ class SyncHost:
         self._host = Host(**options)
         self._sandboxes: dict[str, SyncSandbox] = {}
         self._closed = False
-        self._call(self._host.__aenter__())
+        self.call(self._host.__aenter__())
 
     def __enter__(self) -> SyncHost:
         return self
@@ -95,7 +95,8 @@ class SyncHost:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the host's loop, in its thread, and wait for its result."""
         if self._closed:
             coroutine.close()
             raise RuntimeError("the host is closed")
@@ -103,7 +104,7 @@ class SyncHost:
 
     def launch(self, module: Any, **options: Any) -> SyncSandbox:
         """``Host.launch``: the same arguments; a ``SyncSandbox``."""
-        sandbox = self._call(self._host.launch(module, **options))
+        sandbox = self.call(self._host.launch(module, **options))
         wrapped = self._sandboxes[sandbox.name] = SyncSandbox(self, sandbox)
         return wrapped
 
@@ -118,7 +119,7 @@ class SyncHost:
         """Stop every sandbox and template, then the loop and its thread."""
         if self._closed:
             return
-        self._call(self._host.close())
+        self.call(self._host.close())
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..endings import Ending
 from ..filebroker import MAX_FILES, OPEN_FILES, SHARED_DIRECTORIES
 from .engine import REPO_ROOT, RunFailed, run_measured
 from .table import render
@@ -221,7 +222,9 @@ async def measure_descriptors(guests: int, preopen: bool = True) -> DescriptorRe
             report.directories_open = SHARED_DIRECTORIES.count
             release.set()
             endings = await asyncio.gather(*runs, return_exceptions=True)
-            report.exited_ok = sum(1 for ending in endings if str(ending) == "exited(0)")
+            report.exited_ok = sum(
+                1 for ending in endings if isinstance(ending, Ending) and ending.succeeded
+            )
         report.fds_after = open_descriptors()
     report.fds_per_guest = (report.fds_alive - report.fds_before) / max(1, guests)
     return report
