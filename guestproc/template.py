@@ -69,10 +69,15 @@ CONTROL_FD = 5
 CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
 # clone() returns into a copy of this very ctypes call: a PyDLL keeps the GIL held across it,
-# as os.fork does.
-_libc = ctypes.PyDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-_python = ctypes.pythonapi
+# as os.fork does. The functions are looked up here, once: a lookup made in each child
+# (ctypes finds a function on first use, then stores it on the library) would write to
+# pages it shares with the template.
+_syscall = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall.restype = ctypes.c_long
+_before_fork = ctypes.pythonapi.PyOS_BeforeFork
+_after_fork_child = ctypes.pythonapi.PyOS_AfterFork_Child
+_after_fork_parent = ctypes.pythonapi.PyOS_AfterFork_Parent
+_CLONE_FLAGS = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
 
 
 def clone_parent() -> int:
@@ -81,14 +86,13 @@ def clone_parent() -> int:
     number = _SYS_CLONE.get(os.uname().machine)
     if number is None:
         raise OSError(f"no clone system call number known for {os.uname().machine}")
-    flags = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
-    _python.PyOS_BeforeFork()
-    pid = _libc.syscall(ctypes.c_long(number), flags, None, None, None, None)
+    _before_fork()
+    pid = _syscall(ctypes.c_long(number), _CLONE_FLAGS, None, None, None, None)
     if pid == 0:
-        _python.PyOS_AfterFork_Child()
+        _after_fork_child()
         return 0
     error = ctypes.get_errno()
-    _python.PyOS_AfterFork_Parent()
+    _after_fork_parent()
     if pid < 0:
         raise OSError(error, f"clone: {os.strerror(error)}")
     return int(pid)

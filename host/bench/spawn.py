@@ -10,7 +10,9 @@
               answer one invocation before they are stopped
     mass      N guests at once, forks spread over the templates, WINDOW in flight:
               creation rate, then USS of a sample and memory in use per guest,
-              one invocation each (all must answer), then every guest shut down and reaped
+              one invocation each (all must answer), then every guest shut down and reaped;
+              the page faults a guest took to be ready, and to answer its first invocation
+              (each is mostly a page it shares with its template, copied: what it costs)
     burst     BURST launches at once through the Host API, unpaced (``bench.burst``):
               time to all ready, p50 / p99 per launch, BURST invocations at once,
               descriptors per guest, time to leave the Host
@@ -63,6 +65,8 @@ class SpawnReport:
     create_seconds: float = 0.0
     create_rate: float = 0.0
     uss_median_mib: float = 0.0
+    faults_ready_median: float = 0.0  # minor page faults from fork to idle, per guest
+    faults_invoke_median: float = 0.0  # ... while answering its first invocation
     uss_max_mib: float = 0.0
     memory_per_guest_mib: float = 0.0  # the drop in the system's available memory, per guest
     watchdog_sweep_ms: float = 0.0  # one pass of the host's watchdog over every guest
@@ -201,11 +205,21 @@ async def measure(
             report.uss_sweep_ms = statistics.median(full)
 
         # Every guest answers an invocation.
+        faults_ready = [_minor_faults(g.pid) for g in live]
         started = time.perf_counter()
         answers = await asyncio.gather(
             *(g.invoke(export, [2, 3]) for g in live), return_exceptions=True
         )
         report.invoke_seconds = time.perf_counter() - started
+        faults_invoked = [_minor_faults(g.pid) for g in live]
+        counted = [
+            (ready, invoked - ready)
+            for ready, invoked in zip(faults_ready, faults_invoked, strict=True)
+            if ready is not None and invoked is not None
+        ]
+        if counted:
+            report.faults_ready_median = statistics.median(ready for ready, _ in counted)
+            report.faults_invoke_median = statistics.median(invoke for _, invoke in counted)
         report.invoked_ok = sum(
             1 for a in answers if isinstance(a, list) and a and a[0].signed() == 5
         )
@@ -234,6 +248,17 @@ async def measure(
     return report
 
 
+def _minor_faults(pid: int | None) -> int | None:
+    """The minor page faults a process has taken (``/proc/PID/stat``, field 10), or None
+    once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            fields = file.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[7])
+
+
 def format_report(report: SpawnReport) -> str:
     rows = [
         ("templates started (ms, all at once)", f"{report.template_start_ms:.0f}", ""),
@@ -249,6 +274,8 @@ def format_report(report: SpawnReport) -> str:
         ("USS per idle guest, median (MiB)", f"{report.uss_median_mib:.2f}", "<= 1.5"),
         ("USS per idle guest, max of sample (MiB)", f"{report.uss_max_mib:.2f}", ""),
         ("memory in use per guest (MiB)", f"{report.memory_per_guest_mib:.2f}", ""),
+        ("page faults to be ready, per guest (median)", f"{report.faults_ready_median:.0f}", ""),
+        ("... to answer a first invocation", f"{report.faults_invoke_median:.0f}", ""),
         ("watchdog sweep over all guests (ms)", f"{report.watchdog_sweep_ms:.0f}", ""),
         ("... reading every guest's USS instead (ms)", f"{report.uss_sweep_ms:.0f}", ""),
         ("guests that answered an invocation", f"{report.invoked_ok}", f"= {report.guests}"),
