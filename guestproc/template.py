@@ -58,6 +58,7 @@ from protocol.schema import Range, fields_of, prepare
 from . import confinement, hardening, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 from .guest import serve, serve_requests
+from .quickening import quicken
 from .rehearsal import Rehearsal
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # and the code that serves a request, warmed (``rehearsal``).
     prepare([*HOST_TO_GUEST.values(), *GUEST_TO_HOST.values(), Fork, Forked, ForkFailed])
     rehearsal.run(session, booted)
+    quicken(booted.instance.compiled_functions())  # the module's, without running them
     gc.collect()
     gc.freeze()
     control = socket.socket(fileno=control_fd)

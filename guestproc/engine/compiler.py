@@ -68,6 +68,8 @@ MAX_LAZY_EXPR = 160  # longer expressions are evaluated into a temporary
 # targets, 256 and 100 ns. And the tree's source grows as n log n and costs CPython's
 # compiler about 3 KiB per line: 8,000 targets needed over 90 MiB to compile.
 TABLE_DISPATCH_RUNS = 8
+COMPILED_FILENAME = "<wasm function"
+"""How the file name of every code object compiled from a module's function begins."""
 _NUMBERED_JUMP = re.compile(r"(_[tb]) = (\d+)(.*)")
 NARROWED = re.compile(r"\{v\} & (0x[0-9A-F]+)")  # a store's value masked to its width
 MAX_UNSETTLED = 64
@@ -829,7 +831,7 @@ class FunctionCompiler:
     def code(self) -> CodeType:
         """The compiled source (``compile`` first): executed in an instance's namespace, it
         defines the function (or its fuel maker)."""
-        return builtins.compile(self.source, f"<wasm function {self.func_index}>", "exec")
+        return builtins.compile(self.source, f"{COMPILED_FILENAME} {self.func_index}>", "exec")
 
     def _enter_function(self) -> None:
         if self.fuel:

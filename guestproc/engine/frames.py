@@ -34,6 +34,8 @@ FRAME_HEADER_WORDS = 12
 """CPython's ``_PyInterpreterFrame`` fields and the call's bookkeeping, in words."""
 CHARGED_FRAME = 1024
 """Frames larger than this (bytes) are charged to the ``StackCharge``."""
+CHARGED_FILENAME = "<charged frame>"
+"""The file name of the wrapper that charges a big frame (``StackCharge.charged``)."""
 
 
 def frame_size(code: CodeType, wasm_locals: int) -> int:
@@ -78,6 +80,6 @@ class StackCharge:
             f"        STACK.used -= {size}\n"
         )
         namespace: dict[str, Any] = {"STACK": self, "OVER": self.over, "CALL": call}
-        exec(compile(source, "<charged frame>", "exec"), namespace)
+        exec(compile(source, CHARGED_FILENAME, "exec"), namespace)
         wrapper: Callable[..., Any] = namespace["charged"]
         return wrapper

@@ -28,9 +28,9 @@ from typing import Any
 
 from . import numeric, simd, support
 from . import opcodes as op
-from .compiler import FUEL_MAKER, ModuleInfo
+from .compiler import COMPILED_FILENAME, FUEL_MAKER, ModuleInfo
 from .errors import CompileError, LinkError
-from .frames import CHARGED_FRAME, StackCharge, frame_size
+from .frames import CHARGED_FILENAME, CHARGED_FRAME, StackCharge, frame_size
 from .fuel import FuelTank
 from .lowering import compile_function, function_code
 from .module import Instr, Module, SegmentMode
@@ -436,6 +436,18 @@ class Instance:
         for index in range(self.compiled.imported_functions, len(self.functions)):
             if index not in self._ready:
                 self._materialise(index)
+
+    def compiled_functions(self) -> list[FunctionType]:
+        """The Python function of each of the module's functions compiled so far, without
+        the engine's wrapper that charges a big frame (``frames.StackCharge``)."""
+        found = []
+        for value in self.namespace.values():
+            if isinstance(value, FunctionType):
+                if value.__code__.co_filename == CHARGED_FILENAME:
+                    value = value.__globals__["CALL"]
+                if value.__code__.co_filename.startswith(COMPILED_FILENAME):
+                    found.append(value)
+        return found
 
     @staticmethod
     def _constant(expr: list[Instr], global_values: list[Any], functions: list[Function]) -> Any:

@@ -35,7 +35,7 @@ import builtins
 import re
 from types import CodeType
 
-from .compiler import ModuleInfo, Operand, zero
+from .compiler import COMPILED_FILENAME, ModuleInfo, Operand, zero
 from .flat import FlatCompiler
 
 CHUNK_LINES = 2_000
@@ -146,10 +146,12 @@ class SplitCompiler(FlatCompiler):
 
     def code(self) -> CodeType:
         chunks = tuple(
-            builtins.compile(source, f"<wasm function {self.func_index}, part {number}>", "exec")
+            builtins.compile(
+                source, f"{COMPILED_FILENAME} {self.func_index}, part {number}>", "exec"
+            )
             for number, source in enumerate(self.chunks)
         )
-        driver = builtins.compile(self.driver, f"<wasm function {self.func_index}>", "exec")
+        driver = builtins.compile(self.driver, f"{COMPILED_FILENAME} {self.func_index}>", "exec")
         constants = tuple(chunks if c == _PLACEHOLDER else c for c in driver.co_consts)
         return driver.replace(co_consts=constants)
 
