@@ -23,6 +23,10 @@ def test_spawn_bench_measures_and_leaves_nothing_behind() -> None:
     assert report["guests"] == report["invoked_ok"] == 40
     assert 0 < report["ready_p50_ms"] <= report["ready_p99_ms"]
     assert report["create_rate"] > 0 and report["uss_median_mib"] > 0
+    # A forked guest copies pages to get ready and to answer: some, and far fewer than the
+    # template has (tens of MiB), or it would not be sharing them.
+    assert 50 < report["faults_ready_median"] < 2000
+    assert 10 < report["faults_invoke_median"] < 2000
     assert report["leftover_processes"] == report["leftover_fds"] == 0
     burst = report["burst"]
     assert burst["launches"] == burst["ready"] == burst["answered"] == 60
