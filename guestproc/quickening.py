@@ -18,7 +18,7 @@ created, and this does nothing there.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from types import FrameType, FunctionType
 from typing import Any
 
@@ -40,24 +40,23 @@ def _on_instruction(frame: FrameType, event: str, arg: Any) -> Any:
     raise _Stopped
 
 
-def quicken(functions: Iterable[FunctionType]) -> int:
+def quicken(functions: Sequence[FunctionType]) -> int:
     """Quicken ``functions`` without running their bodies; how many were (0 where CPython
     does not need it, or where a function of our own shows that the trace function does
     not stop a body before its first instruction)."""
-    previous = sys.gettrace()
-    if not NEEDED or not _stops_before_the_body():
-        sys.settrace(previous)
+    if not NEEDED:
         return 0
-    count = 0
+    previous = sys.gettrace()
     try:
+        if not _stops_before_the_body():
+            return 0
         for function in functions:
             arguments = (None,) * function.__code__.co_argcount
             for _ in range(WARM_UP_CALLS):
                 _call_stopped(function, arguments)
-            count += 1
+        return len(functions)
     finally:
         sys.settrace(previous)
-    return count
 
 
 def _call_stopped(function: Callable[..., Any], arguments: tuple[None, ...]) -> None:

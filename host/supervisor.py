@@ -59,7 +59,7 @@ from .stdio import CapturedConsole, ConsoleSink, NoStdin, StdinSource, stdin_for
 from .template import Template, TemplateError
 from .transport import Launcher
 from .uids import DEFAULT_GUEST_UIDS, GuestUids
-from .watchdog import Watchdog
+from .watchdog import Watchdog, stat_fields
 
 if TYPE_CHECKING:
     from .serve.function import Function
@@ -594,11 +594,8 @@ def raise_descriptor_limit() -> None:
 
 def proc_state(pid: int) -> str:
     """The kernel's one-letter state of ``pid`` (R, S, T, Z...), or "" if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0].decode()
-    except (OSError, IndexError):
-        return ""
+    fields = stat_fields(pid)
+    return fields[0].decode() if fields else ""
 
 
 __all__ = [

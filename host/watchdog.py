@@ -79,12 +79,21 @@ def own_memory(pid: int) -> int | None:
     return private
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid``, from ``/proc/PID/stat``; None if it is gone."""
+def stat_fields(pid: int | None) -> list[bytes] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (field 3, the state, is the
+    first); None if the process is gone. The name is skipped by its last ")", since it may
+    hold spaces and parentheses of its own."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            tail = stat.read().rsplit(b")", 1)[1].split()
+            return stat.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid``, from ``/proc/PID/stat``; None if it is gone."""
+    tail = stat_fields(pid)
+    if tail is None:
         return None
     # Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
     return (int(tail[11]) + int(tail[12])) / CLOCK_TICKS

@@ -41,7 +41,7 @@ from ..config import GuestConfig
 from ..guest import Guest
 from ..supervisor import raise_descriptor_limit
 from ..template import Template
-from ..watchdog import Watchdog, own_memory
+from ..watchdog import Watchdog, own_memory, stat_fields
 from .burst import BurstReport, measure_burst, percentile
 from .table import render
 
@@ -251,12 +251,8 @@ async def measure(
 def _minor_faults(pid: int | None) -> int | None:
     """The minor page faults a process has taken (``/proc/PID/stat``, field 10), or None
     once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            fields = file.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[7])
+    fields = stat_fields(pid)
+    return int(fields[7]) if fields is not None else None
 
 
 def format_report(report: SpawnReport) -> str:
