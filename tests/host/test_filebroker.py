@@ -21,6 +21,7 @@ from guestproc.wasi import files as guest_files
 from host import filebroker
 from host.filebroker import WASI_ERRNO, FileTable, PreopenDirectory
 from protocol.messages import FILE_CHUNK, MAX_FILE_CALLS, FileAnswer, FileCall, FileOp
+from tests.framework.trees import tree_state
 
 ROFS, NOTCAPABLE = Errno.ROFS.value, Errno.NOTCAPABLE.value
 
@@ -80,9 +81,9 @@ CHANGES_BY_PATH = [
 def test_a_read_only_preopen_refuses_a_change_whatever_the_guest_claims(
     read_only: FileTable, granted: Path, op: FileOp, fields: dict[str, Any]
 ) -> None:
-    before = {p: p.lstat() for p in granted.rglob("*")}
+    before = tree_state(granted)
     assert call(read_only, op, **fields).errno == ROFS
-    assert {p: p.lstat() for p in granted.rglob("*")} == before
+    assert tree_state(granted) == before
 
 
 CHANGES_BY_FD = [

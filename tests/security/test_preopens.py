@@ -27,6 +27,7 @@ import pytest
 
 from tests.framework import GuestFactory, kindling_command
 from tests.framework.guest import kindling_environment
+from tests.framework.trees import tree_state
 
 pytestmark = pytest.mark.slow  # every test here runs `kindling run`
 
@@ -143,9 +144,9 @@ def test_a_read_only_preopen_refuses_every_change(
     guest_factory: GuestFactory, world: Path, args: tuple[str, ...]
 ) -> None:
     granted = world / "granted"
-    before = {p: p.lstat() for p in granted.rglob("*")}
+    before = tree_state(granted)
     assert probe(guest_factory, world, *args, option="--ro-dir") == (NOTCAPABLE, b"")
-    assert {p: p.lstat() for p in granted.rglob("*")} == before
+    assert tree_state(granted) == before
     assert (granted / "file").read_bytes() == b"inside\n"
 
 
