@@ -32,6 +32,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import time
 from typing import TYPE_CHECKING, NoReturn
 
@@ -79,16 +80,17 @@ _before_fork = ctypes.pythonapi.PyOS_BeforeFork
 _after_fork_child = ctypes.pythonapi.PyOS_AfterFork_Child
 _after_fork_parent = ctypes.pythonapi.PyOS_AfterFork_Parent
 _CLONE_FLAGS = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
+_CLONE_NUMBER = _SYS_CLONE.get(os.uname().machine)
+_CLONE = None if _CLONE_NUMBER is None else ctypes.c_long(_CLONE_NUMBER)
 
 
 def clone_parent() -> int:
     """``os.fork()``, except that the child's parent is our parent: 0 in the child, the
     child's pid in the template. ``OSError`` if the kernel refuses."""
-    number = _SYS_CLONE.get(os.uname().machine)
-    if number is None:
+    if _CLONE is None:
         raise OSError(f"no clone system call number known for {os.uname().machine}")
     _before_fork()
-    pid = _syscall(ctypes.c_long(number), _CLONE_FLAGS, None, None, None, None)
+    pid = _syscall(_CLONE, _CLONE_FLAGS, None, None, None, None)
     if pid == 0:
         _after_fork_child()
         return 0
@@ -140,20 +142,25 @@ def _fork_on_request(
     session: Session, booted: BootedInstance, control: socket.socket, host: int
 ) -> int:
     channel = session.channel
+    waiting = select.poll()
+    waiting.register(channel.read_fd, select.POLLIN)
+    waiting.register(control.fileno(), select.POLLIN)
+    control_fd = control.fileno()
     while True:
-        readable, _, _ = select.select([channel.read_fd, control.fileno()], [], [])
-        if channel.read_fd in readable:
-            try:
-                message = channel.receive()
-            except HostGone:
-                return GuestExitStatus.OK
-            except HostProtocolError:
-                return GuestExitStatus.HOST_BROKE_PROTOCOL
-            if isinstance(message, Shutdown):
-                return GuestExitStatus.OK
-            return GuestExitStatus.HOST_BROKE_PROTOCOL  # a template serves no requests
-        if control.fileno() in readable:
-            data, fds, _, _ = socket.recv_fds(control, CONTROL_FRAME_CAP, 2)
+        for ready, _ in waiting.poll():
+            if ready == channel.read_fd:
+                try:
+                    message = channel.receive()
+                except HostGone:
+                    return GuestExitStatus.OK
+                except HostProtocolError:
+                    return GuestExitStatus.HOST_BROKE_PROTOCOL
+                if isinstance(message, Shutdown):
+                    return GuestExitStatus.OK
+                return GuestExitStatus.HOST_BROKE_PROTOCOL  # a template serves no requests
+            if ready != control_fd:
+                continue
+            data, fds = _receive_fork(control)
             if not data:
                 return GuestExitStatus.OK  # the host closed the control socket
             try:
@@ -164,10 +171,37 @@ def _fork_on_request(
                 for fd in fds:
                     os.close(fd)
                 return GuestExitStatus.HOST_BROKE_PROTOCOL
-            reply = _fork(session, booted, control, host, request_id, fds)
+            # Inline, and the parent's path names neither the session nor the instance:
+            # each object the template touches after a fork is a page it copies.
+            try:
+                pid = clone_parent()
+            except OSError as exc:
+                reply = ForkFailed(id=request_id, error=clip(str(exc))).wire()
+            else:
+                if pid == 0:
+                    _become_guest(session, booted, control, host, fds)
+                _FORKED["id"] = request_id
+                _FORKED["pid"] = pid
+                reply = _FORKED
             for fd in fds:
                 os.close(fd)
             control.send(msgpack.packb(reply))
+
+
+_FD_SIZE = struct.calcsize("i")
+_ANCILLARY_SPACE = socket.CMSG_SPACE(2 * _FD_SIZE)
+
+
+def _receive_fork(control: socket.socket) -> tuple[bytes, list[int]]:
+    """A control frame and the descriptors that came with it (``socket.recv_fds`` without
+    its array)."""
+    data, ancillary, _, _ = control.recvmsg(CONTROL_FRAME_CAP, _ANCILLARY_SPACE)
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            whole = len(payload) - len(payload) % _FD_SIZE
+            fds.extend(struct.unpack(f"{whole // _FD_SIZE}i", payload[:whole]))
+    return data, fds
 
 
 def _hold_namespace(from_host: int) -> int | None:
@@ -213,6 +247,7 @@ _FORKED = Forked(id=0, pid=2).wire()
 _HELLO = GuestHello(id=0, ready_ns=0).wire()
 
 _FORK_FIELDS = {spec.name: spec for spec in fields_of(Fork)}
+_FORK_TYPE = MessageType.FORK.value
 _FORK_KEYS = frozenset({"type", *_FORK_FIELDS})
 _FORK_ID = next(c for c in _FORK_FIELDS["id"].constraints if isinstance(c, Range))
 
@@ -229,31 +264,11 @@ def fork_request_id(data: bytes) -> int:
     if type(request) is not dict or request.keys() != _FORK_KEYS:
         raise ValueError("not a Fork")
     request_id = request["id"]
-    if request["type"] != MessageType.FORK or type(request_id) is not int:
+    if request["type"] != _FORK_TYPE or type(request_id) is not int:
         raise ValueError("not a Fork")
     if not _FORK_ID.low <= request_id <= _FORK_ID.high:
         raise ValueError("a Fork's id out of range")
     return int(request_id)
-
-
-def _fork(
-    session: Session,
-    booted: BootedInstance,
-    control: socket.socket,
-    host: int,
-    request_id: int,
-    fds: list[int],
-) -> dict[str, object]:
-    """The map of the reply, ``Forked`` or ``ForkFailed``."""
-    try:
-        pid = clone_parent()
-    except OSError as exc:
-        return ForkFailed(id=request_id, error=clip(str(exc))).wire()
-    if pid == 0:
-        _become_guest(session, booted, control, host, fds)
-    _FORKED["id"] = request_id
-    _FORKED["pid"] = pid
-    return _FORKED
 
 
 def _become_guest(
