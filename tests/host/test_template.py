@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 
+import msgpack
 import psutil
 import pytest
 
@@ -23,6 +24,7 @@ from host.endings import Ending
 from host.errors import GuestEnded
 from host.guest import GuestState
 from host.template import Template, TemplateError
+from protocol.messages import Fork
 from protocol.models import InvalidMessage, parse_template_reply
 from tests.framework.paths import REPO_ROOT, fixture
 
@@ -115,6 +117,36 @@ async def test_the_template_reply_must_name_a_guest_it_forked(template: Template
     assert template.holder is not None
     assert "the holder" in (template._bad_pid(template.holder.pid) or "")
     await guest.stop()
+
+
+@pytest.mark.parametrize(
+    ("frame", "descriptors"),
+    [
+        (msgpack.packb(Fork(id=1).wire()), 1),  # a Fork needs the guest's two pipe ends
+        (msgpack.packb(Fork(id=1).wire()), 0),
+        (msgpack.packb([1, 2, 3]), 2),  # not a Fork at all
+    ],
+    ids=["one descriptor", "no descriptor", "not a map"],
+)
+async def test_a_fork_request_the_protocol_does_not_allow_ends_the_template(
+    template: Template, frame: bytes, descriptors: int
+) -> None:
+    """The template reads its control socket itself (``recvmsg``, not ``socket.recv_fds``):
+    a request it cannot take ends it, and it forks nothing."""
+    children_before = {child.pid for child in psutil.Process().children()}
+    ends = os.pipe()
+    try:
+        await template._send(frame, list(ends[:descriptors]))
+    finally:
+        for end in ends:
+            os.close(end)
+    # It exits (HOST_BROKE_PROTOCOL), or the host sees its control socket close first and
+    # ends it: either way it is gone, having forked nothing.
+    await asyncio.wait_for(template.guest.wait(), 10)
+    assert not template.alive
+    # Its one child is the holder of its guests' PID namespace, where it has one.
+    holder = {template.holder.pid} if template.holder is not None else set()
+    assert {child.pid for child in psutil.Process().children()} - children_before <= holder
 
 
 HOST_SCRIPT = textwrap.dedent(
