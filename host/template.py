@@ -71,6 +71,7 @@ from .transport import GuestProcess, Launcher
 from .watchdog import Watchdog
 
 FORK_TIMEOUT = 10.0
+HOLDER_EXIT_SECONDS = 5.0  # how long release() waits for the holder to exit
 """Seconds a template has to answer a Fork, counted from when the request is sent."""
 FORKS_IN_FLIGHT = 16
 """Fork requests a template may have outstanding. A template forks one guest at a time, so
@@ -397,7 +398,7 @@ class Template:
         it (the namespace's init is gone): what a host does last, once it has stopped its
         guests. ``close`` first."""
         if self.holder is not None:
-            self.holder.end()
+            await self.holder.end()
             self.holder = None
 
     async def close(self) -> None:
@@ -426,13 +427,17 @@ class NamespaceHolder:
         self._loop = loop
         self._gone = gone
         self._pidfd = os.pidfd_open(pid)
+        self._ended: asyncio.Future[None] | None = None  # set by end(): we killed it
         loop.add_reader(self._pidfd, self._on_exit)
 
     def _on_exit(self) -> None:
         self._stop_watching()
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
-        self._gone()
+            os.waitpid(self.pid, 0)  # it has exited: its pidfd said so
+        if self._ended is None:
+            self._gone()
+        elif not self._ended.done():
+            self._ended.set_result(None)
 
     def _stop_watching(self) -> None:
         if self._pidfd >= 0:
@@ -440,14 +445,21 @@ class NamespaceHolder:
             os.close(self._pidfd)
             self._pidfd = -1
 
-    def end(self) -> None:
-        """Kill it (SIGKILL: an init ignores the rest) and reap it."""
+    async def end(self) -> None:
+        """Kill it (SIGKILL: an init ignores the rest), and reap it once its pidfd says it
+        has exited, waiting at most ``HOLDER_EXIT_SECONDS``.
+
+        Never a blocking ``waitpid``: an init finishes dying only once every process in its
+        namespace has been reaped, and guests are the host's children. One the host was
+        never told of (a subverted template can fork it) is reaped by nobody, and would hold
+        the host here for good. Past the deadline the holder is reaped when it does exit."""
         if self._pidfd < 0:
             return  # it ended already, and was reaped
-        signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-        self._stop_watching()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        self._ended = self._loop.create_future()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._ended), HOLDER_EXIT_SECONDS)
 
 
 def pid_namespace(pid: int) -> tuple[int, int]:
