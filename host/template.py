@@ -71,13 +71,15 @@ from .transport import GuestProcess, Launcher
 from .watchdog import Watchdog
 
 FORK_TIMEOUT = 10.0
-HOLDER_EXIT_SECONDS = 5.0  # how long release() waits for the holder to exit
 """Seconds a template has to answer a Fork, counted from when the request is sent."""
 FORKS_IN_FLIGHT = 16
 """Fork requests a template may have outstanding. A template forks one guest at a time, so
 more only queue in its socket; a few keep it busy while the host reads replies. Measured
 with ``kindling bench spawn --burst 3000`` (time to all ready, two runs each): 1: 3.7-4.0 s,
 8: 3.6-3.7 s, 16: 2.8-2.9 s, 32: 2.7-2.9 s, 64: 2.8-3.2 s."""
+HOLDER_EXIT_SECONDS = 5.0
+"""Seconds ``Template.release`` waits for the holder of its guests' PID namespace to exit
+once killed (``NamespaceHolder.end``); it is reaped later if it takes longer."""
 
 
 class TemplateError(GuestStartError):
