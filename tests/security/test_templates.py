@@ -14,37 +14,27 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
 
 import msgpack
 import psutil
 import pytest
 
-from host.config import GuestConfig
 from host.template import HOLDER_EXIT_SECONDS, Template
 from protocol.messages import Fork
-from tests.framework.paths import fixture
+from tests.host.conftest import no_leaks, template  # the host tests' fixtures: leaks checked
 
 pytestmark = pytest.mark.slow  # a template, and guests forked from it
-
-
-@pytest.fixture
-async def exports_template() -> AsyncIterator[Template]:
-    started = await Template.start(fixture("exports").read_bytes(), GuestConfig())
-    yield started
-    await started.close()
-    await started.release()
+__all__ = ["no_leaks", "template"]  # fixtures, used by name
 
 
 async def test_a_guest_the_host_was_never_told_of_cannot_hold_it_at_release(
-    exports_template: Template,
+    template: Template,
 ) -> None:
     """The template forks a guest for a Fork the host's bookkeeping never sent. The host
     ends the template for answering a request that is not pending; the guest, once it
     exits, is a zombie child of the host that no one reaps, and keeps the namespace's init
     from finishing its exit. ``release`` still returns within its deadline, and the holder
     is reaped once the stray is."""
-    template = exports_template
     guest = await template.fork()  # by now the template has said where its namespace is
     await guest.handshake()
     await guest.stop()
