@@ -225,6 +225,10 @@ class Control:
             guest.send_signal(signal.SIGCONT)  # a stopped process takes SIGKILL all the same
         self.paused.discard(pid)
         function.paused.discard(pid)
+        # Answer once it is gone, so that what the client asks next no longer finds it
+        # (killed is not yet reaped: the listing shows a guest until it has ended).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(guest.wait(), SETTLE_SECONDS)
         return web.Response(status=204)
 
     async def openapi(self, request: web.Request) -> web.Response:
