@@ -8,9 +8,9 @@
                      sandbox.restrict once the
                      engine is imported
                      (guest.run, template.run)
-    Load, before     before_loading:            the same                   (no Load)
-    the module is    hardening.harden_loader,
-    decoded          sandbox.limit_loading
+    Load, before     before_loading:            the same, and the holder   (no Load)
+    the module is    hardening.harden_loader,   of its guests' PID
+    decoded          sandbox.limit_loading      namespace (cloning)
     Load or Boot,    before_cache_entry:        (loads no entry: it
     before a code    harden_running             compiles afresh)
     cache entry is
@@ -41,14 +41,17 @@ UTF-8 text, so that the text parser is imported while imports still work: ``load
 
 from __future__ import annotations
 
-from . import hardening, sandbox
+from . import cloning, hardening, sandbox
 
 
 def before_loading(module_size: int, template: bool = False) -> None:
     """At Load, once what loading imports is imported and before the module's bytes are
     decoded: the hardening (as the guest uid, the interpreter's files may be out of reach;
-    a template also gets its children's PID namespace) and the loading bound."""
+    a template also gets its children's PID namespace, and makes its holder: ``cloning``)
+    and the loading bound."""
     hardening.harden_loader(template)  # what it could not do, kindling doctor reports
+    if template:
+        cloning.hold_namespace()
     sandbox.limit_loading(module_size)
 
 

@@ -6,7 +6,8 @@
       frames on 3 / 4, as with any guest:  Hello, Load, Boot ──▶ Ready
       (then every function compiled, gc.freeze(): the shared part is final)
       control socket on 5 (SOCK_SEQPACKET):
-        Fork(id) + two pipe ends (SCM_RIGHTS) ──▶ clone(CLONE_PARENT)
+                                   ◀── Namespace(pid): at Load, before the module is decoded
+        Fork(id) + two pipe ends (SCM_RIGHTS) ──▶ clone_parent()
                                    ◀── Forked(id, pid) | ForkFailed(id, error)
                                                    └─▶ the guest: a child of the *host*
       a Shutdown frame, or the host closing either channel ──▶ the template exits
@@ -15,22 +16,19 @@ A forked guest inherits the instance -- decoded, validated, compiled, instantiat
 write, and only has to make the host's pipes its descriptors 3 and 4, tighten its limits and
 say Hello: it is then ready for Invoke at once (no Load or Boot).
 
-Guests are cloned with ``CLONE_PARENT``, so their parent is the host, not the template:
-the host reaps them itself with ``wait4`` (exit status and resource use exact, no relay), a
-template that dies takes no guest with it, and each guest's ``PR_SET_PDEATHSIG`` names the
-host, so every guest dies with the host. ``os.fork`` has no flags argument: ``clone_parent``
-makes the system call itself, wrapped in CPython's own before- and after-fork hooks, which
-is all ``os.fork`` adds. A template never starts threads, so forking it is safe.
+Guests are cloned with ``CLONE_PARENT`` (``cloning``), so their parent is the host, not the
+template: the host reaps them itself with ``wait4`` (exit status and resource use exact, no
+relay), a template that dies takes no guest with it, and each guest's ``PR_SET_PDEATHSIG``
+names the host, so every guest dies with the host. They are forked into the PID namespace
+whose holder the template made at Load, before it read the module (``cloning``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import os
 import select
-import signal
 import socket
 import struct
 import time
@@ -50,13 +48,12 @@ from protocol.messages import (
     GuestExitStatus,
     GuestHello,
     MessageType,
-    Namespace,
     Shutdown,
     clip,
 )
 from protocol.schema import Range, fields_of, prepare
 
-from . import confinement, hardening, sandbox
+from . import cloning, confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
 from .guest import serve, serve_requests
 from .quickening import quicken
@@ -68,44 +65,13 @@ if TYPE_CHECKING:
 
 CONTROL_FD = 5
 
-CLONE_PARENT = 0x00008000
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220, "riscv64": 220}
-# clone() returns into a copy of this very ctypes call: a PyDLL keeps the GIL held across it,
-# as os.fork does. The functions are looked up here, once: a lookup made in each child
-# (ctypes finds a function on first use, then stores it on the library) would write to
-# pages it shares with the template.
-_syscall = ctypes.PyDLL(None, use_errno=True).syscall
-_syscall.restype = ctypes.c_long
-_before_fork = ctypes.pythonapi.PyOS_BeforeFork
-_after_fork_child = ctypes.pythonapi.PyOS_AfterFork_Child
-_after_fork_parent = ctypes.pythonapi.PyOS_AfterFork_Parent
-_CLONE_FLAGS = ctypes.c_ulong(CLONE_PARENT | signal.SIGCHLD)
-_CLONE_NUMBER = _SYS_CLONE.get(os.uname().machine)
-_CLONE = None if _CLONE_NUMBER is None else ctypes.c_long(_CLONE_NUMBER)
-
-
-def clone_parent() -> int:
-    """``os.fork()``, except that the child's parent is our parent: 0 in the child, the
-    child's pid in the template. ``OSError`` if the kernel refuses."""
-    if _CLONE is None:
-        raise OSError(f"no clone system call number known for {os.uname().machine}")
-    _before_fork()
-    pid = _syscall(_CLONE, _CLONE_FLAGS, None, None, None, None)
-    if pid == 0:
-        _after_fork_child()
-        return 0
-    error = ctypes.get_errno()
-    _after_fork_parent()
-    if pid < 0:
-        raise OSError(error, f"clone: {os.strerror(error)}")
-    return int(pid)
-
 
 def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     """Be a template on these descriptors; the process exit status."""
     sandbox.enter((read_fd, write_fd, control_fd))
     host = os.getppid()
     channel = Channel(read_fd, write_fd)
+    cloning.expect_holder(read_fd, control_fd)  # made at Load (``cloning``)
     from .session import Session
 
     sandbox.restrict()
@@ -133,8 +99,6 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     sandbox.release_freed()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
-    holder = _hold_namespace(channel.read_fd)
-    control.send(msgpack.packb(Namespace(id=0, pid=holder).wire()))
     return _fork_on_request(session, booted, control, host)
 
 
@@ -174,7 +138,7 @@ def _fork_on_request(
             # Inline, and the parent's path names neither the session nor the instance:
             # each object the template touches after a fork is a page it copies.
             try:
-                pid = clone_parent()
+                pid = cloning.clone_parent()
             except OSError as exc:
                 reply = ForkFailed(id=request_id, error=clip(str(exc))).wire()
             else:
@@ -202,42 +166,6 @@ def _receive_fork(control: socket.socket) -> tuple[bytes, list[int]]:
             whole = len(payload) - len(payload) % _FD_SIZE
             fds.extend(struct.unpack(f"{whole // _FD_SIZE}i", payload[:whole]))
     return data, fds
-
-
-def _hold_namespace(from_host: int) -> int | None:
-    """The holder of the guests' PID namespace, if the template has one
-    (``hardening.pid_namespace_for_children``): its first child, the namespace's init, a
-    child of the host that only waits. Guests forked after it are processes 2, 3, ... of
-    that namespace: they can name no process outside it (not the host, not the template,
-    not another template's guests), and signals reach them as they reach any process (an
-    init ignores those it has no handler for). Its pid, or None. ``from_host``: the pipe
-    from the host, which hangs up once the host is gone."""
-    if not hardening.children_have_own_pid_namespace:
-        return None
-    try:
-        pid = clone_parent()
-    except OSError:
-        return None
-    if pid == 0:
-        try:
-            sandbox.set_parent_death_signal()
-            # Its parent is outside its namespace (getppid() says 0): the host died before
-            # the death signal was set if its pipe has hung up (only it held the other end).
-            hung_up = select.poll()
-            hung_up.register(from_host, 0)
-            if not hung_up.poll(0):
-                os.closerange(0, 1 << 16)
-                hardening.harden_running()
-                while True:
-                    time.sleep(3600)
-        finally:
-            os._exit(0)
-    global _own_namespace
-    _own_namespace = True
-    return pid
-
-
-_own_namespace = False  # guests are forked into the holder's PID namespace
 
 
 # The maps of the frames sent at every fork, made once, before the template forks: only the
@@ -281,7 +209,7 @@ def _become_guest(
         # The host died before we could tie ourselves to it. (In the holder's namespace
         # our parent is outside, and getppid() is 0: the host's pipe tells then, at the
         # first read, since only the host holds its end.)
-        if not _own_namespace and os.getppid() != host:
+        if not cloning.own_namespace and os.getppid() != host:
             os._exit(GuestExitStatus.OK)
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)

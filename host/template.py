@@ -35,10 +35,12 @@ ours is) and not a guest we already have. A template that breaks those rules, or
 fails its pending forks with ``TemplateError``; the guests it forked live on, since they
 are ours.
 
-Its guests' PID namespace: the template's first control message, ``Namespace(pid)``, names
-the holder, process 1 of the namespace its guests are forked into (``guestproc.template``),
-a child of ours that only waits. We reap it; if it ends, so have the guests in it, and the
-template is broken. ``release`` ends it, once the guests are stopped.
+Its guests' PID namespace: the template's first control message, ``Namespace(pid)``, sent at
+Load before it decodes the module, names the holder, process 1 of the namespace its guests
+are forked into (``guestproc.cloning``), a child of ours that only waits. We reap it; if it
+ends, so have the guests in it, and the template is broken. ``release`` ends it, once the
+guests are stopped, and reaps any process the template forked unasked (``host.holder``); a
+template that fails to start is released at once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable
@@ -66,6 +67,7 @@ from .config import GuestConfig
 from .endings import Ending, Limit
 from .errors import GuestEnded, GuestStartError
 from .guest import Guest
+from .holder import NamespaceHolder, pid_namespace
 from .stdio import ConsoleSink, StdinSource
 from .transport import GuestProcess, Launcher
 from .watchdog import Watchdog
@@ -77,9 +79,6 @@ FORKS_IN_FLIGHT = 16
 more only queue in its socket; a few keep it busy while the host reads replies. Measured
 with ``kindling bench spawn --burst 3000`` (time to all ready, two runs each): 1: 3.7-4.0 s,
 8: 3.6-3.7 s, 16: 2.8-2.9 s, 32: 2.7-2.9 s, 64: 2.8-3.2 s."""
-HOLDER_EXIT_SECONDS = 5.0
-"""Seconds ``Template.release`` waits for the holder of its guests' PID namespace to exit
-once killed (``NamespaceHolder.end``); it is reaped later if it takes longer."""
 
 
 class TemplateError(GuestStartError):
@@ -126,6 +125,8 @@ class Template:
         self.guest.begin(process, self._loop)
         self._control = ours
         ours.setblocking(False)
+        # Read from the start: its first message, Namespace, comes at Load.
+        self._loop.add_reader(ours.fileno(), self._on_control)
         self._slots = asyncio.Semaphore(FORKS_IN_FLIGHT)
         self._writable: asyncio.Future[None] | None = None
         self._pending: dict[int, asyncio.Future[int]] = {}
@@ -193,15 +194,19 @@ class Template:
                 snapshot = await self._run_start(module, digest, init)
             await guest.submit_boot(start=StartMode.RESTORE, snapshot=snapshot, init=init)
         except BaseException:
-            self._broken = "it could not start the module"
+            if self._broken is None:
+                self._on_control()  # a Namespace it sent but we have not read yet
+                self._broken = "it could not start the module"
+                self._loop.remove_reader(self._control.fileno())
             self._control.close()
             await guest.stop()
+            # Its holder, and with it whatever it forked while it loaded the module.
+            await self.release()
             raise
         finally:
             if deadline is not None:
                 deadline.cancel()
         self._ready = True
-        self._loop.add_reader(self._control.fileno(), self._on_control)
 
     async def _run_start(self, module: bytes, digest: bytes | None, init: str | None) -> bytes:
         """Run the start function in a throwaway guest with the launch's limits (the
@@ -400,7 +405,7 @@ class Template:
         it (the namespace's init is gone): what a host does last, once it has stopped its
         guests. ``close`` first."""
         if self.holder is not None:
-            await self.holder.end()
+            await self.holder.end(self.known_pid)
             self.holder = None
 
     async def close(self) -> None:
@@ -417,57 +422,6 @@ class Template:
         for future in self._pending.values():
             _fail(future, TemplateError("the template was closed"))
         self._pending.clear()
-
-
-class NamespaceHolder:
-    """The process that holds a template's guests' PID namespace (its init): a child of
-    ours that only waits. We reap it, and call ``gone`` if it ends before ``end``."""
-
-    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop, gone: Callable[[], None]) -> None:
-        self.pid = pid
-        self.namespace = pid_namespace(pid)
-        self._loop = loop
-        self._gone = gone
-        self._pidfd = os.pidfd_open(pid)
-        self._ended: asyncio.Future[None] | None = None  # set by end(): we killed it
-        loop.add_reader(self._pidfd, self._on_exit)
-
-    def _on_exit(self) -> None:
-        self._stop_watching()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)  # it has exited: its pidfd said so
-        if self._ended is None:
-            self._gone()
-        elif not self._ended.done():
-            self._ended.set_result(None)
-
-    def _stop_watching(self) -> None:
-        if self._pidfd >= 0:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = -1
-
-    async def end(self) -> None:
-        """Kill it (SIGKILL: an init ignores the rest), and reap it once its pidfd says it
-        has exited, waiting at most ``HOLDER_EXIT_SECONDS``.
-
-        Never a blocking ``waitpid``: an init finishes dying only once every process in its
-        namespace has been reaped, and guests are the host's children. One the host was
-        never told of (a subverted template can fork it) is reaped by nobody, and would hold
-        the host here for good. Past the deadline the holder is reaped when it does exit."""
-        if self._pidfd < 0:
-            return  # it ended already, and was reaped
-        self._ended = self._loop.create_future()
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._ended), HOLDER_EXIT_SECONDS)
-
-
-def pid_namespace(pid: int) -> tuple[int, int]:
-    """Which PID namespace process ``pid`` is in (``OSError`` if it cannot be told)."""
-    found = os.stat(f"/proc/{pid}/ns/pid")
-    return found.st_dev, found.st_ino
 
 
 def _close(*fds: int) -> None:

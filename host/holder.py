@@ -1,0 +1,128 @@
+"""The holder of a template's guests' PID namespace, host side: watch it, end it, and reap
+what the template made that the host was never told of.
+
+::
+
+    template, at Load, before it decodes the module (guestproc.cloning):
+        clone_parent() ─▶ holder: process 1 of a new PID namespace, a child of ours
+        ◀── Namespace(pid)                        ─▶ NamespaceHolder(pid)
+    every process the template makes afterwards is in that namespace
+    NamespaceHolder.end():  SIGKILL the holder ─▶ the kernel kills the whole namespace
+        reap the strays: our children in it that we do not know (zombies by now)
+        ─▶ the holder finishes exiting; its pidfd says so; we reap it
+
+Why the strays are ours to reap: a template (and whatever it forks, the same way) clones
+with ``CLONE_PARENT``, so each process is a child of the host, and an init finishes dying
+only once every process of its namespace has been reaped. A template that an engine bug
+let an attacker take over can fork processes we never asked for; nobody else reaps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable
+
+from .watchdog import stat_fields
+
+HOLDER_EXIT_SECONDS = 5.0
+"""Seconds ``NamespaceHolder.end`` waits for the holder to exit once killed; it is reaped
+later if it takes longer."""
+
+
+class NamespaceHolder:
+    """The process that holds a template's guests' PID namespace (its init): a child of
+    ours that only waits. We reap it, and call ``gone`` if it ends before ``end``."""
+
+    def __init__(self, pid: int, loop: asyncio.AbstractEventLoop, gone: Callable[[], None]) -> None:
+        self.pid = pid
+        self.namespace = pid_namespace(pid)
+        self._loop = loop
+        self._gone = gone
+        self._pidfd = os.pidfd_open(pid)
+        self._ended: asyncio.Future[None] | None = None  # set by end(): we killed it
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        self._stop_watching()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)  # it has exited: its pidfd said so
+        if self._ended is None:
+            self._gone()
+        elif not self._ended.done():
+            self._ended.set_result(None)
+
+    def _stop_watching(self) -> None:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+    async def end(self, known: Callable[[int], bool]) -> None:
+        """Kill it (SIGKILL: an init ignores the rest), and with it every process in its
+        namespace; reap those of them that are our children and not ``known`` (strays a
+        subverted template forked), and the holder once its pidfd says it has exited,
+        waiting at most ``HOLDER_EXIT_SECONDS``.
+
+        Never a blocking ``waitpid``: the holder finishes dying only once every process in
+        its namespace has been reaped, and a stray may still be dying. Past the deadline
+        the holder is reaped when it does exit."""
+        if self._pidfd < 0:
+            return  # it ended already, and was reaped
+        self._ended = self._loop.create_future()
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        deadline = self._loop.time() + HOLDER_EXIT_SECONDS
+        pause = 0.001
+        while not self._ended.done() and self._loop.time() < deadline:
+            self.reap_strays(known)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ended), pause)
+            pause = min(pause * 2, 0.05)
+
+    def reap_strays(self, known: Callable[[int], bool]) -> list[int]:
+        """Reap each child of ours that has exited, is in the holder's namespace, and is
+        neither the holder nor ``known``; their pids. (A child that
+        has not exited is left for the next call: ``waitpid`` would block.)"""
+        reaped = []
+        for pid in children():
+            if pid == self.pid or known(pid):
+                continue
+            fields = stat_fields(pid)
+            if fields is None or fields[0] != b"Z" or not self.holds(pid):
+                continue
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+                reaped.append(pid)
+        return reaped
+
+    def holds(self, pid: int) -> bool:
+        """Whether process ``pid`` is in the holder's namespace. (None can be nested in it:
+        a template's root is empty, and the kernel lets no process in a chroot make a user
+        namespace, the only way one without privilege gets a PID namespace.)"""
+        try:
+            return pid_namespace(pid) == self.namespace
+        except OSError:
+            return False
+
+
+def children() -> list[int]:
+    """The pids of this process's children, exited ones included (each thread's list:
+    a child's parent is the thread that made it)."""
+    found: list[int] = []
+    with contextlib.suppress(FileNotFoundError):
+        for task in os.listdir("/proc/self/task"):
+            with (
+                contextlib.suppress(FileNotFoundError),
+                open(f"/proc/self/task/{task}/children", "rb") as listed,
+            ):
+                found.extend(int(pid) for pid in listed.read().split())
+    return found
+
+
+def pid_namespace(pid: int) -> tuple[int, int]:
+    """Which PID namespace process ``pid`` is in (``OSError`` if it cannot be told)."""
+    found = os.stat(f"/proc/{pid}/ns/pid")
+    return found.st_dev, found.st_ino
