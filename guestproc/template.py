@@ -55,6 +55,7 @@ from protocol.schema import Range, fields_of, prepare
 
 from . import cloning, confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
+from .cloning import clone_parent
 from .guest import serve, serve_requests
 from .quickening import quicken
 from .rehearsal import Rehearsal
@@ -99,12 +100,15 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     sandbox.release_freed()
     gc.freeze()
     control = socket.socket(fileno=control_fd)
-    return _fork_on_request(session, booted, control, host)
+    # In the holder's namespace a guest's parent is outside: getppid() says 0 there.
+    return _fork_on_request(session, booted, control, None if cloning.own_namespace else host)
 
 
 def _fork_on_request(
-    session: Session, booted: BootedInstance, control: socket.socket, host: int
+    session: Session, booted: BootedInstance, control: socket.socket, host: int | None
 ) -> int:
+    """Fork a guest for each Fork on ``control``, until the host shuts the template down.
+    ``host``: the pid a guest's parent must have, or None where it cannot tell."""
     channel = session.channel
     waiting = select.poll()
     waiting.register(channel.read_fd, select.POLLIN)
@@ -138,7 +142,7 @@ def _fork_on_request(
             # Inline, and the parent's path names neither the session nor the instance:
             # each object the template touches after a fork is a page it copies.
             try:
-                pid = cloning.clone_parent()
+                pid = clone_parent()
             except OSError as exc:
                 reply = ForkFailed(id=request_id, error=clip(str(exc))).wire()
             else:
@@ -200,7 +204,11 @@ def fork_request_id(data: bytes) -> int:
 
 
 def _become_guest(
-    session: Session, booted: BootedInstance, control: socket.socket, host: int, fds: list[int]
+    session: Session,
+    booted: BootedInstance,
+    control: socket.socket,
+    host: int | None,
+    fds: list[int],
 ) -> NoReturn:
     """The forked child: take the host's pipes as 3 and 4, tighten limits, serve."""
     status: int = GuestExitStatus.HOST_BROKE_PROTOCOL
@@ -209,7 +217,7 @@ def _become_guest(
         # The host died before we could tie ourselves to it. (In the holder's namespace
         # our parent is outside, and getppid() is 0: the host's pipe tells then, at the
         # first read, since only the host holds its end.)
-        if not cloning.own_namespace and os.getppid() != host:
+        if host is not None and os.getppid() != host:
             os._exit(GuestExitStatus.OK)
         with contextlib.suppress(OSError):
             os.setpgid(0, 0)
