@@ -8,6 +8,8 @@ watchdog and the subscribers to their events.
        │◀── Guest, handshaken, watched ───┤           when it dies)
        ├── release(guest) ───────────────▶│── Watchdog: every live guest's memory and CPU
        └── publish(event) ───────────────▶│── listeners: the host's subscribers
+                                          │── StrayHunt: processes in the templates'
+                                                PID namespaces that nobody asked for
 
 A ``Sandbox`` reaches the host only through these three doors, so the host's own state
 (its sandboxes by name) and the fleet's (templates, guests by pid) are each held once.
@@ -23,12 +25,19 @@ from protocol.codeentry import module_digest
 from .config import GuestConfig
 from .endings import Ending
 from .guest import Guest
+from .holder import StrayHunt
 from .lifecycle import Event, Listener
 from .stdio import ConsoleSink, StdinSource
-from .template import Template
+from .template import FORK_TIMEOUT, Template
 from .transport import Launcher
 from .uids import GuestUids
 from .watchdog import Watchdog
+
+STRAY_SWEEP_SECONDS = 5.0
+"""Seconds between the fleet's hunts for processes its templates forked unasked."""
+STRAY_GRACE_SECONDS = FORK_TIMEOUT + 5.0
+"""Seconds a process in a template's namespace may stay unknown to the host before it is
+killed as a stray: longer than a fork request may take to be answered."""
 
 TemplateKey = tuple[bytes, str, str | None]  # (module digest, configuration as JSON, init)
 
@@ -49,9 +58,28 @@ class Fleet:
         self._listeners: list[Listener] = []
         self.watchdog = Watchdog()
         self._watching: asyncio.Task[None] | None = None
+        self.strays = StrayHunt(STRAY_GRACE_SECONDS)
+        self.stray_sweep_seconds = STRAY_SWEEP_SECONDS
+        self._hunting: asyncio.Task[None] | None = None
 
     def start_watching(self) -> None:
-        self._watching = asyncio.get_running_loop().create_task(self.watchdog.run())
+        loop = asyncio.get_running_loop()
+        self._watching = loop.create_task(self.watchdog.run())
+        self._hunting = loop.create_task(self._hunt_strays())
+
+    async def _hunt_strays(self) -> None:
+        """Every ``STRAY_SWEEP_SECONDS``, end what our templates forked unasked."""
+        while True:
+            await asyncio.sleep(self.stray_sweep_seconds)
+            holders = [t.holder for t in self._all_templates() if t.holder is not None]
+            self.strays.sweep(holders, self._known)
+
+    def _all_templates(self) -> list[Template]:
+        starting = [template for template, _ in self._starting.values()]
+        return [*self._templates.values(), *self._retired, *starting]
+
+    def _known(self, pid: int) -> bool:
+        return pid in self._guests or any(t.pid == pid for t in self._all_templates())
 
     # -- events -------------------------------------------------------------------------------
 
@@ -80,9 +108,14 @@ class Fleet:
         guest could be made."""
         template = await self.template(module, config, init, key)
         guest = await template.fork(console=console, stdin=stdin)
-        await guest.handshake()
         if guest.pid is not None:
-            self._guests[guest.pid] = guest
+            self._guests[guest.pid] = guest  # known from now on (``StrayHunt``)
+        try:
+            await guest.handshake()
+        except BaseException:
+            self.release(guest)
+            raise
+        if guest.pid is not None:
             self.watchdog.watch(guest)
         return guest
 
@@ -164,11 +197,12 @@ class Fleet:
     # -- closing ------------------------------------------------------------------------------
 
     async def stop_watching(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watching
-            self._watching = None
+        for task in (self._watching, self._hunting):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._watching = self._hunting = None
 
     def kill_starting(self) -> None:
         """Kill every template still starting (a start function that loops, say), so that

@@ -11,6 +11,9 @@ what the template made that the host was never told of.
         reap the strays: our children in it that we do not know (zombies by now)
         ─▶ the holder finishes exiting; its pidfd says so; we reap it
 
+While the templates run, ``StrayHunt`` (the fleet's, every ``STRAY_SWEEP_SECONDS``) ends the
+processes in their namespaces that the host was never told of.
+
 Why the strays are ours to reap: a template (and whatever it forks, the same way) clones
 with ``CLONE_PARENT``, so each process is a child of the host, and an init finishes dying
 only once every process of its namespace has been reaped. A template that an engine bug
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Callable
 
 from .watchdog import stat_fields
@@ -106,6 +110,56 @@ class NamespaceHolder:
             return pid_namespace(pid) == self.namespace
         except OSError:
             return False
+
+
+class StrayHunt:
+    """Ends the processes in our templates' namespaces that the host was never told of,
+    while the templates live on: a template that an engine bug let an attacker take over
+    after its start could fork them, and nothing else would watch them (no watchdog, no
+    limit of the host's) until the host closes.
+
+    ``sweep`` goes over our children; one that is in a holder's namespace, is neither the
+    holder nor ``known``, and is still unknown ``grace`` seconds after it was first seen is
+    killed and reaped. A guest the template forks on request is known well within the grace
+    (``Fleet.fork`` registers it once the template has said its pid; a reply takes at most
+    the fork timeout to come), so only a process nobody asked for outlives it."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self._first_seen: dict[int, float] = {}
+        self.ended = 0  # strays killed or reaped, in all
+
+    def sweep(self, holders: list[NamespaceHolder], known: Callable[[int], bool]) -> list[int]:
+        """One pass; the pids of the strays it ended."""
+        namespaces = {holder.namespace for holder in holders}
+        holder_pids = {holder.pid for holder in holders}
+        now = time.monotonic()
+        seen: dict[int, float] = {}
+        ended = []
+        for pid in children() if namespaces else ():
+            if pid in holder_pids or known(pid):
+                continue
+            try:
+                if pid_namespace(pid) not in namespaces:
+                    continue
+            except OSError:
+                continue
+            first = seen[pid] = self._first_seen.get(pid, now)
+            if now - first < self.grace:
+                continue
+            # Still our child, unreaped: its pid cannot have been given to another process.
+            fields = stat_fields(pid)
+            if fields is not None and fields[0] != b"Z":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                continue  # reaped by the next pass, once it is a zombie
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+                ended.append(pid)
+                del seen[pid]
+        self._first_seen = seen
+        self.ended += len(ended)
+        return ended
 
 
 def children() -> list[int]:

@@ -6,7 +6,8 @@ first byte. Its processes are the host's children (``CLONE_PARENT``) and, where 
 allows, in a PID namespace whose init (the holder) the template made before it read the
 module (``guestproc.cloning``): ending the holder kills them all. A stray is reaped by no one
 but the host, and keeps the holder from finishing its exit until it is: the host reaps
-those it was never told of (``host.holder``), and never waits without a deadline.
+those it was never told of (``host.holder``), hunts them down while its templates serve
+(``StrayHunt``), and never waits without a deadline.
 """
 
 from __future__ import annotations
@@ -22,12 +23,17 @@ import msgpack
 import psutil
 import pytest
 
+from host import fleet
 from host.errors import GuestEnded
 from host.supervisor import Host
 from host.template import Template
 from protocol.messages import Fork
 from tests.guests import subverted
-from tests.host.conftest import no_leaks, template  # the host tests' fixtures: leaks checked
+from tests.host.conftest import (  # the host tests' fixtures: leaks checked
+    EXPORTS,
+    no_leaks,
+    template,
+)
 
 pytestmark = pytest.mark.slow  # a template, and guests forked from it
 __all__ = ["no_leaks", "template"]  # fixtures, used by name
@@ -46,6 +52,22 @@ async def test_a_guest_the_host_was_never_told_of_cannot_hold_it_at_release(
     if template.holder is None:
         pytest.skip("the kernel gave the template no PID namespace (kindling doctor says why)")
     holder = template.holder.pid
+    stray, pipes = await fork_unasked(template)
+    await asyncio.wait_for(template.guest.wait(), 10)
+    assert not template.alive
+    for fd in pipes:  # the guest reads the end of its input, and exits
+        os.close(fd)
+    await template.close()
+    started = time.monotonic()
+    await template.release()
+    assert time.monotonic() - started < 1  # not the deadline: nothing was left waiting
+    for pid in (stray, holder):
+        assert not_our_child(pid), f"process {pid} was left to reap"
+
+
+async def fork_unasked(template: Template) -> tuple[int, tuple[int, int]]:
+    """Have ``template`` fork a guest for a Fork the host's bookkeeping never sent: its pid,
+    and the host's ends of its pipes (the test closes them)."""
     children_before = {child.pid for child in psutil.Process().children()}
     guest_read, host_write = os.pipe()
     host_read, guest_write = os.pipe()
@@ -54,8 +76,6 @@ async def test_a_guest_the_host_was_never_told_of_cannot_hold_it_at_release(
     finally:
         os.close(guest_read)
         os.close(guest_write)
-    await asyncio.wait_for(template.guest.wait(), 10)
-    assert not template.alive
     stray: set[int] = set()
     for _ in range(200):
         stray = {child.pid for child in psutil.Process().children()} - children_before
@@ -63,14 +83,34 @@ async def test_a_guest_the_host_was_never_told_of_cannot_hold_it_at_release(
             break
         await asyncio.sleep(0.05)
     assert len(stray) == 1, "the template forked no guest"
-    os.close(host_write)  # the guest reads the end of its input, and exits
-    os.close(host_read)
-    await template.close()
-    started = time.monotonic()
-    await template.release()
-    assert time.monotonic() - started < 1  # not the deadline: nothing was left waiting
-    for pid in (*stray, holder):
-        assert not_our_child(pid), f"process {pid} was left to reap"
+    return stray.pop(), (host_read, host_write)
+
+
+async def test_a_process_a_template_forks_unasked_is_ended_while_the_host_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A template forks a guest for a Fork the host never sent (as one taken over after
+    its start could), and the host serves on. The fleet's stray hunt kills that process
+    and reaps it once it has stayed unknown past the grace, while the host is open, and
+    leaves alone the guest the host does know."""
+    monkeypatch.setattr(fleet, "STRAY_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(fleet, "STRAY_SWEEP_SECONDS", 0.1)
+    async with Host(cache=False) as host:
+        sandbox = await host.launch(EXPORTS)
+        (template,) = host.templates()
+        if template.holder is None:
+            pytest.skip("the kernel gave the template no PID namespace (kindling doctor says why)")
+        pid, pipes = await fork_unasked(template)
+        try:
+            for _ in range(100):  # alive, and waiting for its host: only the hunt ends it
+                if not_our_child(pid):
+                    break
+                await asyncio.sleep(0.05)
+            assert not_our_child(pid), "the stray lived on"
+            assert await sandbox.invoke("add", 2, 3) == [5]
+        finally:
+            for fd in pipes:
+                os.close(fd)
 
 
 FORK_A_STRAY = """
