@@ -72,7 +72,8 @@ class Fleet:
         while True:
             await asyncio.sleep(self.stray_sweep_seconds)
             holders = [t.holder for t in self._all_templates() if t.holder is not None]
-            self.strays.sweep(holders, self._known)
+            with contextlib.suppress(OSError):  # /proc unreadable this once: the next pass
+                self.strays.sweep(holders, self._known)
 
     def _all_templates(self) -> list[Template]:
         starting = [template for template, _ in self._starting.values()]

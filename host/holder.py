@@ -80,36 +80,13 @@ class NamespaceHolder:
             signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
         deadline = self._loop.time() + HOLDER_EXIT_SECONDS
         pause = 0.001
+        strays = StrayHunt(grace=0.0)  # all of them are dying with the namespace
         while not self._ended.done() and self._loop.time() < deadline:
-            self.reap_strays(known)
+            with contextlib.suppress(OSError):
+                strays.sweep([self], known)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._ended), pause)
             pause = min(pause * 2, 0.05)
-
-    def reap_strays(self, known: Callable[[int], bool]) -> list[int]:
-        """Reap each child of ours that has exited, is in the holder's namespace, and is
-        neither the holder nor ``known``; their pids. (A child that
-        has not exited is left for the next call: ``waitpid`` would block.)"""
-        reaped = []
-        for pid in children():
-            if pid == self.pid or known(pid):
-                continue
-            fields = stat_fields(pid)
-            if fields is None or fields[0] != b"Z" or not self.holds(pid):
-                continue
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-                reaped.append(pid)
-        return reaped
-
-    def holds(self, pid: int) -> bool:
-        """Whether process ``pid`` is in the holder's namespace. (None can be nested in it:
-        a template's root is empty, and the kernel lets no process in a chroot make a user
-        namespace, the only way one without privilege gets a PID namespace.)"""
-        try:
-            return pid_namespace(pid) == self.namespace
-        except OSError:
-            return False
 
 
 class StrayHunt:
