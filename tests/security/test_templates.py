@@ -25,6 +25,7 @@ import pytest
 
 from host import fleet
 from host.errors import GuestEnded
+from host.holder import StrayHunt
 from host.supervisor import Host
 from host.template import Template
 from protocol.messages import Fork
@@ -63,6 +64,31 @@ async def test_a_guest_the_host_was_never_told_of_cannot_hold_it_at_release(
     assert time.monotonic() - started < 1  # not the deadline: nothing was left waiting
     for pid in (stray, holder):
         assert not_our_child(pid), f"process {pid} was left to reap"
+
+
+async def test_the_hunt_spares_a_process_until_its_grace_is_over(template: Template) -> None:
+    """A process in the namespace that the host does not know yet (as a guest whose Fork
+    reply is still on its way) is left alone while it is within the grace; past the grace
+    it is killed, then reaped."""
+    if template.holder is None:
+        pytest.skip("the kernel gave the template no PID namespace (kindling doctor says why)")
+    holder = template.holder
+    pid, pipes = await fork_unasked(template)
+    try:
+        hunt = StrayHunt(grace=60.0)
+        assert hunt.sweep([holder], lambda _pid: False) == []
+        assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # spared
+        hunt.grace = 0.0
+        ended: list[int] = []
+        for _ in range(100):
+            ended += hunt.sweep([holder], lambda _pid: False)
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+        assert ended == [pid] and not_our_child(pid)
+    finally:
+        for fd in pipes:
+            os.close(fd)
 
 
 async def fork_unasked(template: Template) -> tuple[int, tuple[int, int]]:
