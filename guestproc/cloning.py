@@ -23,6 +23,7 @@ starts threads, so forking it is safe.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import select
@@ -93,10 +94,8 @@ def hold_namespace() -> None:
     _channels = None
     holder = None
     if hardening.children_have_own_pid_namespace:
-        try:
+        with contextlib.suppress(OSError):  # no holder: the host is told None
             holder = clone_parent()
-        except OSError:
-            holder = None
         if holder == 0:
             _be_holder(from_host)
         own_namespace = holder is not None

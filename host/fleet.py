@@ -73,14 +73,11 @@ class Fleet:
             await asyncio.sleep(self.stray_sweep_seconds)
             holders = [t.holder for t in self._all_templates() if t.holder is not None]
             with contextlib.suppress(OSError):  # /proc unreadable this once: the next pass
-                self.strays.sweep(holders, self._known)
+                self.strays.sweep(holders, self._guests.__contains__)
 
     def _all_templates(self) -> list[Template]:
         starting = [template for template, _ in self._starting.values()]
         return [*self._templates.values(), *self._retired, *starting]
-
-    def _known(self, pid: int) -> bool:
-        return pid in self._guests or any(t.pid == pid for t in self._all_templates())
 
     # -- events -------------------------------------------------------------------------------
 
