@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import select
 from collections import deque
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from protocol.frames import encode_frame, read_frame, write_all
 from protocol.messages import (
@@ -47,11 +48,13 @@ class Channel:
         # Console streams nobody reads any more (``ConsoleClosed``), noted whenever it came.
         self.closed_streams: set[int] = set()
         self._early: deque[Message] = deque()  # read by ``poll`` before they were wanted
+        # A template's generated reader (``schema.tag_reader``), tried before the checker.
+        self.read_tagged: Callable[[Any], Message | None] | None = None
 
     def send(self, message: Message) -> None:
         self.send_encoded(encode_frame(message.wire(), GUEST_FRAME_CAP))
 
-    def send_encoded(self, frame: bytes) -> None:
+    def send_encoded(self, frame: bytes | bytearray) -> None:
         self.busy = True
         try:
             write_all(self.write_fd, frame)
@@ -90,6 +93,10 @@ class Channel:
             raise HostGone("the host closed the pipe") from None
         except Exception as exc:
             raise HostProtocolError(f"unreadable frame from the host: {exc}") from exc
+        if self.read_tagged is not None:
+            message = self.read_tagged(value)
+            if message is not None:
+                return message
         try:
             return read_message(HOST_TO_GUEST, value)
         except SchemaError as exc:

@@ -37,18 +37,13 @@ class ConsoleWriter:
     def __init__(self, channel: Channel, delay: float = FLUSH_DELAY) -> None:
         self._channel = channel
         self._delay = delay
-        self._request_id = 0
+        self.request_id = 0  # output is attributed to it (``Replies.start`` sets it)
         self._stream: int = Stream.STDOUT
         self._buffer = bytearray()
         self._busy = False
         self._armed = False
         self._sent_since_poll = False
         signal.signal(signal.SIGALRM, self._on_alarm)
-
-    def start(self, request_id: int) -> None:
-        """Attribute output from now on to request ``request_id``."""
-        self.flush()
-        self._request_id = request_id
 
     def write(self, stream: int, data: bytes) -> None:
         """Queue ``data`` for ``stream`` (1 stdout, 2 stderr); may send frames right away.
@@ -93,9 +88,7 @@ class ConsoleWriter:
         while self._buffer:
             chunk = bytes(self._buffer[:CONSOLE_CHUNK])
             del self._buffer[:CONSOLE_CHUNK]
-            self._channel.send(
-                Console(id=self._request_id, stream=Stream(self._stream), data=chunk)
-            )
+            self._channel.send(Console(id=self.request_id, stream=Stream(self._stream), data=chunk))
             self._sent_since_poll = True
 
     def _arm(self, delay: float) -> None:

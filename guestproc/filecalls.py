@@ -41,7 +41,8 @@ class FileCalls:
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
         self.request_id = 0
-        self._ahead: deque[int] = deque()  # handles of the writes sent ahead, oldest first
+        # Handles of the writes sent ahead, oldest first (``Replies.send`` looks before settling).
+        self.ahead: deque[int] = deque()
         self._failed: dict[int, int] = {}  # handle: errno of a write sent ahead that failed
 
     def call(
@@ -94,18 +95,18 @@ class FileCalls:
             data=data,
         )
         self._channel.send(call)
-        self._ahead.append(handle)
-        if len(self._ahead) >= msg.MAX_FILE_CALLS:
+        self.ahead.append(handle)
+        if len(self.ahead) >= msg.MAX_FILE_CALLS:
             self._take_ahead()
         return 0
 
     def settle(self) -> None:
         """Take the answers to every write sent ahead (the host has done them all then)."""
-        while self._ahead:
+        while self.ahead:
             self._take_ahead()
 
     def _take_ahead(self) -> None:
-        handle = self._ahead.popleft()
+        handle = self.ahead.popleft()
         errno = self._answer().errno
         if errno:
             self._failed.setdefault(handle, errno)

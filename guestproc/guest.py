@@ -96,7 +96,8 @@ def serve_requests(
         while session.handle(channel.receive()):
             if until is not None and until():
                 return Served(GuestExitStatus.OK, paused=True)
-            session.idle()
+            if session.booted is None:  # a call less per request for a forked guest
+                session.idle()
         return Served(GuestExitStatus.OK)
     except MemoryError:
         if session.out_of_memory_frame:

@@ -25,11 +25,12 @@ request starts, because when memory runs out there may be none left to encode it
 
 from __future__ import annotations
 
+import struct
 from typing import NoReturn
 
 from protocol import messages as msg
 from protocol.frames import encode_frame
-from protocol.messages import Limit, Message
+from protocol.messages import REQUEST_ID_MAX, Limit, Message
 
 from .channel import Channel, HostGone, HostProtocolError
 from .console import ConsoleWriter
@@ -57,27 +58,26 @@ class Replies:
         self._stdin: bytes | None = None
         self._stdin_read = 0
         # Encoded ahead of time: when memory runs out there may be none left to encode it.
-        self.out_of_memory_frame = b""
-        # Its map, made once (a template makes it before it forks): each request sets the id.
-        self._out_of_memory = msg.LimitReached(
-            id=0,
-            resource=Limit.MEMORY,
-            message="the guest process ran out of memory (its RLIMIT_DATA)",
-        ).wire()
+        self.out_of_memory_frame = bytearray()
+        self._out_of_memory, self._out_of_memory_id = _out_of_memory_frame()
 
     def start(self, request_id: int) -> None:
         """A new request is being served: what follows belongs to ``request_id``."""
-        self.console.start(request_id)
+        self.console.flush()  # what was written before belongs to the request before
+        self.console.request_id = request_id
         self.request_id = request_id
         self.files.request_id = request_id
         self._stdin = None
-        self._out_of_memory["id"] = request_id
-        self.out_of_memory_frame = encode_frame(self._out_of_memory)
+        # The id written into the frame made once: encoding it again per request touched
+        # its map, keys and enums, pages a forked guest copied on its first request.
+        _ID.pack_into(self._out_of_memory, self._out_of_memory_id, request_id)
+        self.out_of_memory_frame = self._out_of_memory
 
     def send(self, message: Message) -> None:
         """The request's reply; the console output it produced goes first, and every file
         write it sent ahead has been done."""
-        self.files.settle()
+        if self.files.ahead:  # a call less per request where no write was sent ahead
+            self.files.settle()
         self.console.flush()
         self.channel.send(message)
 
@@ -110,3 +110,23 @@ class Replies:
         if reply.id != self.request_id or len(reply.data) > size:
             raise HostProtocolError("StdinData does not answer the StdinRequest")
         return reply.data
+
+
+_ID = struct.Struct(">Q")  # msgpack's uint 64: a reader takes any width of an integer
+
+
+def _out_of_memory_frame() -> tuple[bytearray, int]:
+    """The out-of-memory frame with a placeholder id, and where that id's 8 bytes begin."""
+    frame = bytearray(
+        encode_frame(
+            msg.LimitReached(
+                id=REQUEST_ID_MAX,
+                resource=Limit.MEMORY,
+                message="the guest process ran out of memory (its RLIMIT_DATA)",
+            ).wire()
+        )
+    )
+    placeholder = b"\xcf" + _ID.pack(REQUEST_ID_MAX)
+    if REQUEST_ID_MAX < 1 << 32 or frame.count(placeholder) != 1:
+        raise AssertionError("the id is not a uint 64 of its own in the frame")
+    return frame, frame.index(placeholder) + 1

@@ -88,14 +88,15 @@ class Session:
         return True
 
     def idle(self) -> None:
-        """Use the time until the next request arrives (it is waiting in the pipe then)."""
+        """Use the time until the next request arrives (it is waiting in the pipe then):
+        between Load and Boot only (``guest.serve_requests`` calls it then)."""
         precompiler = self.loaded.precompiler if self.loaded is not None else None
         if precompiler is not None and self.booted is None:
             precompiler.run_until(lambda: _readable(self.channel.read_fd))
 
     @property
-    def out_of_memory_frame(self) -> bytes:
-        """The frame that says the request being served ran out of memory (b"" before the
+    def out_of_memory_frame(self) -> bytearray:
+        """The frame that says the request being served ran out of memory (empty before the
         first request)."""
         return self.replies.out_of_memory_frame
 

@@ -47,11 +47,12 @@ from protocol.messages import (
     ForkFailed,
     GuestExitStatus,
     GuestHello,
+    Invoke,
     MessageType,
     Shutdown,
     clip,
 )
-from protocol.schema import Range, fields_of, prepare
+from protocol.schema import Range, fields_of, prepare, tag_reader
 
 from . import cloning, confinement, sandbox
 from .channel import Channel, HostGone, HostProtocolError
@@ -90,6 +91,7 @@ def run(read_fd: int, write_fd: int, control_fd: int) -> int:
     # What its guests will send and receive, checked and encoded from shared structures,
     # and the code that serves a request, warmed (``rehearsal``).
     prepare([*HOST_TO_GUEST.values(), *GUEST_TO_HOST.values(), Fork, Forked, ForkFailed])
+    channel.read_tagged = tag_reader({str(Invoke.TYPE): Invoke, **HOST_TO_GUEST})
     rehearsal.run(session, booted)
     quicken(booted.instance.compiled_functions())  # the module's, without running them
     gc.collect()

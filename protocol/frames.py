@@ -225,7 +225,7 @@ def read_frame(fd: int, cap: int) -> Any:
     return decode_body(body)
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | bytearray) -> None:
     """Write all of ``data`` to the blocking descriptor ``fd`` (retrying short writes)."""
     view = memoryview(data)
     while view:

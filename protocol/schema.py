@@ -92,11 +92,13 @@ class Record:
 
     A record is frozen and built with keywords only. Two records are equal when they are of
     the same class with equal fields. ``WIRE_PAIR``: the record travels as a
-    ``[first, second]`` list rather than a map (a result's ``[type, value]``).
+    ``[first, second]`` list rather than a map (a result's ``[type, value]``). ``TYPE``,
+    where a subclass sets it, is the ``type`` key of its map (``protocol.messages``' tags).
     ``problem()`` may add a check across fields (None: fine).
     """
 
     WIRE_PAIR: ClassVar[bool] = False
+    TYPE: ClassVar[Any] = None
     __record_fields__: ClassVar[tuple[str, ...]] = ()
     __record_defaults__: ClassVar[dict[str, Any]] = {}
 
@@ -606,7 +608,7 @@ def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
     """The source of the writer of ``cls`` (``_names``); ``numbers`` numbers every record
     it may nest."""
     lines = [
-        f"def {_names(cls, numbers[cls])[1]}(item, tag):",
+        f"def {_names(cls, numbers[cls])[1]}(item, tag=TAG{numbers[cls]}):",
         "    encoded = {} if tag is None else {'type': tag}",
     ]
     for spec in fields_of(cls):
@@ -616,12 +618,13 @@ def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
         if typing.get_origin(spec.annotation) is list and len(nested) == 1:
             # a list of one kind of record: each written by its own writer
             _, write, made = _names(nested[0], numbers[nested[0]])
+            written = _inline_writer(nested[0], "e") or f"{write}(e, None)"
             lines += [
                 f"    v = {value}",
                 "    if type(v) is list:",
                 "        w = []",
                 "        for e in v:",
-                f"            w.append({write}(e, None) if type(e) is {made} else ENCODE(e))",
+                f"            w.append({written} if type(e) is {made} else ENCODE(e))",
                 "        v = w",
                 "    else:",
                 "        v = ENCODE(v)",
@@ -661,7 +664,8 @@ def _generate(classes: list[type[Record]]) -> None:
     code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
     namespace: dict[str, Any] = {"ENCODE": _encode}
     for cls, number in numbers.items():
-        namespace[f"NAMES{number}"] = frozenset(spec.name for spec in fields_of(cls)) | {"type"}
+        namespace[f"NAMES{number}"] = _wire_keys(cls)
+        namespace[f"TAG{number}"] = _tag_of(cls)
         namespace[_names(cls, number)[2]] = cls
     exec(code, namespace)
     for cls, number in numbers.items():
@@ -669,6 +673,67 @@ def _generate(classes: list[type[Record]]) -> None:
         if read in namespace:
             _READERS[cls] = namespace[read]
         _WRITERS[cls] = namespace[write]
+        if _tag_of(cls) is not None and not cls.__subclasses__():
+            # ``item.wire()`` calls the writer itself: no method or lookup in between (set
+            # by name: mypy allows no assignment to a method)
+            setattr(cls, "wire", namespace[write])  # noqa: B010
+
+
+def _tag_of(cls: type[Record]) -> Any:
+    """What a record's map carries as its ``type`` (``Record.TYPE``; None: no such key)."""
+    return getattr(cls, "TYPE", None)
+
+
+def _wire_keys(cls: type[Record]) -> frozenset[str]:
+    """The keys a map of ``cls`` may have: its fields, and ``type``."""
+    return frozenset(spec.name for spec in fields_of(cls)) | {"type"}
+
+
+def _inline_writer(cls: type[Record], item: str) -> str | None:
+    """An expression that writes ``item``, a ``cls``, as its writer would, where every field
+    of ``cls`` is a plain value that must be there (None otherwise): a nested record is then
+    written without a call."""
+    specs = fields_of(cls)
+    for spec in specs:
+        parts = _parts(spec.annotation)
+        if (
+            spec.optional
+            or _records_in(spec.annotation)
+            or any(typing.get_origin(p) is list or p is list for p in parts)
+        ):
+            return None
+    if cls.WIRE_PAIR:
+        return "[" + ", ".join(f"{item}.{spec.name}" for spec in specs) + "]"
+    return "{" + ", ".join(f"{spec.name!r}: {item}.{spec.name}" for spec in specs) + "}"
+
+
+def tag_reader(tagged: typing.Mapping[str, type[Record]]) -> typing.Callable[[Any], Any]:
+    """One generated function that reads a map as the record its ``type`` key names in
+    ``tagged`` (looked for in ``tagged``'s order), as ``from_wire`` would; None where the
+    checker must look: a value that does not fit, or a record with a field no fast reader
+    checks. It is the readers of ``prepare`` with the dispatch in front, in one function:
+    a forked guest that reads a request through it runs one function it copies a page of,
+    instead of five (a template makes it before it forks)."""
+    source = [
+        "def read_tagged(value):",
+        "    if type(value) is not dict:",
+        "        return None",
+        "    tag = value.get('type')",
+    ]
+    namespace: dict[str, Any] = {}
+    for number, (tag, cls) in enumerate(tagged.items()):
+        body = _fast_reader(cls, "read", f"NAMES{number}", f"RECORD{number}")
+        if body is None:
+            continue
+        namespace[f"NAMES{number}"] = _wire_keys(cls)
+        namespace[f"RECORD{number}"] = cls
+        source.append(f"    if tag == {str(tag)!r}:")
+        source += ["    " + line for line in body[1:]]
+    source.append("    return None")
+    code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
+    exec(code, namespace)
+    reader: typing.Callable[[Any], Any] = namespace["read_tagged"]
+    return reader
 
 
 def _names(cls: type[Record], number: int) -> tuple[str, str, str]:

@@ -13,6 +13,8 @@ from guestproc import confinement
 from guestproc.channel import Channel
 from guestproc.session import Session
 from protocol import messages as m
+from protocol.frames import HEADER, decode_body
+from protocol.models import parse_guest_message
 from tests.framework.paths import fixture
 
 
@@ -47,3 +49,21 @@ def test_the_metered_cache_entry_is_let_go_before_the_running_bound(
     assert served
     assert references == [held_by_this_test]  # nothing in the guest holds it any more
     assert session.booted is not None
+
+
+@pytest.mark.parametrize("request_id", [0, 7, 300, 1 << 40, m.REQUEST_ID_MAX])
+def test_the_out_of_memory_frame_answers_the_request_being_served(
+    session: Session, request_id: int
+) -> None:
+    """The frame is encoded once and each request writes its id into it: what the host reads
+    must still be a ``LimitReached(memory)`` for that request, whatever the id's size."""
+    assert not session.out_of_memory_frame  # no request yet: nothing to answer
+    session.replies.start(5)
+    session.replies.start(request_id)
+    frame = bytes(session.out_of_memory_frame)
+    body = frame[HEADER.size :]
+    assert HEADER.unpack(frame[: HEADER.size])[0] == len(body)
+    reply = parse_guest_message(decode_body(body))  # the host's reader
+    assert isinstance(reply, m.LimitReached)
+    assert (reply.id, reply.resource) == (request_id, m.Limit.MEMORY)
+    assert reply.message == "the guest process ran out of memory (its RLIMIT_DATA)"

@@ -442,3 +442,49 @@ def test_records_are_frozen_and_built_with_keywords() -> None:
     assert loaded == m.Load(id=1, module=b"x") and loaded != m.Load(id=1, module=b"y")
     assert repr(loaded) == "Load(id=1, module=b'x', cached=None)"
     assert hash(loaded) == hash(m.Load(id=1, module=b"x"))
+
+
+TAGGED_CORPUS = [
+    *FAST_CORPUS,
+    *(wire(request) for request in VALID_REQUESTS),
+    {"type": "Exited", "id": 1, "code": 0},  # declared, but not on the host's channel
+    {"type": 3, "id": 1},
+    {"type": None, "id": 1},
+    {"type": "Invoke"},
+    {},
+]
+
+
+@pytest.mark.parametrize("value", TAGGED_CORPUS, ids=lambda v: repr(v)[:40])
+def test_the_tag_reader_agrees_with_the_channels_checker(value: Any) -> None:
+    """A template's guests read the host's frames with ``schema.tag_reader`` first: it must
+    take only what ``read_message`` takes on that channel, make the same message of it,
+    and leave everything else (None) to the checker, which says why it does not fit."""
+    from protocol import schema
+
+    read = schema.tag_reader({str(m.Invoke.TYPE): m.Invoke, **m.HOST_TO_GUEST})
+    try:
+        checked: Any = m.read_message(m.HOST_TO_GUEST, value)
+    except SchemaError:
+        checked = None
+    made = read(value)
+    assert made is None or made == checked, (made, checked)
+    if made is not None:
+        assert type(made) is type(checked)
+        assert [type(v) for v in vars(made).values()] == [type(v) for v in vars(checked).values()]
+    elif checked is not None:  # left to the checker: only a record with no fast reader
+        assert schema._fast_reader(type(checked), "read", "NAMES", "RECORD") is None, checked
+
+
+def test_the_tag_reader_reads_the_requests_a_forked_guest_serves_most() -> None:
+    from protocol import schema
+
+    read = schema.tag_reader(m.HOST_TO_GUEST)
+    for request in (
+        m.Invoke(id=2, export="add", args=[1, 2]),
+        m.Invoke(id=2, export="_start", args=[], argv=[b"x"], environ=[b"A=1"], stdin=b""),
+        m.StdinData(id=2, data=b"x"),
+        m.FileAnswer(id=2, errno=0, numbers=[1]),
+        m.Shutdown(id=3),
+    ):
+        assert read(wire(request)) == request
