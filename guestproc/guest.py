@@ -58,6 +58,11 @@ class Served:
         self.paused = paused
 
 
+# Made once: the object a forked guest's last request returns, not one it builds (its
+# class, ``__init__`` and enum are pages it would copy just to exit).
+_FINISHED = Served(GuestExitStatus.OK)
+
+
 def run(read_fd: int, write_fd: int) -> int:
     """Be a guest on these pipes; return the process exit status (see the module docstring)."""
     sandbox.enter((read_fd, write_fd))
@@ -98,7 +103,7 @@ def serve_requests(
                 return Served(GuestExitStatus.OK, paused=True)
             if session.booted is None:  # a call less per request for a forked guest
                 session.idle()
-        return Served(GuestExitStatus.OK)
+        return _FINISHED
     except MemoryError:
         if session.out_of_memory_frame:
             with contextlib.suppress(BaseException):  # the exit status says it too

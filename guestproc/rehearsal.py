@@ -6,6 +6,7 @@ module code, so that the code every request of its guests runs is warm in the sh
     template, ready to fork ──▶ Invoke(an export it lacks)        ──▶ Refused(no_export)
       (the channel's descriptors  Invoke(an export, an argument     ──▶ Refused(arguments)
        point at its own pipes)           that does not fit)
+                                  Shutdown                       ──▶ (handle says: stop)
       ... WARM_UP_ROUNDS times each, then the channel points at the host again
 
 CPython 3.11 counts the first calls of every function in its code object, then rewrites the
@@ -26,7 +27,7 @@ import os
 from typing import TYPE_CHECKING
 
 from protocol.frames import encode_frame
-from protocol.messages import Invoke
+from protocol.messages import Invoke, Shutdown
 from protocol.schema import WARM_UP_ROUNDS
 
 from .engine import Function, ValType
@@ -67,6 +68,12 @@ class Rehearsal:
                     if not session.handle(channel.receive()):
                         raise RuntimeError("a rehearsed request ended the session")
                     self._drain()
+            # The request that ends every guest, read and handled: it only says to stop.
+            shutdown = encode_frame(Shutdown(id=session.replies.request_id).wire())
+            for _ in range(WARM_UP_ROUNDS):
+                os.write(self._requests[1], shutdown)
+                if session.handle(channel.receive()):
+                    raise RuntimeError("a rehearsed Shutdown did not end the session")
             # A command's reads of the stdin its request brought (no frames: no module code).
             replies = session.replies
             for _ in range(WARM_UP_ROUNDS):

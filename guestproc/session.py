@@ -56,11 +56,14 @@ class Session:
     def handle(self, message: Message) -> bool:
         """Serve one request; False when the guest process should exit now."""
         try:
-            # Invoke first: a forked guest's requests are Invokes, and each class named here
-            # is an object whose page that guest would copy for itself.
+            # Invoke first, then Shutdown: a forked guest's requests are Invokes, then a
+            # Shutdown, and each class named here is an object whose page that guest would
+            # copy for itself.
             if isinstance(message, Invoke) and self.booted is not None:
                 self.replies.start(message.id)
                 invoke(self.replies, self.booted, message)
+            elif isinstance(message, Shutdown):
+                return False
             elif isinstance(message, Load) and self.loaded is None:
                 self.replies.start(message.id)
                 self.loaded = load(self.replies, message, self.template)
@@ -79,8 +82,6 @@ class Session:
                 self.booted = boot(
                     self.replies, self.loaded, message, entry, snapshot, self.template
                 )
-            elif isinstance(message, Shutdown):
-                return False
             else:
                 raise HostProtocolError(f"{message.TYPE} is not allowed now")
         except StopServing:
