@@ -665,7 +665,7 @@ def _generate(classes: list[type[Record]]) -> None:
     namespace: dict[str, Any] = {"ENCODE": _encode}
     for cls, number in numbers.items():
         namespace[f"NAMES{number}"] = _wire_keys(cls)
-        namespace[f"TAG{number}"] = _tag_of(cls)
+        namespace[f"TAG{number}"] = cls.TYPE
         namespace[_names(cls, number)[2]] = cls
     exec(code, namespace)
     for cls, number in numbers.items():
@@ -673,15 +673,10 @@ def _generate(classes: list[type[Record]]) -> None:
         if read in namespace:
             _READERS[cls] = namespace[read]
         _WRITERS[cls] = namespace[write]
-        if _tag_of(cls) is not None and not cls.__subclasses__():
+        if cls.TYPE is not None and not cls.__subclasses__():
             # ``item.wire()`` calls the writer itself: no method or lookup in between (set
             # by name: mypy allows no assignment to a method)
             setattr(cls, "wire", namespace[write])  # noqa: B010
-
-
-def _tag_of(cls: type[Record]) -> Any:
-    """What a record's map carries as its ``type`` (``Record.TYPE``; None: no such key)."""
-    return getattr(cls, "TYPE", None)
 
 
 def _wire_keys(cls: type[Record]) -> frozenset[str]:
