@@ -613,7 +613,6 @@ def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
     ]
     for spec in fields_of(cls):
         value = f"item.{spec.name}"
-        parts = _parts(spec.annotation)
         nested = _records_in(spec.annotation)
         if typing.get_origin(spec.annotation) is list and len(nested) == 1:
             # a list of one kind of record: each written by its own writer
@@ -629,11 +628,7 @@ def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
                 "    else:",
                 "        v = ENCODE(v)",
             ]
-        elif (
-            nested
-            or any(typing.get_origin(p) is list or p is list for p in parts)
-            or (typing.get_origin(spec.annotation) is list)
-        ):
+        elif not _plain(spec):
             lines.append(f"    v = ENCODE({value})")
         else:
             lines.append(f"    v = {value}")
@@ -646,28 +641,41 @@ def _writer(cls: type[Record], numbers: dict[type[Record], int]) -> list[str]:
     return lines
 
 
+def _plain(spec: FieldSpec) -> bool:
+    """Whether a field's value travels as it is held: no record and no list in its type."""
+    parts = _parts(spec.annotation)
+    return not (
+        _records_in(spec.annotation)
+        or any(typing.get_origin(p) is list or p is list for p in parts)
+        or typing.get_origin(spec.annotation) is list
+    )
+
+
+def _run_generated(source: list[str], namespace: dict[str, Any]) -> None:
+    """Run generated ``source`` in ``namespace``. The compiled module goes through
+    ``marshal`` first: unmarshalling makes every code object and constant in one burst,
+    packed on few pages (as an imported module's are), where compiling interleaves them
+    with the compiler's own short-lived objects. Every object a forked guest touches costs
+    it the page it sits on."""
+    exec(marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec"))), namespace)
+
+
 def _generate(classes: list[type[Record]]) -> None:
     """Make the fast reader (where one can be made) and the writer of each of ``classes``
     (which include every record they nest): the source of all of them compiled as one
-    module, sharing one namespace.
-
-    The compiled module goes through ``marshal`` before it runs: unmarshalling makes every
-    code object and constant in one burst, packed on few pages (as an imported module's
-    are), where compiling interleaves them with the compiler's own short-lived objects.
-    Every object a forked guest touches costs it the page it sits on."""
+    module, sharing one namespace (``_run_generated``)."""
     numbers = {cls: number for number, cls in enumerate(classes)}
     source: list[str] = []
     for cls, number in numbers.items():
         read, _, made = _names(cls, number)
         source += _fast_reader(cls, read, f"NAMES{number}", made) or []
         source += _writer(cls, numbers)
-    code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
     namespace: dict[str, Any] = {"ENCODE": _encode}
     for cls, number in numbers.items():
         namespace[f"NAMES{number}"] = _wire_keys(cls)
         namespace[f"TAG{number}"] = cls.TYPE
         namespace[_names(cls, number)[2]] = cls
-    exec(code, namespace)
+    _run_generated(source, namespace)
     for cls, number in numbers.items():
         read, write, _ = _names(cls, number)
         if read in namespace:
@@ -689,14 +697,8 @@ def _inline_writer(cls: type[Record], item: str) -> str | None:
     of ``cls`` is a plain value that must be there (None otherwise): a nested record is then
     written without a call."""
     specs = fields_of(cls)
-    for spec in specs:
-        parts = _parts(spec.annotation)
-        if (
-            spec.optional
-            or _records_in(spec.annotation)
-            or any(typing.get_origin(p) is list or p is list for p in parts)
-        ):
-            return None
+    if any(spec.optional or not _plain(spec) for spec in specs):
+        return None
     if cls.WIRE_PAIR:
         return "[" + ", ".join(f"{item}.{spec.name}" for spec in specs) + "]"
     return "{" + ", ".join(f"{spec.name!r}: {item}.{spec.name}" for spec in specs) + "}"
@@ -725,8 +727,7 @@ def tag_reader(tagged: typing.Mapping[str, type[Record]]) -> typing.Callable[[An
         source.append(f"    if tag == {str(tag)!r}:")
         source += ["    " + line for line in body[1:]]
     source.append("    return None")
-    code = marshal.loads(marshal.dumps(compile("\n".join(source), "<generated>", "exec")))
-    exec(code, namespace)
+    _run_generated(source, namespace)
     reader: typing.Callable[[Any], Any] = namespace["read_tagged"]
     return reader
 
